@@ -1,0 +1,313 @@
+"""Audio in: decode a path or bytes to mono float32 at 22,050 Hz, block by block, with validation.
+
+Everything that can go wrong with a user's file raises :class:`AudioError`, whose message is meant
+for the person who chose the file. Long inputs are decoded in blocks and only the analysed part
+(see :class:`AnalysisLimit`) is kept, so a 2-hour file never sits decoded in memory.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+SAMPLE_RATE = 22_050
+SUPPORTED_FORMATS = ("WAV", "FLAC", "OGG", "MP3")
+FFMPEG_FORMATS = ("M4A/AAC", "WMA", "OPUS", "video files")
+MIN_SECONDS = 1.0
+MAX_CHANNELS = 64
+RATE_RANGE = (1_000, 768_000)
+MAX_BYTES = 2 * 1024**3
+SILENCE_PEAK = 1e-4  # -80 dBFS
+BLOCK_SECONDS = 10.0
+
+Source = Union[str, os.PathLike, bytes, bytearray, BinaryIO]
+
+
+class AudioError(ValueError):
+    """A file that cannot be analysed; the message is written for the person who chose it."""
+
+
+@dataclass(frozen=True)
+class AnalysisLimit:
+    """Which part of a long input is analysed: ``max_seconds`` from ``offset_s`` on.
+
+    The default keeps the first 10 minutes, enough for any album track and bounded in memory
+    (10 min of mono float32 at 22,050 Hz is 53 MB). ``max_seconds=None`` analyses everything.
+    """
+
+    max_seconds: float | None = 600.0
+    offset_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the file says about itself, before any conversion."""
+
+    format: str
+    sample_rate: int
+    channels: int
+    duration_s: float
+    size_bytes: int
+    decoder: str = "libsndfile"
+
+    def summary(self) -> str:
+        ch = {1: "mono", 2: "stereo"}.get(self.channels, f"{self.channels} channels")
+        return f"{self.format}, {self.sample_rate:,} Hz, {ch}, {_clock(self.duration_s)}"
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Decoded audio ready for analysis, with what was analysed of the source."""
+
+    y: np.ndarray
+    sr: int
+    info: AudioInfo
+    offset_s: float = 0.0
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds of audio in ``y`` (the analysed part)."""
+        return len(self.y) / self.sr
+
+    @property
+    def partial(self) -> bool:
+        """True when only part of the source was analysed."""
+        return self.offset_s > 0 or self.duration_s + 0.5 < self.info.duration_s
+
+    def analysed_part(self) -> str:
+        """Human-readable description of the analysed part."""
+        end = self.offset_s + self.duration_s
+        if not self.partial:
+            return f"the whole file ({_clock(self.duration_s)})"
+        return f"{_clock(self.offset_s)}–{_clock(end)} of {_clock(self.info.duration_s)}"
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    h, rem = divmod(int(round(seconds)), 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _name(source: Source) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return Path(source).name
+    return getattr(source, "name", "the upload")
+
+
+def _read_bytes(source: Source, max_bytes: int) -> tuple[BinaryIO | str, int]:
+    """A path (checked) or an in-memory file object, and its size in bytes."""
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if not os.path.isfile(path):
+            raise AudioError(f"{Path(path).name}: file not found.")
+        size = os.path.getsize(path)
+        handle: BinaryIO | str = path
+    else:
+        data = bytes(source) if isinstance(source, (bytes, bytearray)) else source.read()
+        size = len(data)
+        handle = io.BytesIO(data)
+    if size == 0:
+        raise AudioError("The file is empty (0 bytes).")
+    if size > max_bytes:
+        raise AudioError(f"The file is too large ({size / 1e6:,.0f} MB; the limit is {max_bytes / 1e6:,.0f} MB).")
+    return handle, size
+
+
+def _unreadable(name: str) -> AudioError:
+    extra = f", and through ffmpeg {', '.join(FFMPEG_FORMATS)}" if shutil.which("ffmpeg") else (
+        f" ({', '.join(FFMPEG_FORMATS)} need ffmpeg, which is not installed)")
+    return AudioError(
+        f"{name} is not an audio file we can read, or it is damaged. "
+        f"Supported: {', '.join(SUPPORTED_FORMATS)}{extra}."
+    )
+
+
+def probe(source: Source, *, max_bytes: int = MAX_BYTES) -> AudioInfo:
+    """Read only the header: format, rate, channels, declared duration."""
+    handle, size = _read_bytes(source, max_bytes)
+    try:
+        with sf.SoundFile(handle) as snd:
+            return _info(snd, size)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        ff = _ffmpeg_input(handle)
+        if ff is None:
+            raise _unreadable(_name(source)) from exc
+        with ff as path:
+            return _ffprobe(path, size)
+
+
+def _info(snd: sf.SoundFile, size: int) -> AudioInfo:
+    frames = snd.frames if 0 <= snd.frames < 2**62 else 0
+    return AudioInfo(snd.format, int(snd.samplerate), int(snd.channels),
+                     frames / snd.samplerate if snd.samplerate else 0.0, size)
+
+
+def _check_header(info: AudioInfo) -> None:
+    if not RATE_RANGE[0] <= info.sample_rate <= RATE_RANGE[1]:
+        raise AudioError(
+            f"The file's sample rate ({info.sample_rate:,} Hz) is outside the range we accept "
+            f"({RATE_RANGE[0]:,}–{RATE_RANGE[1]:,} Hz).")
+    if not 1 <= info.channels <= MAX_CHANNELS:
+        raise AudioError(f"The file has {info.channels} channels; at most {MAX_CHANNELS} are supported.")
+
+
+def load_audio(
+    source: Source,
+    *,
+    limit: AnalysisLimit = AnalysisLimit(),
+    min_seconds: float = MIN_SECONDS,
+    max_bytes: int = MAX_BYTES,
+) -> Audio:
+    """Decode ``source`` (path, bytes or binary file object) to mono float32 at 22,050 Hz.
+
+    Reads in blocks of 10 s, downmixes and resamples each block (soxr, high quality) and keeps
+    only the part selected by ``limit``. Raises :class:`AudioError` for anything unusable.
+    """
+    handle, size = _read_bytes(source, max_bytes)
+    try:
+        snd = sf.SoundFile(handle)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        ff = _ffmpeg_input(handle)
+        if ff is None:
+            raise _unreadable(_name(source)) from exc
+        with ff as path:
+            info = _ffprobe(path, size)
+            _check_header(info)
+            y = _ffmpeg_decode(path, limit)
+        return _finish(y, info, limit, min_seconds, ())
+    with snd:
+        info = _info(snd, size)
+        _check_header(info)
+        y, warnings = _decode_blocks(snd, info, limit, _name(source))
+    return _finish(y, info, limit, min_seconds, warnings)
+
+
+def _decode_blocks(snd: sf.SoundFile, info: AudioInfo, limit: AnalysisLimit, name: str
+                   ) -> tuple[np.ndarray, tuple[str, ...]]:
+    rate = info.sample_rate
+    start = int(limit.offset_s * rate)
+    if start:
+        if not snd.seekable() or start >= max(snd.frames, 1):
+            raise AudioError(f"Cannot start at {_clock(limit.offset_s)}: the file is shorter than that.")
+        snd.seek(start)
+    wanted = None if limit.max_seconds is None else int(limit.max_seconds * rate)
+    resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+    pieces: list[np.ndarray] = []
+    got = 0
+    try:
+        for block in snd.blocks(blocksize=int(BLOCK_SECONDS * rate), dtype="float32", always_2d=True):
+            if wanted is not None:
+                block = block[: wanted - got]
+            got += len(block)
+            if not np.isfinite(block).all():
+                raise AudioError(f"{name} contains invalid sample values (NaN or infinity).")
+            pieces.append(resampler.resample_chunk(block.mean(axis=1)))
+            if wanted is not None and got >= wanted:
+                break
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        if not got:
+            raise AudioError(f"{name} is damaged: its audio data cannot be decoded.") from exc
+        pieces.append(np.zeros(0, np.float32))
+        warnings: tuple[str, ...] = (f"The file is damaged after {_clock(got / rate)}; only that part was analysed.",)
+    else:
+        warnings = ()
+    pieces.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+    declared = snd.frames - start
+    if not warnings and 0 < declared < 2**62 and got < min(declared, wanted or declared) - rate // 10:
+        warnings = (f"The file ends early: {_clock(got / rate)} of the {_clock(declared / rate)} its header "
+                    "declares could be decoded.",)
+    return np.concatenate(pieces).astype(np.float32, copy=False), warnings
+
+
+def _finish(y: np.ndarray, info: AudioInfo, limit: AnalysisLimit, min_seconds: float,
+            warnings: tuple[str, ...]) -> Audio:
+    seconds = len(y) / SAMPLE_RATE
+    if seconds == 0:
+        raise AudioError("The file is truncated or damaged: it contains no decodable audio.")
+    if seconds < min_seconds:
+        raise AudioError(f"The recording is too short ({seconds:.1f} s); at least {min_seconds:g} s is needed.")
+    peak = float(np.max(np.abs(y)))
+    if peak < SILENCE_PEAK:
+        raise AudioError("The recording is silent (digital silence): there is nothing to classify.")
+    if float(np.std(y)) < SILENCE_PEAK:
+        raise AudioError("The recording contains no sound, only a constant signal (DC offset).")
+    if info.duration_s == 0:  # header did not say; use what was decoded
+        info = AudioInfo(info.format, info.sample_rate, info.channels, limit.offset_s + seconds,
+                         info.size_bytes, info.decoder)
+    return Audio(y=y, sr=SAMPLE_RATE, info=info, offset_s=limit.offset_s, warnings=warnings)
+
+
+# --- ffmpeg fallback (M4A/AAC, WMA, video) -------------------------------------------------------
+
+class _TempInput:
+    """Context manager giving ffmpeg a real path: the source path, or a temp copy of the bytes."""
+
+    def __init__(self, handle: BinaryIO | str):
+        self._path = handle if isinstance(handle, str) else None
+        self._data = None if self._path else handle.getvalue()  # type: ignore[union-attr]
+        self._tmp: str | None = None
+
+    def __enter__(self) -> str:
+        if self._path:
+            return self._path
+        fd, self._tmp = tempfile.mkstemp(prefix="cpunk-", suffix=".bin")
+        with os.fdopen(fd, "wb") as f:
+            f.write(self._data)
+        return self._tmp
+
+    def __exit__(self, *exc: object) -> None:
+        if self._tmp:
+            os.unlink(self._tmp)
+
+
+def _ffmpeg_input(handle: BinaryIO | str) -> _TempInput | None:
+    if not (shutil.which("ffmpeg") and shutil.which("ffprobe")):
+        return None
+    return _TempInput(handle)
+
+
+def _ffprobe(path: str, size: int) -> AudioInfo:
+    cmd = ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
+           "stream=sample_rate,channels:format=duration,format_name", "-of", "json", path]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    meta = json.loads(out.stdout or "{}")
+    streams = meta.get("streams") or []
+    if out.returncode != 0 or not streams:
+        raise _unreadable(Path(path).name if not Path(path).name.startswith("cpunk-") else "The upload")
+    stream, fmt = streams[0], meta.get("format", {})
+    return AudioInfo(
+        format=str(fmt.get("format_name", "unknown")).split(",")[0].upper(),
+        sample_rate=int(stream.get("sample_rate", 0) or 0),
+        channels=int(stream.get("channels", 0) or 0),
+        duration_s=float(fmt.get("duration", 0) or 0),
+        size_bytes=size,
+        decoder="ffmpeg",
+    )
+
+
+def _ffmpeg_decode(path: str, limit: AnalysisLimit) -> np.ndarray:
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-ss", str(limit.offset_s), "-i", path, "-vn"]
+    if limit.max_seconds is not None:
+        cmd += ["-t", str(limit.max_seconds)]
+    cmd += ["-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "f32le", "-"]
+    out = subprocess.run(cmd, capture_output=True, timeout=600)
+    if out.returncode != 0 and not out.stdout:
+        raise AudioError("The file is damaged: ffmpeg could not decode its audio.")
+    y = np.frombuffer(out.stdout[: len(out.stdout) // 4 * 4], dtype="<f4").copy()
+    if not np.isfinite(y).all():
+        raise AudioError("The file contains invalid sample values (NaN or infinity).")
+    return y
+

@@ -1,0 +1,41 @@
+"""The command line: ``python -m core <command> ...``.
+
+Each command lives in its own module under :mod:`core.commands` and exposes
+``register(subparsers)``, which adds its parser and sets ``func`` (called with the parsed args,
+returning an exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+# One module per command, in the order ``--help`` lists them.
+COMMAND_MODULES: tuple[str, ...] = (
+    "core.commands.info",
+)
+
+
+def quiet_tensorflow() -> None:
+    """Keep TensorFlow's start-up log lines out of the terminal."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="Classically Punk: music genre classification.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    quiet_tensorflow()
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
