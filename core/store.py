@@ -1,0 +1,172 @@
+"""Feature tables on disk: read, validate and write them (Parquet, or the published GTZAN CSVs).
+
+A *feature table* has the identity columns (:data:`core.schema.IDENTITY_COLUMNS`) followed by the
+feature columns of one schema, in order. It is stored either as one Parquet file or as a *store
+directory* written part by part by :mod:`core.dataset` (see :mod:`core.parts`).
+:func:`read_features` reads all of these, plus the published GTZAN ``features_30_sec.csv`` /
+``features_3_sec.csv``, into the same layout, and refuses anything it cannot vouch for with a
+:class:`FeatureTableError` naming the offending columns or rows.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from core.schema import GENRES, GTZAN_KAGGLE, IDENTITY_COLUMNS, WHOLE_TRACK, FeatureSchema, get_schema
+
+# Columns of the published GTZAN CSVs besides the 57 feature columns.
+CSV_ID_COLUMNS = ("filename", "length", "label")
+CSV_SAMPLE_RATE = 22_050
+CSV_SLICE_SECONDS = 3.0
+# genre.NNNNN.wav (a 30-s row) or genre.NNNNN.S.wav (3-s slice S of that clip)
+_CSV_FILENAME = re.compile(r"^(?P<track>[^.]+\.[^.]+)(?:\.(?P<slice>\d+))?\.(?:wav|au)$", re.IGNORECASE)
+_SHOWN = 5  # how many offending rows or columns an error message lists
+
+
+class FeatureTableError(ValueError):
+    """A feature table that cannot be used; the message says which columns or rows are wrong."""
+
+
+def _listing(items: list, total: int | None = None) -> str:
+    total = len(items) if total is None else total
+    shown = ", ".join(str(i) for i in items[:_SHOWN])
+    return shown + (f" … ({total} in all)" if total > _SHOWN else "")
+
+
+def feature_schema_of(df: pd.DataFrame) -> FeatureSchema:
+    """The schema a feature table was extracted with, from its ``schema_version`` column."""
+    if "schema_version" not in df.columns:
+        raise FeatureTableError("The table has no 'schema_version' column, so its feature schema is unknown.")
+    versions = sorted(set(df["schema_version"].astype(str)))
+    if len(versions) != 1:
+        raise FeatureTableError(f"The table mixes feature schemas ({', '.join(versions) or 'none'}); "
+                                "use one schema per table.")
+    try:
+        return get_schema(versions[0])
+    except KeyError as exc:
+        raise FeatureTableError(exc.args[0]) from None
+
+
+def validate_features(df: pd.DataFrame, source: str = "The table") -> pd.DataFrame:
+    """Check a table against its schema and return it in canonical layout and dtypes.
+
+    Raises :class:`FeatureTableError` for missing or unknown columns, non-numeric or missing
+    feature values, unknown genre labels and repeated (track_id, slice) rows.
+    """
+    schema = feature_schema_of(df)
+    expected = list(IDENTITY_COLUMNS) + list(schema.columns)
+    missing = [c for c in expected if c not in df.columns]
+    unknown = [c for c in df.columns if c not in expected]
+    if missing or unknown:
+        parts = ([f"missing columns: {_listing(missing)}"] if missing else []) + (
+            [f"columns not in schema {schema.id}: {_listing(unknown)}"] if unknown else [])
+        raise FeatureTableError(f"{source} does not match feature schema {schema.id}: {'; '.join(parts)}.")
+    out = df[expected].reset_index(drop=True)
+    for col in ("track_id", "path", "label", "schema_version"):
+        out[col] = out[col].fillna("").astype(str)
+    for col in ("slice", "start_s", "duration_s", *schema.columns):
+        values = pd.to_numeric(out[col], errors="coerce")
+        bad = np.flatnonzero(values.isna().to_numpy() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan)))
+        if len(bad):
+            raise FeatureTableError(
+                f"{source}: column {col!r} has missing or non-numeric values in rows {_listing(list(bad))}.")
+        out[col] = values
+    out["slice"] = out["slice"].astype(np.int32)
+    out = out.astype({c: np.float64 for c in ("start_s", "duration_s", *schema.columns)})
+    bad_labels = sorted(set(out["label"]) - set(GENRES) - {""})
+    if bad_labels:
+        rows = np.flatnonzero(out["label"].isin(bad_labels).to_numpy())
+        raise FeatureTableError(f"{source}: unknown genre labels {_listing(bad_labels)} in rows {_listing(list(rows))}; "
+                                f"known genres: {', '.join(GENRES)}.")
+    dup = out.duplicated(["track_id", "slice"], keep=False).to_numpy()
+    if dup.any():
+        raise FeatureTableError(f"{source}: the same (track_id, slice) appears more than once, rows "
+                                f"{_listing(list(np.flatnonzero(dup)))}.")
+    return out
+
+
+def read_features(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a feature table: a Parquet file, a store directory, or a published GTZAN CSV."""
+    path = Path(path)
+    if path.is_dir():
+        from core.parts import read_store  # the store directory builds on this module
+        return read_store(path)
+    if not path.is_file():
+        raise FeatureTableError(f"{path}: no such file or directory.")
+    if path.suffix.lower() == ".csv":
+        return read_gtzan_csv(path)
+    try:
+        df = pd.read_parquet(path)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise FeatureTableError(f"{path.name} is not a readable Parquet feature table ({exc}).") from None
+    return validate_features(df, path.name)
+
+
+def read_gtzan_csv(path: str | os.PathLike) -> pd.DataFrame:
+    """The published GTZAN ``features_30_sec.csv`` / ``features_3_sec.csv`` in feature-table layout.
+
+    ``blues.00000.wav`` becomes the whole-track row (slice -1) of track ``blues.00000``;
+    ``blues.00000.3.wav`` becomes slice 3 of the same track, starting at 9 s.
+    """
+    path = Path(path)
+    try:
+        raw = pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+        raise FeatureTableError(f"{path.name} is not a readable CSV file ({exc}).") from None
+    expected = list(CSV_ID_COLUMNS) + list(GTZAN_KAGGLE.columns)
+    missing = [c for c in expected if c not in raw.columns]
+    unknown = [c for c in raw.columns if c not in expected]
+    if missing or unknown:
+        parts = ([f"missing columns: {_listing(missing)}"] if missing else []) + (
+            [f"unexpected columns: {_listing(unknown)}"] if unknown else [])
+        raise FeatureTableError(f"{path.name} is not a published GTZAN feature CSV: {'; '.join(parts)}.")
+    names = raw["filename"].fillna("").astype(str).str.extract(_CSV_FILENAME)
+    bad = np.flatnonzero(names["track"].isna().to_numpy())
+    if len(bad):
+        raise FeatureTableError(f"{path.name}: column 'filename' has values that are not GTZAN clip names "
+                                f"(like blues.00000.wav or blues.00000.3.wav) in rows {_listing(list(bad))}.")
+    slices = pd.to_numeric(names["slice"]).fillna(WHOLE_TRACK).astype(np.int32)
+    length = pd.to_numeric(raw["length"], errors="coerce")
+    identity = pd.DataFrame({
+        "track_id": names["track"].astype(str),
+        "path": "",
+        "label": raw["label"].fillna("").astype(str),
+        "slice": slices,
+        "start_s": np.where(slices >= 0, slices * CSV_SLICE_SECONDS, 0.0),
+        "duration_s": length / CSV_SAMPLE_RATE,
+        "schema_version": GTZAN_KAGGLE.id,
+    })
+    table = pd.concat([identity, raw[list(GTZAN_KAGGLE.columns)]], axis=1)
+    return validate_features(table, path.name)
+
+
+def write_parquet_atomic(df: pd.DataFrame, path: str | os.PathLike, *, float32: bool = False) -> Path:
+    """Write ``df`` as zstd Parquet via a temporary file renamed into place (never a half file).
+
+    ``float32=True`` stores the feature columns as float32 (half the size; read back as float64).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if float32:
+        features = [c for c in df.columns if c not in IDENTITY_COLUMNS]
+        df = df.astype({c: np.float32 for c in features})
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            pq.write_table(table, handle, compression="zstd")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
