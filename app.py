@@ -1,0 +1,15 @@
+"""Classically Punk: the Streamlit entry point (``streamlit run app.py``).
+
+Pages live in ``pages/`` and are listed in :data:`ui.navigation.PAGES` (one line per page).
+"""
+
+import streamlit as st
+
+from ui.navigation import HOME, PAGES
+from ui.settings import dataset_sidebar
+
+st.set_page_config(page_title="Classically Punk", page_icon=":material/graphic_eq:", layout="wide")
+
+current = st.navigation([spec.page(default=spec is HOME) for spec in PAGES])
+dataset_sidebar()
+current.run()

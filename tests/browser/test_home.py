@@ -1,0 +1,19 @@
+"""The app starts in a real browser: the home page, its links and the sidebar dataset setting."""
+
+from browser_harness import open_page, rerun_after
+
+
+def test_home_page_links_to_every_page(page, app_url, shot):
+    open_page(page, app_url)
+    assert page.get_by_role("heading", name="Classically Punk").is_visible()
+    shot(page, "home")
+    rerun_after(page, page.locator('[data-testid="stMain"]').get_by_role("link", name="Explore").click)
+    assert page.url.endswith("/explore")
+    assert page.get_by_role("heading", name="Explore").first.is_visible()
+
+
+def test_missing_dataset_folder_is_reported(page, start_app, shot):
+    open_page(page, start_app({"CPUNK_DATA_DIR": "/nonexistent/folder"}))
+    alert = page.locator('[data-testid="stSidebar"] [data-testid="stAlert"]')
+    assert "Folder not found" in alert.inner_text()
+    shot(page, "missing-folder")
