@@ -118,3 +118,18 @@ def open_store(root: str | os.PathLike, schema: FeatureSchema, max_slices: int |
         json.dump(manifest, handle, indent=2)
     os.replace(tmp, root / MANIFEST_FILE)
     return root
+
+
+def compact(root: str | os.PathLike, out_file: str | os.PathLike, *, float32: bool = False) -> pd.DataFrame:
+    """Write the whole store as one Parquet file (atomic) and return the table."""
+    table = read_store(root)
+    write_parquet_atomic(table, out_file, float32=float32)
+    return table
+
+
+def store_from_table(root: str | os.PathLike, table: pd.DataFrame, schema: FeatureSchema,
+                     max_slices: int | None) -> Path:
+    """Add ``table`` to a store directory as one part (its tracks count as done), creating the store."""
+    root = open_store(root, schema, max_slices)
+    write_part(root, table)
+    return root

@@ -165,6 +165,7 @@ def write_parquet_atomic(df: pd.DataFrame, path: str | os.PathLike, *, float32: 
             pq.write_table(table, handle, compression="zstd")
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a feature table is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,102 @@
+"""``python -m core extract DATA --out PATH``: a dataset's features into a Parquet feature store."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from core.dataset import DatasetError, ExtractSummary, discover, extract_dataset
+from core.parts import ERRORS_FILE, compact, is_store, read_errors, store_from_table
+from core.schema import SCHEMAS, get_schema
+from core.store import FeatureTableError, feature_schema_of, read_features, write_parquet_atomic
+
+DESCRIPTION = """\
+Extract the features of every audio file of a dataset, in parallel, into a Parquet feature store:
+one whole-track row (slice -1) and up to --slices 3-second slice rows per file.
+
+DATA is a folder with one sub-folder per genre (blues/, classical/, ...; WAV, MP3, OGG, FLAC, AU,
+M4A, AIFF) or a CSV manifest with the columns path,label (paths relative to the manifest's folder).
+
+--out DIR writes a store directory (manifest.json, parts/part-NNNN.parquet, errors.parquet);
+--out FILE.parquet writes one Parquet file at the end (working in FILE.parquet.parts/ meanwhile).
+Interrupted runs (Ctrl-C, kill -9, power loss) resume: rerun the same command and only the missing
+files are analysed. Files that cannot be analysed are listed at the end and kept in the errors
+table (FILE.errors.parquet for a single file); they are retried on the next run.
+Exit status: 0 when every file was analysed, 1 when some failed, 2 for unusable input."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("extract", help="extract a dataset's features into a Parquet store",
+                              description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("data", metavar="DATA_DIR|MANIFEST.csv", help="genre folders or a path,label CSV")
+    p.add_argument("--out", required=True, metavar="PATH", help="store directory, or a .parquet file")
+    p.add_argument("--slices", type=int, default=10, metavar="N",
+                   help="3-s slice rows per file, from the start (default: %(default)s; 0: whole-track rows only)")
+    p.add_argument("--schema", default="seed", choices=sorted(SCHEMAS),
+                   help="feature schema (default: %(default)s; gtzan-kaggle is ~10x slower)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="parallel processes (default: all CPU cores)")
+    p.add_argument("--limit-files", type=int, default=None, metavar="N",
+                   help="only the first N files (sorted by track id), e.g. for a quick try")
+    p.add_argument("--float32", action="store_true",
+                   help="store feature values as float32 in a single-file output (half the size)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    schema = get_schema(args.schema)
+    out = Path(args.out)
+    single_file = out.suffix.lower() == ".parquet"
+    store = out.with_name(out.name + ".parts") if single_file else out
+    try:
+        if args.slices < 0 or (args.workers is not None and args.workers < 1):
+            raise DatasetError("--slices must be 0 or more and --workers 1 or more.")
+        tracks = discover(args.data)[: args.limit_files]
+        if single_file and out.is_file() and not is_store(store):
+            previous = read_features(out)  # resume from the earlier result: its tracks count as done
+            if feature_schema_of(previous) != schema:
+                raise FeatureTableError(f"{out} holds {feature_schema_of(previous).id} features, not {schema.id}.")
+            store_from_table(store, previous, schema, args.slices)
+        print(f"{len(tracks)} files in {args.data}; schema {schema.id}, {args.slices} slices each -> {out}",
+              file=sys.stderr)
+        with tqdm(total=len(tracks), unit="file", file=sys.stderr, dynamic_ncols=True) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.update(done - bar.n)
+            summary = extract_dataset(tracks, store, schema, max_slices=args.slices, workers=args.workers,
+                                      progress=progress)
+        if single_file:
+            _finish_single_file(store, out, args.float32)
+    except (DatasetError, FeatureTableError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _report(summary, out)
+    return 1 if summary.errors else 0
+
+
+def _finish_single_file(store: Path, out: Path, float32: bool) -> None:
+    """Compact the store into ``out``, keep its errors beside it, and remove the working directory."""
+    compact(store, out, float32=float32)
+    errors = read_errors(store)
+    errors_file = out.with_name(out.stem + ".errors.parquet")
+    if errors.empty:
+        errors_file.unlink(missing_ok=True)
+    else:
+        write_parquet_atomic(errors, errors_file)
+    shutil.rmtree(store)
+
+
+def _report(summary: ExtractSummary, out: Path) -> None:
+    rate = summary.extracted / summary.seconds if summary.seconds else 0.0
+    print(f"Done: {summary.extracted} extracted ({rate:.2f} files/s), {summary.skipped} already in the store, "
+          f"{len(summary.errors)} failed; {summary.seconds:.1f} s. Features: {out}")
+    for track_id, warning in summary.warnings:
+        print(f"  warning: {track_id}: {warning}")
+    if summary.errors:
+        where = out.with_name(out.stem + ".errors.parquet") if out.suffix.lower() == ".parquet" else out / ERRORS_FILE
+        print(f"{len(summary.errors)} files could not be analysed (also saved in {where}):")
+        for track_id, reason in summary.errors:
+            print(f"  {track_id}: {reason}")

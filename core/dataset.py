@@ -1,0 +1,219 @@
+"""Datasets: find the tracks, extract their features in parallel into a resumable store directory.
+
+:func:`discover` lists the tracks of a GTZAN-style folder (one sub-folder per genre) or of a CSV
+manifest ``path,label``. :func:`extract_dataset` analyses them in a process pool and saves the rows
+part by part (:mod:`core.parts`), so a rerun after a crash, even ``kill -9``, only does what is
+missing. A file that cannot be analysed is recorded in the store's errors table and the run goes on.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from core.audio import AudioError, load_audio
+from core.features import extract
+from core.parts import (done_track_ids, open_store, read_errors, remove_temporaries, write_errors,
+                        write_part)
+from core.schema import GENRES, FeatureSchema, get_schema
+
+AUDIO_EXTENSIONS = frozenset({".wav", ".mp3", ".ogg", ".flac", ".au", ".m4a", ".aiff", ".aif"})
+PART_TRACKS = 50  # tracks per part file: a crash loses at most this many tracks' work
+PART_SECONDS = 30.0  # ... or this many seconds of work, whichever comes first
+# Thread pools each worker process limits to one thread (the pool itself provides the parallelism).
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
+              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+Progress = Callable[[int, int], None]
+
+
+class DatasetError(ValueError):
+    """A dataset folder or manifest that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Track:
+    """One audio file of a dataset: a unique id (relative path without extension), where, which genre."""
+
+    track_id: str
+    path: str
+    label: str
+
+
+@dataclass
+class ExtractSummary:
+    """What a run did: tracks extracted now, skipped (already in the store), failed, and warnings."""
+
+    total: int
+    extracted: int = 0
+    skipped: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (track_id, reason)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (track_id, warning)
+    seconds: float = 0.0
+
+
+def _label(name: str, where: str) -> str:
+    label = name.strip().lower()
+    if label not in GENRES:
+        raise DatasetError(f"{where}: {name!r} is not one of the genres {', '.join(GENRES)}.")
+    return label
+
+
+def discover(path: str | os.PathLike) -> list[Track]:
+    """The tracks of a folder with one sub-folder per genre, or of a CSV manifest ``path,label``.
+
+    Track ids are relative paths without extension (posix style), sorted; labels are lower-case genres.
+    """
+    path = Path(path)
+    if path.is_dir():
+        tracks = _discover_folder(path)
+    elif path.is_file() and path.suffix.lower() == ".csv":
+        tracks = _discover_manifest(path)
+    else:
+        raise DatasetError(f"{path}: expected a folder with one sub-folder per genre, or a CSV manifest (path,label).")
+    if not tracks and path.is_dir() and any(f.suffix.lower() in AUDIO_EXTENSIONS for f in path.iterdir()):
+        raise DatasetError(f"{path}: put the audio files in one sub-folder per genre (blues/, classical/, ...), "
+                           "or list them in a CSV manifest with the columns path,label.")
+    if not tracks:
+        raise DatasetError(f"{path}: no audio files found (looked for {', '.join(sorted(AUDIO_EXTENSIONS))}).")
+    ids = pd.Series([t.track_id for t in tracks])
+    repeated = sorted(set(ids[ids.duplicated()]))
+    if repeated:
+        raise DatasetError(f"{path}: several files share the track id {', '.join(repeated[:5])} "
+                           "(same name, different extension); keep one of them.")
+    return sorted(tracks, key=lambda t: t.track_id)
+
+
+def _discover_folder(root: Path) -> list[Track]:
+    tracks = []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = [f for f in sorted(sub.rglob("*")) if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS]
+        if files:
+            label = _label(sub.name, f"{root}/{sub.name}")
+            tracks += [Track(f.relative_to(root).with_suffix("").as_posix(), str(f), label) for f in files]
+    return tracks
+
+
+def _discover_manifest(manifest: Path) -> list[Track]:
+    try:
+        table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{manifest.name} is not a readable CSV file ({exc}).") from None
+    missing = [c for c in ("path", "label") if c not in table.columns]
+    if missing:
+        raise DatasetError(f"{manifest.name} needs the columns path,label; missing: {', '.join(missing)}.")
+    base = manifest.parent.resolve()
+    tracks = []
+    for row, (rel, label) in enumerate(zip(table["path"], table["label"]), start=2):
+        if not rel.strip():
+            raise DatasetError(f"{manifest.name}, line {row}: empty path.")
+        file = (base / rel).resolve()
+        try:
+            track_id = file.relative_to(base).with_suffix("").as_posix()
+        except ValueError:
+            track_id = Path(rel).with_suffix("").as_posix().lstrip("/")
+        tracks.append(Track(track_id, str(file), _label(label, f"{manifest.name}, line {row}")))
+    return tracks
+
+
+def limit_threads() -> None:
+    """Process-pool initializer: one BLAS/OpenMP/numba thread per worker process."""
+    for name in THREAD_ENV:
+        os.environ[name] = "1"
+    from threadpoolctl import threadpool_limits  # for libraries the worker had already loaded
+    threadpool_limits(1)
+
+
+def extract_track(track: Track, schema_id: str, max_slices: int | None
+                  ) -> tuple[Track, pd.DataFrame | None, str, tuple[str, ...]]:
+    """Feature rows of one track, or the reason it failed; with the loader's warnings. Never raises."""
+    try:
+        audio = load_audio(track.path)
+        rows = extract(audio.y, audio.sr, get_schema(schema_id), max_slices=max_slices)
+        return track, rows.table(track.track_id, track.path, track.label), "", audio.warnings
+    except AudioError as exc:
+        return track, None, str(exc), ()
+    except Exception as exc:  # a bug or a library failure on one file must not stop the run
+        return track, None, f"unexpected error: {type(exc).__name__}: {exc}", ()
+
+
+def extract_dataset(
+    tracks: Iterable[Track],
+    out_dir: str | os.PathLike,
+    schema: FeatureSchema,
+    *,
+    max_slices: int | None = 10,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    part_tracks: int = PART_TRACKS,
+) -> ExtractSummary:
+    """Extract ``tracks`` into the store directory ``out_dir``, skipping tracks already there.
+
+    Uses a process pool of ``workers`` processes (default: all cores). ``progress(done, total)`` is
+    called as tracks finish (``done`` counts skipped tracks too). Failed tracks are written to the
+    store's errors table (and retried by the next run); the rows of finished tracks are saved every
+    ``part_tracks`` tracks or :data:`PART_SECONDS`, whichever comes first.
+    """
+    tracks = list(tracks)
+    root = open_store(out_dir, schema, max_slices)
+    remove_temporaries(root)
+    done = done_track_ids(root)
+    todo = [t for t in tracks if t.track_id not in done]
+    summary = ExtractSummary(total=len(tracks), skipped=len(tracks) - len(todo))
+    errors = {r.track_id: (r.path, r.reason) for r in read_errors(root).itertuples() if r.track_id not in done}
+    start = time.perf_counter()
+    if progress:
+        progress(summary.skipped, summary.total)
+    if todo:
+        _run_pool(todo, root, schema, max_slices, workers or os.cpu_count() or 1, part_tracks, summary, errors,
+                  progress)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _run_pool(todo: list[Track], root: Path, schema: FeatureSchema, max_slices: int | None, workers: int,
+              part_tracks: int, summary: ExtractSummary, errors: dict[str, tuple[str, str]],
+              progress: Progress | None) -> None:
+    pending: list[pd.DataFrame] = []
+    last_save = time.monotonic()
+
+    def save() -> None:
+        nonlocal last_save
+        if pending:
+            write_part(root, pd.concat(pending, ignore_index=True))
+            pending.clear()
+        write_errors(root, pd.DataFrame([(k, p, r) for k, (p, r) in errors.items()],
+                                        columns=["track_id", "path", "reason"]))
+        last_save = time.monotonic()
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context, initializer=limit_threads) as pool:
+        futures: set[Future] = {pool.submit(extract_track, t, schema.id, max_slices) for t in todo}
+        try:
+            while futures:
+                finished, futures = wait(futures, timeout=PART_SECONDS, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    track, rows, reason, warnings = future.result()
+                    if rows is None:
+                        errors[track.track_id] = (track.path, reason)
+                        summary.errors.append((track.track_id, reason))
+                    else:
+                        errors.pop(track.track_id, None)
+                        pending.append(rows)
+                        summary.extracted += 1
+                        summary.warnings += [(track.track_id, w) for w in warnings]
+                if len(pending) >= part_tracks or time.monotonic() - last_save >= PART_SECONDS:
+                    save()
+                if progress:
+                    progress(summary.skipped + summary.extracted + len(summary.errors), summary.total)
+        finally:
+            for future in futures:
+                future.cancel()
+            save()
