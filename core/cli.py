@@ -15,6 +15,8 @@ import sys
 # One module per command, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "core.commands.info",
+    "core.commands.extract",
+    "core.commands.import_csv",
 )
 
 
