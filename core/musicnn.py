@@ -1,0 +1,103 @@
+"""Pre-trained musicnn VGG (Pons & Serra, 2019) as a frozen Keras 3 network: inputs, embedding, tags.
+
+The network is the ``MSD_vgg`` tagger of the ``musicnn`` package (ISC licence), trained on the Million
+Song Dataset's 50 most frequent tags, rebuilt in plain Keras layers by ``scripts/convert_musicnn.py``
+and stored in Keras-native form under ``models/_pretrained/musicnn_msd_vgg`` with its licence. It reads
+3-s log-mel patches: 16 kHz audio, 512-point STFT, hop 256, 96 mel bands, ``log10(10000 * mel + 1)``,
+187 frames per patch (``musicnn/extractor.py``). :func:`patches` makes them from :mod:`core.audio`'s
+output; :func:`load_vgg_embedding` maps them to a 256-d embedding (the flattened last pooling layer,
+the one the tag layer reads); :func:`tags` gives the original 50 tag probabilities of a recording.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import librosa
+import numpy as np
+import soxr
+
+SAMPLE_RATE = 16_000
+N_FFT = 512
+HOP = 256
+N_MELS = 96
+PATCH_FRAMES = 187  # 3 s: librosa.time_to_frames(3, sr=16000, n_fft=512, hop_length=256) + 1
+MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "_pretrained" / "musicnn_msd_vgg"
+EMBEDDING_LAYER = "embedding"
+
+
+def log_mel(y16k: np.ndarray) -> np.ndarray:
+    """Log-compressed mel spectrogram (frames x 96) of 16-kHz audio, as musicnn was trained on.
+
+    The original casts the mel power to float16 before ``log10(10000 * x + 1)``; the product overflows
+    float16 (to inf) wherever the power exceeds 6.55, which loud masters reach, so we stay in float32.
+    """
+    mel = librosa.feature.melspectrogram(
+        y=np.ascontiguousarray(y16k, dtype=np.float32), sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP,
+        n_mels=N_MELS, pad_mode="reflect",  # librosa < 0.10's default, which the weights were trained with
+    )
+    return np.log10(10_000 * mel.T + 1).astype(np.float32)
+
+
+def patches(y: np.ndarray, sr: int, hop_frames: int = PATCH_FRAMES) -> np.ndarray:
+    """Cut mono audio at any rate into the network's input: (n_patches, 187, 96) float32.
+
+    Patches start every ``hop_frames`` frames (default: back to back, like musicnn's extractor); a
+    trailing part shorter than a patch is dropped, and a recording shorter than one patch is
+    repeat-padded to one (the training recipe's ``pad_short``).
+    """
+    if hop_frames < 1:
+        raise ValueError(f"hop_frames must be at least 1, got {hop_frames}")
+    y16k = y if sr == SAMPLE_RATE else soxr.resample(np.asarray(y, dtype=np.float32), sr, SAMPLE_RATE)
+    spec = log_mel(y16k)
+    if len(spec) < PATCH_FRAMES:
+        spec = np.resize(spec, (PATCH_FRAMES, N_MELS))  # np.resize repeats the rows
+    starts = range(0, len(spec) - PATCH_FRAMES + 1, hop_frames)
+    return np.stack([spec[s : s + PATCH_FRAMES] for s in starts])
+
+
+def load_vgg_tagger(model_dir: Path = MODEL_DIR):
+    """A fresh copy of the whole converted network: patches -> 50 tag probabilities (sigmoid), frozen."""
+    import keras
+
+    path = Path(model_dir) / "model.keras"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run scripts/convert_musicnn.py (see its docstring)")
+    model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    model.trainable = False
+    return model
+
+
+def load_vgg_embedding(model_dir: Path = MODEL_DIR):
+    """A fresh frozen Keras model: patches (n, 187, 96) -> embeddings (n, 256) from the last pooling layer.
+
+    Set ``trainable = True`` on it (or some of its layers) to fine-tune; other copies are unaffected.
+    """
+    import keras
+
+    tagger = load_vgg_tagger(model_dir)
+    model = keras.Model(tagger.inputs, tagger.get_layer(EMBEDDING_LAYER).output, name="musicnn_msd_vgg_embedding")
+    model.trainable = False
+    return model
+
+
+@lru_cache(maxsize=2)
+def _shared_tagger(model_dir: Path):
+    return load_vgg_tagger(model_dir)
+
+
+@lru_cache(maxsize=2)
+def tag_names(model_dir: Path = MODEL_DIR) -> tuple[str, ...]:
+    """The tagger's output names, in output order (from the model folder's ``model.json``)."""
+    meta = json.loads((Path(model_dir) / "model.json").read_text(encoding="utf-8"))
+    return tuple(meta["tags"])
+
+
+def tags(y: np.ndarray, sr: int, top_k: int | None = None, model_dir: Path = MODEL_DIR) -> list[tuple[str, float]]:
+    """Tag probabilities of a recording (mean over its patches), highest first; ``top_k`` keeps the best."""
+    x = patches(y, sr)
+    probs = np.asarray(_shared_tagger(Path(model_dir)).predict(x, batch_size=16, verbose=0)).mean(axis=0)
+    ranked = sorted(zip(tag_names(model_dir), probs.tolist()), key=lambda kv: kv[1], reverse=True)
+    return ranked[:top_k] if top_k is not None else ranked

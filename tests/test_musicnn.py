@@ -1,0 +1,115 @@
+"""The converted musicnn MSD_vgg network: reproduces the original TF1 graph, input patches, tags."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import librosa
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from core import musicnn  # noqa: E402
+from core.audio import SAMPLE_RATE, load_audio  # noqa: E402
+
+REFERENCE = Path(__file__).parent / "data" / "musicnn_msd_vgg_reference.npz"
+GTZAN_FLAC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gtzan_flac"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def few_threads():
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already initialised by an earlier test module
+        pass
+
+
+def tone(seconds: float, sr: int, amplitude: float = 0.3) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return (amplitude * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+
+
+def test_keras_model_reproduces_original_tf1_graph():
+    """Outputs of the original graph (run with tf.compat.v1 by scripts/convert_musicnn.py) on 4 patches."""
+    with np.load(REFERENCE, allow_pickle=False) as ref:
+        x, tags, embedding = ref["patches"].astype(np.float32), ref["tags"], ref["embedding"]
+    got_tags = np.asarray(musicnn.load_vgg_tagger().predict(x, verbose=0))
+    got_emb = np.asarray(musicnn.load_vgg_embedding().predict(x, verbose=0))
+    np.testing.assert_allclose(got_tags, tags, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got_emb, embedding, rtol=1e-4, atol=1e-4)  # embedding values reach ~6
+    assert tags.std(axis=0).max() > 0.05, "reference patches should not all give the same tags"
+
+
+def test_embedding_model_is_frozen_256d():
+    model = musicnn.load_vgg_embedding()
+    assert model.input_shape == (None, musicnn.PATCH_FRAMES, musicnn.N_MELS)
+    assert model.output_shape == (None, 256)
+    assert model.trainable_weights == [] and len(model.non_trainable_weights) > 0
+    model.trainable = True  # a fresh copy: fine-tuning one does not unfreeze the next
+    assert musicnn.load_vgg_embedding().trainable_weights == []
+
+
+def test_missing_model_folder_says_how_to_make_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="convert_musicnn"):
+        musicnn.load_vgg_tagger(tmp_path)
+
+
+def test_patches_follow_musicnn_recipe():
+    """Same numbers as musicnn's extractor (16 kHz, n_fft 512, hop 256, 96 mels, float16, log10(10^4 x + 1))."""
+    y = tone(4.0, musicnn.SAMPLE_RATE) + 0.05 * np.random.default_rng(0).standard_normal(64_000).astype(np.float32)
+    mel = librosa.feature.melspectrogram(y=y, sr=16_000, hop_length=256, n_fft=512, n_mels=96, pad_mode="reflect").T
+    expected = np.log10(10_000 * mel.astype(np.float16).astype(np.float32) + 1)[:187]
+    got = musicnn.patches(y, musicnn.SAMPLE_RATE)
+    assert got.shape == (1, 187, 96) and got.dtype == np.float32
+    np.testing.assert_allclose(got[0], expected, atol=2e-3)  # float16 rounding of the original
+
+
+def test_patches_from_core_audio_rate():
+    y = tone(30.0, SAMPLE_RATE)
+    assert musicnn.patches(y, SAMPLE_RATE).shape == (10, 187, 96)  # back to back, like the extractor
+    n_frames = 1 + 30 * musicnn.SAMPLE_RATE // musicnn.HOP  # 1876
+    assert musicnn.patches(y, SAMPLE_RATE, hop_frames=94).shape == (1 + (n_frames - 187) // 94, 187, 96)
+    with pytest.raises(ValueError, match="hop_frames"):
+        musicnn.patches(y, SAMPLE_RATE, hop_frames=0)
+
+
+def test_short_clip_is_repeat_padded_to_one_patch():
+    x = musicnn.patches(tone(1.2, SAMPLE_RATE), SAMPLE_RATE)
+    n_frames = 1 + int(1.2 * musicnn.SAMPLE_RATE) // musicnn.HOP
+    assert x.shape == (1, 187, 96)
+    np.testing.assert_array_equal(x[0, n_frames : 2 * n_frames], x[0, :n_frames])
+
+
+def test_full_scale_audio_stays_finite():
+    """The original's float16 step overflows to inf on loud audio; ours must not."""
+    y = np.sign(tone(3.5, SAMPLE_RATE)).astype(np.float32)
+    assert np.isfinite(musicnn.patches(y, SAMPLE_RATE)).all()
+
+
+def test_tags_are_the_50_msd_tags_ranked():
+    ranked = musicnn.tags(tone(3.5, SAMPLE_RATE), SAMPLE_RATE)
+    names, probs = zip(*ranked)
+    assert len(names) == 50 and {"rock", "jazz", "Hip-Hop", "instrumental"} <= set(names)
+    assert list(probs) == sorted(probs, reverse=True) and all(0.0 <= p <= 1.0 for p in probs)
+    assert musicnn.tags(tone(3.5, SAMPLE_RATE), SAMPLE_RATE, top_k=3) == ranked[:3]
+
+
+@pytest.mark.skipif(not GTZAN_FLAC.is_dir(), reason="shared GTZAN data not available")
+@pytest.mark.parametrize(
+    "clip, expected_top, top_n",
+    [
+        ("classical/classical.00000.flac", "instrumental", 1),  # MSD's 50 tags have no 'classical'
+        ("jazz/jazz.00000.flac", "jazz", 1),
+        ("metal/metal.00000.flac", "heavy metal", 5),
+        ("hiphop/hiphop.00001.flac", "Hip-Hop", 1),
+    ],
+)
+def test_tags_make_sense_on_real_music(clip, expected_top, top_n):
+    audio = load_audio(GTZAN_FLAC / clip)
+    top = [name for name, _ in musicnn.tags(audio.y, audio.sr, top_k=top_n)]
+    assert expected_top in top
