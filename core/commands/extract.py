@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from core.dataset import DatasetError, ExtractSummary, discover, extract_dataset
+from core.dataset import PART_TRACKS, DatasetError, ExtractSummary, discover, extract_dataset
 from core.parts import ERRORS_FILE, compact, is_store, read_errors, store_from_table
 from core.schema import SCHEMAS, get_schema
 from core.store import FeatureTableError, feature_schema_of, read_features, write_parquet_atomic
@@ -42,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="parallel processes (default: all CPU cores)")
     p.add_argument("--limit-files", type=int, default=None, metavar="N",
                    help="only the first N files (sorted by track id), e.g. for a quick try")
+    p.add_argument("--part-size", type=int, default=PART_TRACKS, metavar="N",
+                   help="files per saved part (default: %(default)s); a crash loses at most this much work")
     p.add_argument("--float32", action="store_true",
                    help="store feature values as float32 in a single-file output (half the size)")
     p.set_defaults(func=run)
@@ -53,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     single_file = out.suffix.lower() == ".parquet"
     store = out.with_name(out.name + ".parts") if single_file else out
     try:
-        if args.slices < 0 or (args.workers is not None and args.workers < 1):
-            raise DatasetError("--slices must be 0 or more and --workers 1 or more.")
+        if args.slices < 0 or args.part_size < 1 or (args.workers is not None and args.workers < 1):
+            raise DatasetError("--slices must be 0 or more, --workers and --part-size 1 or more.")
         tracks = discover(args.data)[: args.limit_files]
         if single_file and out.is_file() and not is_store(store):
             previous = read_features(out)  # resume from the earlier result: its tracks count as done
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
             def progress(done: int, total: int) -> None:
                 bar.update(done - bar.n)
             summary = extract_dataset(tracks, store, schema, max_slices=args.slices, workers=args.workers,
-                                      progress=progress)
+                                      progress=progress, part_tracks=args.part_size)
         if single_file:
             _finish_single_file(store, out, args.float32)
     except (DatasetError, FeatureTableError) as exc:
