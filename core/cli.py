@@ -17,6 +17,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "core.commands.info",
     "core.commands.extract",
     "core.commands.import_csv",
+    "core.commands.train",
+    "core.commands.predict",
 )
 
 

@@ -1,0 +1,59 @@
+"""``python -m core predict PATH... --out predictions.csv``: classify many files with a saved model."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tqdm import tqdm
+
+from core.audio import AnalysisLimit
+
+DESCRIPTION = """\
+Classify audio files (or every audio file under the folders given) with a model from the registry
+and write one CSV row per file: genre, confidence, top 3 and every genre's probability. Files that
+cannot be analysed get a row with the reason in the `error` column and are listed at the end; they
+never stop the batch. Exit status: 0 when every file was classified, 1 when some failed, 2 when
+nothing could be done (no model, no files)."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("predict", help="classify audio files with a saved model",
+                              description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
+    p.add_argument("--model", default=None, help="model name (default: the default model)")
+    p.add_argument("--out", default=None, metavar="CSV", help="write the table here (default: print it)")
+    p.add_argument("--max-seconds", type=float, default=AnalysisLimit().max_seconds,
+                   help="analyse at most this many seconds per file (default: %(default)s)")
+    p.add_argument("--offset", type=float, default=0.0, help="start the analysis here (seconds)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.predict import audio_files, predict_files
+    from core.registry import RegistryError, load_model
+    from core.atomic import atomic_path
+
+    try:
+        model = load_model(args.model)
+    except RegistryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    files = audio_files(args.paths)
+    if not files:
+        print("error: no audio files found in the paths given.", file=sys.stderr)
+        return 2
+    with tqdm(total=len(files), unit="file", file=sys.stderr) as bar:
+        table = predict_files(files, model, limit=AnalysisLimit(args.max_seconds, args.offset),
+                              progress=lambda _: bar.update(1))
+    failed = table[table["error"] != ""]
+    if args.out:
+        with atomic_path(args.out) as tmp:
+            table.to_csv(tmp, index=False)
+        print(f"Wrote {args.out}: {len(table) - len(failed)} classified, {len(failed)} failed "
+              f"(model {model.name}).")
+    else:
+        print(table[["path", "genre", "confidence", "top3"]].to_string(index=False))
+    for path, reason in failed[["path", "error"]].itertuples(index=False):
+        print(f"{path}: {reason}", file=sys.stderr)
+    return 1 if len(failed) else 0

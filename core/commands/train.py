@@ -1,0 +1,112 @@
+"""``python -m core train FEATURES... --name NAME``: train a model and save it in the registry."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import threading
+from typing import Iterator
+
+import pandas as pd
+from tqdm import tqdm
+
+DESCRIPTION = """\
+Train a model on one or more feature tables (a Parquet store or file from `python -m core extract`,
+or a published GTZAN CSV) and save it as models/<NAME>/ (model.keras + model.json).
+
+--level slice trains on the 3-s slice rows (a track's verdict is then the mean of its segments);
+--level track trains on the whole-track rows. Tables given together must share a feature schema.
+About --validation of the tracks (grouped by track) are held out to pick the best epoch; use 0 to
+train on every row for the full number of epochs. Ctrl-C stops early and keeps the best epoch."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train", help="train a model on feature tables and save it",
+                              description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("features", nargs="+", metavar="FEATURES", help="feature store, .parquet or GTZAN CSV")
+    p.add_argument("--name", required=True, help="model name (folder under the models directory)")
+    p.add_argument("--level", choices=("slice", "track"), default="slice", help="rows to train on (default: %(default)s)")
+    p.add_argument("--architecture", default="seed_mlp", help="model builder (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=120, help="default: %(default)s")
+    p.add_argument("--batch-size", type=int, default=128, help="default: %(default)s")
+    p.add_argument("--validation", type=float, default=0.2, metavar="FRACTION",
+                   help="share of tracks held out to pick the best epoch (default: %(default)s)")
+    p.add_argument("--no-balance", action="store_true", help="do not weight genres by inverse frequency")
+    p.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
+    p.add_argument("--segment-seconds", type=float, default=None,
+                   help="window length classify uses for segments (default: 3 s)")
+    p.add_argument("--default", action="store_true", help="make it the default model")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model of that name")
+    p.add_argument("--notes", default="", help="free text stored in model.json")
+    p.set_defaults(func=run)
+
+
+def load_tables(paths: list[str]) -> pd.DataFrame:
+    """Read and concatenate feature tables; they must share one schema."""
+    from core.store import FeatureTableError, feature_schema_of, read_features
+
+    tables = [read_features(p) for p in paths]
+    schemas = {feature_schema_of(t).id for t in tables}
+    if len(schemas) > 1:
+        raise FeatureTableError(f"The tables use different feature schemas: {', '.join(sorted(schemas))}.")
+    return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+
+
+@contextlib.contextmanager
+def ctrl_c_sets(event: threading.Event) -> Iterator[None]:
+    """While inside, Ctrl-C sets ``event`` (training then stops cleanly) instead of raising."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: event.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run(args: argparse.Namespace) -> int:
+    from core import registry
+    from core.model_card import model_card
+    from core.store import FeatureTableError
+    from core.train import TrainConfig, train
+
+    try:
+        registry.check_name(args.name)
+        if not args.overwrite and (registry.models_dir() / args.name).exists():
+            raise registry.RegistryError(f"A model named {args.name!r} already exists; use --overwrite.")
+        table = load_tables(args.features)
+    except (FeatureTableError, registry.RegistryError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    config = TrainConfig(architecture=args.architecture, level=args.level, epochs=args.epochs,
+                         batch_size=args.batch_size, validation_fraction=args.validation,
+                         balance_classes=not args.no_balance, seed=args.seed)
+    stop = threading.Event()
+    with tqdm(total=args.epochs, unit="epoch", file=sys.stderr) as bar:
+        def show(report) -> None:
+            bar.update(1)
+            val = "" if report.val_accuracy is None else f" val_acc {report.val_accuracy:.3f}"
+            bar.set_postfix_str(f"loss {report.loss:.3f} acc {report.accuracy:.3f}{val}")
+        try:
+            with ctrl_c_sets(stop):
+                model, history = train(config, table, callbacks=[show], stop=stop)
+        except (FeatureTableError, ValueError, KeyError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    if history.stopped:
+        print(f"Stopped after {len(history.epochs)} epochs; keeping the best one.", file=sys.stderr)
+    meta = model_card(model, config, history, source=" + ".join(args.features), notes=args.notes)
+    if args.segment_seconds:
+        meta["segment_seconds"] = args.segment_seconds
+    info = registry.save_model(args.name, model, meta, overwrite=args.overwrite)
+    if args.default:
+        registry.set_default(args.name)
+    best = history.epochs[history.best_epoch - 1] if history.best_epoch else None
+    summary = f" best epoch {history.best_epoch}" + (
+        f" (val_acc {best.val_accuracy:.3f})" if best and best.val_accuracy is not None else "")
+    print(f"Saved {info.path} ({len(history.rows)} {config.level} rows, {history.seconds:.1f} s;{summary})"
+          + (" as the default model" if args.default else ""))
+    return 0

@@ -1,0 +1,37 @@
+"""Keras/TensorFlow set-up for a small shared CPU: quiet logs, few threads, reproducible runs.
+
+Import ``keras`` through this module (``from core.keras_env import keras``) so the environment
+variables are set before TensorFlow starts. ``CPUNK_TF_THREADS`` overrides the thread count (2).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # no start-up banner; reproducible float sums
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import absl.logging  # noqa: E402
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+absl.logging.set_verbosity(absl.logging.ERROR)
+tf.get_logger().setLevel(logging.ERROR)
+
+THREADS = int(os.environ.get("CPUNK_TF_THREADS", "2"))
+try:  # only possible before TensorFlow's runtime has started
+    tf.config.threading.set_intra_op_parallelism_threads(THREADS)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+except RuntimeError:
+    pass
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow and make TensorFlow's ops deterministic."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+__all__ = ["keras", "tf", "seed_everything", "THREADS"]

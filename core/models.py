@@ -1,0 +1,61 @@
+"""Model builders by name: raw feature rows in, genre probabilities out.
+
+Every builder takes the training rows (to adapt the :class:`keras.layers.Normalization` layer that
+lives inside the model, so a saved model is self-contained), the number of classes and its own
+keyword config, and returns a compiled :class:`keras.Model`. New architectures plug in with
+:func:`register_builder`; :func:`build_model` looks them up by the name stored in ``model.json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from core.keras_env import keras
+
+Builder = Callable[..., "keras.Model"]
+BUILDERS: dict[str, Builder] = {}
+
+SEED_UNITS = (512, 256, 128, 64)
+SEED_DROPOUT = 0.2
+
+
+def register_builder(name: str) -> Callable[[Builder], Builder]:
+    """Decorator: make a builder available to :func:`build_model` under ``name``."""
+    def add(builder: Builder) -> Builder:
+        BUILDERS[name] = builder
+        return builder
+    return add
+
+
+def build_model(architecture: str, x_train: np.ndarray, n_classes: int, **config: Any) -> keras.Model:
+    """Build and compile the model ``architecture`` for rows like ``x_train``."""
+    try:
+        builder = BUILDERS[architecture]
+    except KeyError:
+        raise KeyError(f"Unknown architecture {architecture!r}; known: {', '.join(sorted(BUILDERS))}") from None
+    return builder(x_train, n_classes, **config)
+
+
+def normalization(x_train: np.ndarray) -> keras.layers.Normalization:
+    """A Normalization layer adapted to the per-column mean and variance of ``x_train``."""
+    norm = keras.layers.Normalization(axis=-1, name="scale")
+    norm.adapt(np.asarray(x_train, dtype=np.float32))
+    return norm
+
+
+@register_builder("seed_mlp")
+def seed_mlp(x_train: np.ndarray, n_classes: int, *, units: tuple[int, ...] = SEED_UNITS,
+             dropout: float = SEED_DROPOUT, learning_rate: float = 1e-3) -> keras.Model:
+    """The seed project's MLP: Dense 512-256-128-64 (ReLU), 20% dropout after each, softmax."""
+    layers: list[keras.layers.Layer] = [keras.Input(shape=(x_train.shape[1],), name="features"),
+                                         normalization(x_train)]
+    for i, n in enumerate(units, start=1):
+        layers += [keras.layers.Dense(n, activation="relu", name=f"dense_{i}"),
+                   keras.layers.Dropout(dropout, name=f"dropout_{i}")]
+    layers.append(keras.layers.Dense(n_classes, activation="softmax", name="genre"))
+    model = keras.Sequential(layers, name="seed_mlp")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model

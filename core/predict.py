@@ -1,0 +1,190 @@
+"""Classify audio with a registered model: one decode, one set of signals, every answer the UI needs.
+
+:func:`classify` returns a :class:`Classification`: track probabilities and top-k, overlapping 3-s
+segment probabilities (start times in the source's time), the whole-track feature row, the decoded
+audio, a display-sized log-mel spectrogram and :meth:`Classification.explain`, which compares the
+clip's features with the per-genre statistics stored in ``model.json``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from core.audio import AnalysisLimit, Audio, AudioError, Source, load_audio
+from core.features import HOP, compute_signals, extract_signals
+from core.registry import LoadedModel
+from core.schema import FeatureSchema
+
+HOP_SECONDS = 1.5
+SPECTROGRAM_COLUMNS = 600
+
+
+@dataclass(frozen=True)
+class Spectrogram:
+    """Log-mel power (dB), time-downsampled for display: ``db[mel, column]``."""
+
+    db: np.ndarray
+    start_s: float  # source time of the first column
+    seconds_per_column: float
+    fmax_hz: float
+
+    @property
+    def times(self) -> np.ndarray:
+        return self.start_s + self.seconds_per_column * np.arange(self.db.shape[1])
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """How one feature of the clip compares with the predicted and the runner-up genre."""
+
+    feature: str
+    description: str
+    value: float
+    genre: str
+    runner_up: str
+    median_genre: float
+    median_runner_up: float
+    z_genre: float  # (value - mean) / std within the predicted genre's training rows
+    z_runner_up: float
+
+    @property
+    def score(self) -> float:
+        """Positive when the value is typical of the genre and atypical of the runner-up."""
+        return abs(self.z_runner_up) - abs(self.z_genre)
+
+
+@dataclass
+class Classification:
+    """Everything :func:`classify` found out about one recording."""
+
+    model_name: str
+    schema: FeatureSchema
+    classes: tuple[str, ...]
+    probabilities: np.ndarray  # (n_classes,) the track's verdict
+    segment_starts: np.ndarray  # (n_segments,) seconds, source time
+    segment_seconds: float
+    segment_probabilities: np.ndarray  # (n_segments, n_classes)
+    features: pd.Series  # whole-track feature row (schema columns)
+    segment_features: np.ndarray  # (n_segments, n_features)
+    level: str  # rows the model expects: 'slice' or 'track'
+    audio: Audio
+    spectrogram: Spectrogram
+    feature_stats: dict  # model.json's per-genre statistics
+    seconds: float  # time classify took
+
+    @property
+    def genre(self) -> str:
+        return self.classes[int(np.argmax(self.probabilities))]
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        """The ``k`` most likely genres with their probabilities, best first."""
+        order = np.argsort(-self.probabilities, kind="stable")[:k]
+        return [(self.classes[i], float(self.probabilities[i])) for i in order]
+
+    def segments(self) -> pd.DataFrame:
+        """One row per segment: start_s, end_s, top genre and every genre's probability."""
+        frame = pd.DataFrame(self.segment_probabilities, columns=list(self.classes))
+        frame.insert(0, "genre", [self.classes[i] for i in self.segment_probabilities.argmax(axis=1)])
+        frame.insert(0, "end_s", self.segment_starts + self.segment_seconds)
+        frame.insert(0, "start_s", self.segment_starts)
+        return frame
+
+    def explained_row(self) -> pd.Series:
+        """The row compared with the genre statistics: the whole-track row for track-level models,
+        the mean of the segment rows for slice-level ones (their statistics describe 3-s windows)."""
+        if self.level == "track" or not len(self.segment_features):
+            return self.features
+        return pd.Series(self.segment_features.mean(axis=0), index=self.features.index)
+
+    def explain(self, k: int = 6) -> list[Evidence]:
+        """The ``k`` features that most set the predicted genre apart from the runner-up."""
+        genres = self.feature_stats.get("genres", {})
+        (genre, _), (runner_up, _) = self.top(2) if len(self.classes) > 1 else (self.top(1) * 2)
+        if genre not in genres or runner_up not in genres:
+            return []
+        row = self.explained_row()
+        out = []
+        for column, value in row.items():
+            mean_g, std_g, _, med_g, _ = genres[genre][column]
+            mean_r, std_r, _, med_r, _ = genres[runner_up][column]
+            out.append(Evidence(column, self.schema.describe(column), float(value), genre, runner_up, med_g, med_r,
+                                (value - mean_g) / (std_g or 1.0), (value - mean_r) / (std_r or 1.0)))
+        return sorted(out, key=lambda e: -e.score)[:k]
+
+
+def _spectrogram(log_mel: np.ndarray, sr: int, hop: int, offset_s: float, columns: int) -> Spectrogram:
+    step = max(1, int(np.ceil(log_mel.shape[1] / columns)))
+    n = log_mel.shape[1] // step * step
+    db = log_mel[:, :n].reshape(log_mel.shape[0], -1, step).mean(axis=2) if n else log_mel
+    return Spectrogram(db.astype(np.float32), offset_s, step * hop / sr, sr / 2)
+
+
+def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit = AnalysisLimit(),
+             hop_seconds: float = HOP_SECONDS) -> Classification:
+    """Classify ``source`` (a path, bytes, file object or an already decoded :class:`Audio`).
+
+    Raises :class:`core.audio.AudioError` for input that cannot be analysed.
+    """
+    t0 = time.perf_counter()
+    audio = source if isinstance(source, Audio) else load_audio(source, limit=limit)
+    schema = model.schema
+    segment_seconds = float(model.info.meta.get("segment_seconds", 3.0))
+    signals = compute_signals(audio.y, audio.sr, schema.signals)
+    extraction = extract_signals(signals, schema, slice_seconds=segment_seconds, hop_seconds=hop_seconds)
+    rows = np.vstack([extraction.track[None, :], extraction.slices]).astype(np.float32)
+    probs = np.asarray(model.model(rows, training=False), dtype=np.float64)
+    segment_probs = probs[1:]
+    track = probs[0] if model.info.level == "track" else segment_probs.mean(axis=0)
+    return Classification(
+        model_name=model.name, schema=schema, classes=model.classes, probabilities=track,
+        segment_starts=audio.offset_s + extraction.slice_starts / audio.sr, segment_seconds=segment_seconds,
+        segment_probabilities=segment_probs, features=pd.Series(extraction.track, index=list(schema.columns)),
+        segment_features=extraction.slices, level=model.info.level, audio=audio,
+        spectrogram=_spectrogram(signals.log_mel, audio.sr, HOP, audio.offset_s, SPECTROGRAM_COLUMNS),
+        feature_stats=model.info.meta.get("feature_stats", {}),
+        seconds=time.perf_counter() - t0)
+
+
+def audio_files(paths: list[str]) -> list[str]:
+    """The files named, with folders expanded (recursively, audio extensions only, sorted)."""
+    from core.dataset import AUDIO_EXTENSIONS
+
+    out: list[str] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS)
+        else:
+            out.append(str(p))
+    return out
+
+
+def predict_files(paths: list[str], model: LoadedModel, *, limit: AnalysisLimit = AnalysisLimit(),
+                  progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """One row per file: genre, confidence, top 3, every genre's probability, or the error.
+
+    Bad files never stop the batch: their row has an empty genre and the reason in ``error``.
+    """
+    rows = []
+    for path in paths:
+        row: dict[str, object] = {"path": path}
+        try:
+            result = classify(path, model, limit=limit)
+        except AudioError as exc:
+            row.update(genre="", confidence=np.nan, error=str(exc))
+        else:
+            row.update(genre=result.genre, confidence=round(float(result.probabilities.max()), 4),
+                       top3=", ".join(f"{g} {p:.2f}" for g, p in result.top(3)),
+                       analysed=result.audio.analysed_part(), warnings=" ".join(result.audio.warnings), error="")
+            row.update({f"p_{c}": round(float(p), 4) for c, p in zip(result.classes, result.probabilities)})
+        rows.append(row)
+        if progress is not None:
+            progress(path)
+    columns = ["path", "genre", "confidence", "top3", *(f"p_{c}" for c in model.classes), "analysed",
+               "warnings", "error"]
+    return pd.DataFrame(rows, columns=columns)

@@ -1,0 +1,212 @@
+"""The model registry: ``<models dir>/<name>/{model.keras, model.json}`` plus ``default.json``.
+
+The models directory is ``$CPUNK_MODELS_DIR`` or ``<repo>/models``. Every write goes to a temporary
+folder or file inside the models directory and is renamed into place, so an interrupted save leaves
+either the old state or the new one, never a half-written model or a broken default. Models load
+with ``safe_mode=True`` (no arbitrary code) and are refused when their feature schema is not the
+one the running extractor produces.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.atomic import umask, write_json
+from core.keras_env import keras
+from core.schema import FeatureSchema, get_schema
+
+MODELS_ENV = "CPUNK_MODELS_DIR"
+MODEL_FILE = "model.keras"
+META_FILE = "model.json"
+DEFAULT_FILE = "default.json"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class RegistryError(ValueError):
+    """A registry operation that cannot be done; the message says why and what to do."""
+
+
+class SchemaMismatchError(RegistryError):
+    """The model expects features of a schema other than the one the running code extracts."""
+
+
+def models_dir() -> Path:
+    """The models directory: ``$CPUNK_MODELS_DIR`` or ``models/`` at the repository root."""
+    return Path(os.environ.get(MODELS_ENV) or Path(__file__).resolve().parents[1] / "models")
+
+
+def _root(root: str | os.PathLike | None) -> Path:
+    return Path(root) if root is not None else models_dir()
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a valid model name (letters, digits, '.', '_', '-'; 64 at most)."""
+    if not _NAME.match(name or ""):
+        raise RegistryError(f"Invalid model name {name!r}: use letters, digits, '.', '_' or '-' "
+                            "(at most 64, starting with a letter or digit).")
+    return name
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model folder and its ``model.json``."""
+
+    name: str
+    path: Path
+    meta: dict[str, Any] = field(repr=False)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(self.meta["classes"])
+
+    @property
+    def schema_id(self) -> str:
+        return self.meta["feature_schema"]["id"]
+
+    @property
+    def level(self) -> str:
+        return self.meta.get("level", "slice")
+
+
+@dataclass
+class LoadedModel:
+    """A loaded Keras model with its description and feature schema."""
+
+    model: keras.Model
+    info: ModelInfo
+    schema: FeatureSchema
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.info.classes
+
+
+def _read_meta(folder: Path) -> dict[str, Any]:
+    try:
+        return json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RegistryError(f"{folder.name}: {META_FILE} is missing; the folder is not a model.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RegistryError(f"{folder.name}: {META_FILE} is not valid JSON ({exc}).") from None
+
+
+def list_models(root: str | os.PathLike | None = None) -> list[ModelInfo]:
+    """Every complete model in the directory (folders with both files), sorted by name."""
+    base = _root(root)
+    if not base.is_dir():
+        return []
+    found = []
+    for folder in sorted(base.iterdir()):
+        if folder.is_dir() and _NAME.match(folder.name) and (folder / MODEL_FILE).is_file():
+            try:
+                found.append(ModelInfo(folder.name, folder, _read_meta(folder)))
+            except RegistryError:
+                continue
+    return found
+
+
+def model_info(name: str, root: str | os.PathLike | None = None) -> ModelInfo:
+    """The description of model ``name``; a clear error when there is no such model."""
+    folder = _root(root) / check_name(name)
+    if not (folder / MODEL_FILE).is_file():
+        known = ", ".join(m.name for m in list_models(root)) or "none"
+        raise RegistryError(f"No model named {name!r} in {_root(root)} (available: {known}).")
+    return ModelInfo(name, folder, _read_meta(folder))
+
+
+def check_schema(info: ModelInfo) -> FeatureSchema:
+    """The running schema the model needs; :class:`SchemaMismatchError` if it differs."""
+    wanted = info.meta["feature_schema"]
+    try:
+        schema = get_schema(wanted["id"])
+    except KeyError as exc:
+        raise SchemaMismatchError(f"Model {info.name!r} cannot be used: {exc.args[0]}") from None
+    if list(schema.columns) != list(wanted.get("columns", schema.columns)):
+        raise SchemaMismatchError(
+            f"Model {info.name!r} was trained on other feature columns than {schema.id} has now; retrain it.")
+    return schema
+
+
+def load_model(name: str | None = None, root: str | os.PathLike | None = None) -> LoadedModel:
+    """Load model ``name`` (the default when None), refusing other feature schemas."""
+    name = name or default_name(root)
+    if name is None:
+        raise RegistryError(f"No model chosen and no default model set in {_root(root)}.")
+    info = model_info(name, root)
+    schema = check_schema(info)
+    try:
+        model = keras.models.load_model(info.path / MODEL_FILE, safe_mode=True, compile=False)
+    except Exception as exc:  # Keras raises many types for a damaged file
+        raise RegistryError(f"Model {name!r} could not be loaded: {exc}") from exc
+    return LoadedModel(model, info, schema)
+
+
+def _inference_copy(model: keras.Model) -> keras.Model:
+    """The same network and weights without optimizer state (a third of the size on disk)."""
+    copy = model.__class__.from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def save_model(name: str, model: keras.Model, meta: dict[str, Any], root: str | os.PathLike | None = None,
+               *, overwrite: bool = False) -> ModelInfo:
+    """Write ``model`` and ``meta`` as model ``name`` atomically (temp folder, then rename)."""
+    base = _root(root)
+    final = base / check_name(name)
+    if final.exists() and not overwrite:
+        raise RegistryError(f"A model named {name!r} already exists; choose another name or overwrite it.")
+    base.mkdir(parents=True, exist_ok=True)
+    meta = {**meta, "name": name}
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=base))
+    try:
+        os.chmod(tmp, 0o777 & ~umask())
+        _inference_copy(model).save(tmp / MODEL_FILE)
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+        if final.exists():
+            old = base / f".old-{name}-{uuid.uuid4().hex[:8]}"
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return ModelInfo(name, final, meta)
+
+
+def default_name(root: str | os.PathLike | None = None) -> str | None:
+    """The default model's name, or None when none is set (or it no longer exists)."""
+    try:
+        name = json.loads((_root(root) / DEFAULT_FILE).read_text(encoding="utf-8")).get("default")
+    except (FileNotFoundError, json.JSONDecodeError, AttributeError):
+        return None
+    return name if isinstance(name, str) and _NAME.match(name) and (_root(root) / name / MODEL_FILE).is_file() else None
+
+
+def set_default(name: str, root: str | os.PathLike | None = None) -> None:
+    """Make model ``name`` the default (atomic)."""
+    model_info(name, root)
+    write_json(_root(root) / DEFAULT_FILE, {"default": name})
+
+
+def delete_model(name: str, root: str | os.PathLike | None = None) -> None:
+    """Remove model ``name``; the default model cannot be deleted (set another default first)."""
+    info = model_info(name, root)
+    if default_name(root) == name:
+        raise RegistryError(f"{name!r} is the default model; make another model the default before deleting it.")
+    trash = info.path.parent / f".old-{name}-{uuid.uuid4().hex[:8]}"
+    os.replace(info.path, trash)
+    shutil.rmtree(trash, ignore_errors=True)

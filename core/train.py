@@ -1,0 +1,196 @@
+"""Training: a config, a feature table, listeners for every epoch and a cooperative stop flag.
+
+Listeners are plain callables taking an :class:`EpochReport`; they run on the thread that called
+:func:`train` (a worker thread is fine), once per epoch, in order. Setting the ``stop`` event (any
+object with ``is_set()``, e.g. :class:`threading.Event`) from another thread ends training after the
+current batch; the model keeps its best weights either way.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable, Protocol
+
+import numpy as np
+import pandas as pd
+
+from core.keras_env import keras, seed_everything, tf
+from core.models import build_model
+from core.training_data import Level, TrainingRows, training_rows, validation_split
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run (stored in ``model.json``)."""
+
+    architecture: str = "seed_mlp"
+    level: Level = "slice"  # train on 3-s slice rows or on whole-track rows
+    epochs: int = 120
+    batch_size: int = 128
+    validation_fraction: float = 0.2  # share of tracks held out (grouped) for curves and best weights
+    monitor: str = "val_loss"  # metric picking the best epoch ("loss" when there is no validation)
+    patience: int | None = None  # stop after this many epochs without improvement (None: never)
+    balance_classes: bool = True  # weight classes by inverse frequency
+    seed: int = 42
+    model_config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = cls.__dataclass_fields__
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"Unknown training settings: {', '.join(unknown)}.")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """One finished epoch (1-based ``epoch`` of ``epochs``); validation values None without validation."""
+
+    epoch: int
+    epochs: int
+    loss: float
+    accuracy: float
+    val_loss: float | None
+    val_accuracy: float | None
+    seconds: float
+
+
+class EpochListener(Protocol):
+    def __call__(self, report: EpochReport) -> None: ...
+
+
+class StopFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+class EpochLog:
+    """A listener that keeps every report; safe to read from another thread (e.g. a UI's)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reports: list[EpochReport] = []
+
+    def __call__(self, report: EpochReport) -> None:
+        with self._lock:
+            self._reports.append(report)
+
+    def snapshot(self) -> list[EpochReport]:
+        with self._lock:
+            return list(self._reports)
+
+
+@dataclass
+class TrainHistory:
+    """What happened during :func:`train`."""
+
+    epochs: list[EpochReport]
+    best_epoch: int  # 1-based epoch whose weights the model holds (0: none finished)
+    monitor: str
+    stopped: bool  # ended by the stop flag
+    early_stopped: bool  # ended by patience
+    seconds: float
+    rows: TrainingRows  # the rows the model was fitted on (validation rows excluded)
+    validation_rows: TrainingRows | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epochs": [asdict(e) for e in self.epochs], "best_epoch": self.best_epoch,
+                "monitor": self.monitor, "stopped": self.stopped, "early_stopped": self.early_stopped,
+                "seconds": round(self.seconds, 2), "train_rows": len(self.rows),
+                "train_tracks": int(len(set(self.rows.groups))),
+                "validation_rows": len(self.validation_rows) if self.validation_rows else 0}
+
+
+class _EpochCallback(keras.callbacks.Callback):
+    """Reports epochs to listeners, keeps the best weights, honours the stop flag and patience."""
+
+    def __init__(self, epochs: int, listeners: list[Callable[[EpochReport], None]], stop: StopFlag | None,
+                 monitor: str, patience: int | None):
+        super().__init__()
+        self.total, self.listeners, self.stop, self.monitor, self.patience = epochs, listeners, stop, monitor, patience
+        self.reports: list[EpochReport] = []
+        self.best_value, self.best_epoch, self.best_weights = np.inf, 0, None
+        self.stopped = self.early_stopped = False
+        self._t0 = time.perf_counter()
+
+    def _check_stop(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            self.stopped = True
+            self.model.stop_training = True
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._check_stop()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._t0 = time.perf_counter()
+        self._check_stop()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        value = lambda k: float(logs[k]) if k in logs else None  # noqa: E731
+        report = EpochReport(epoch + 1, self.total, value("loss"), value("accuracy"), value("val_loss"),
+                             value("val_accuracy"), time.perf_counter() - self._t0)
+        self.reports.append(report)
+        current = logs.get(self.monitor)
+        if current is not None:
+            current = -float(current) if "acc" in self.monitor else float(current)
+            if current < self.best_value:
+                self.best_value, self.best_epoch, self.best_weights = current, epoch + 1, self.model.get_weights()
+        if self.patience is not None and epoch + 1 - self.best_epoch >= self.patience:
+            self.early_stopped = True
+            self.model.stop_training = True
+        for listener in self.listeners:
+            listener(report)
+        self._check_stop()
+
+
+def class_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
+    """Inverse-frequency weights (mean 1 over the rows) for the classes present."""
+    counts = np.bincount(y, minlength=n_classes)
+    return {i: float(len(y) / (np.count_nonzero(counts) * c)) for i, c in enumerate(counts) if c}
+
+
+def _dataset(rows: TrainingRows, batch_size: int, weights: dict[int, float] | None,
+             shuffle_seed: int | None = None) -> tf.data.Dataset:
+    """Batches of (x, y[, sample weight]) built directly (no Keras adapter threads or log noise)."""
+    columns: tuple[np.ndarray, ...] = (rows.x, rows.y)
+    if weights is not None:
+        columns += (np.asarray([weights[int(c)] for c in rows.y], dtype=np.float32),)
+    ds = tf.data.Dataset.from_tensor_slices(columns)
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(rows.y), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size)
+
+
+def train(config: TrainConfig, table: pd.DataFrame | TrainingRows, callbacks: Iterable[EpochListener] = (),
+          stop: StopFlag | None = None, classes: tuple[str, ...] | None = None
+          ) -> tuple[keras.Model, TrainHistory]:
+    """Fit ``config.architecture`` on ``table`` (a feature table or prepared rows).
+
+    Returns the model holding the weights of its best epoch (by ``config.monitor`` on the grouped
+    validation tracks, or training loss without them) and the :class:`TrainHistory`.
+    """
+    t0 = time.perf_counter()
+    seed_everything(config.seed)
+    rows = table if isinstance(table, TrainingRows) else training_rows(table, config.level, classes)
+    split = validation_split(rows, config.validation_fraction, config.seed)
+    fit_rows, val_rows = (rows, None) if split is None else (rows.subset(split[0]), rows.subset(split[1]))
+    monitor = config.monitor if val_rows is not None else config.monitor.removeprefix("val_")
+    model = build_model(config.architecture, fit_rows.x, len(rows.classes), **config.model_config)
+    tracker = _EpochCallback(config.epochs, list(callbacks), stop, monitor, config.patience)
+    tracker._check_stop()
+    if not tracker.stopped:
+        weights = class_weights(fit_rows.y, len(rows.classes)) if config.balance_classes else None
+        model.fit(_dataset(fit_rows, config.batch_size, weights, shuffle_seed=config.seed), epochs=config.epochs,
+                  verbose=0, shuffle=False, callbacks=[tracker],
+                  validation_data=None if val_rows is None else _dataset(val_rows, 1024, None))
+    if tracker.best_weights is not None:
+        model.set_weights(tracker.best_weights)
+    history = TrainHistory(tracker.reports, tracker.best_epoch, monitor, tracker.stopped, tracker.early_stopped,
+                           time.perf_counter() - t0, fit_rows, val_rows)
+    return model, history
