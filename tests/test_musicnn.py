@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import librosa
 import numpy as np
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from core import musicnn  # noqa: E402
-from core.audio import SAMPLE_RATE, load_audio  # noqa: E402
+from core import musicnn
+from core.audio import SAMPLE_RATE, load_audio
 
 REFERENCE = Path(__file__).parent / "data" / "musicnn_msd_vgg_reference.npz"
-GTZAN_FLAC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gtzan_flac"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def few_threads():
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:  # TensorFlow already initialised by an earlier test module
-        pass
 
 
 def tone(seconds: float, sr: int, amplitude: float = 0.3) -> np.ndarray:
@@ -99,7 +84,6 @@ def test_tags_are_the_50_msd_tags_ranked():
     assert musicnn.tags(tone(3.5, SAMPLE_RATE), SAMPLE_RATE, top_k=3) == ranked[:3]
 
 
-@pytest.mark.skipif(not GTZAN_FLAC.is_dir(), reason="shared GTZAN data not available")
 @pytest.mark.parametrize(
     "clip, expected_top, top_n",
     [
@@ -109,7 +93,7 @@ def test_tags_are_the_50_msd_tags_ranked():
         ("hiphop/hiphop.00001.flac", "Hip-Hop", 1),
     ],
 )
-def test_tags_make_sense_on_real_music(clip, expected_top, top_n):
-    audio = load_audio(GTZAN_FLAC / clip)
+def test_tags_make_sense_on_real_music(shared_data, clip, expected_top, top_n):
+    audio = load_audio(shared_data / "gtzan_flac" / clip)
     top = [name for name, _ in musicnn.tags(audio.y, audio.sr, top_k=top_n)]
     assert expected_top in top
