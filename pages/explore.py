@@ -1,5 +1,244 @@
-"""Explore the feature table: how genres differ (placeholder until the dashboard lands)."""
+"""Explore a feature table: how genres differ, which features separate them, which tracks look mislabelled."""
 
+from pathlib import Path
+
+import pandas as pd
 import streamlit as st
 
-st.title("Explore")
+from core.explore import readable_name, row_kinds
+from core.store import FeatureTableError, feature_schema_of
+from ui import explore_data as data
+from ui import explore_views as views
+from ui.charts import genre_order
+from ui.loaders import audio_index, load_table, save_upload, table_files, version_of
+from ui.navigation import run_through_router
+from ui.settings import data_dir
+
+MAX_POINTS = 20_000  # rows drawn per chart; the rest is summarised, never silently dropped
+TOP_OUTLIERS = 100
+PATH_CHOICE, UPLOAD_CHOICE = "Another file or store folder (path)…", "Upload a CSV or Parquet file…"
+DEFAULT_FEATURES = ("spectral_centroid_mean", "rms_mean", "tempo", "mfcc2_mean", "zero_crossing_rate_mean",
+                    "chroma_stft_mean", "chroma1_mean")
+SELECTED = "explore_selected"  # (table path, row index label) of the track shown under the charts
+
+run_through_router()
+st.title("Explore the dataset")
+st.caption("How do genres differ? Pick a feature table, filter it, compare genres feature by feature, "
+           "and click any point to inspect (and hear) its track.")
+
+
+def choose_table() -> Path:
+    """The source picker; stops the page with a hint until a table is chosen."""
+    files = table_files(data_dir())
+    labels = [f.label for f in files] + [PATH_CHOICE, UPLOAD_CHOICE]
+    choice = st.selectbox("Feature table", labels, key="explore_source",
+                          help="The demo table shipped with the app, tables in the dataset folder (sidebar), "
+                               "a Parquet store from `python -m core extract`, or a published GTZAN CSV.")
+    if choice == PATH_CHOICE:
+        typed = st.text_input("Path to a feature table", key="explore_path",
+                              placeholder="features.parquet, a store folder, or features_30_sec.csv").strip()
+        if not typed:
+            st.info("Enter the path of a Parquet file, a store folder or a GTZAN feature CSV.")
+            st.stop()
+        return Path(typed).expanduser()
+    if choice == UPLOAD_CHOICE:
+        upload = st.file_uploader("Feature table file", type=["csv", "parquet"], key="explore_upload")
+        if upload is None:
+            st.info("Drop a feature table here: a Parquet file from `python -m core extract` or a "
+                    "published GTZAN CSV (features_30_sec.csv / features_3_sec.csv).")
+            st.stop()
+        return save_upload(upload.name, upload.getvalue())
+    return files[labels.index(choice)].path
+
+
+def read_table(path: Path) -> tuple[pd.DataFrame, float]:
+    try:
+        version = version_of(path)
+        return load_table(str(path), version), version
+    except FileNotFoundError:
+        st.error(f"Not found: `{path}`")
+    except FeatureTableError as exc:
+        st.error(f"This table cannot be explored: {exc}")
+    st.stop()
+
+
+def feature_picker(label: str, columns: list[str], default: str, key: str) -> str:
+    return st.selectbox(label, columns, index=columns.index(default), key=key,
+                        format_func=lambda c: readable_name(schema, c))
+
+
+def remember_point(key: str, path: str) -> None:
+    """Plot selection callback: remember the first selected point's table row."""
+    points = st.session_state[key].selection.points
+    if points:
+        st.session_state[SELECTED] = (path, int(points[0]["customdata"][0]))
+
+
+def remember_outlier(key: str, path: str, index: list[int]) -> None:
+    """Outlier table selection callback: remember the selected row's table row."""
+    picked = st.session_state[key].selection.rows
+    if picked:
+        st.session_state[SELECTED] = (path, index[picked[0]])
+
+
+def show_track(table: pd.DataFrame, row_label: int, query: data.Query) -> None:
+    """The selected track: identity, audio when reachable, and the features that are unusual for its genre."""
+    row = table.loc[row_label]
+    part = "whole track" if row["slice"] < 0 else f"slice {row['slice']} ({row['start_s']:.0f}–{row['start_s'] + row['duration_s']:.0f} s)"
+    with st.container(border=True):
+        st.subheader(f":material/music_note: {row['track_id']}")
+        st.markdown(f"Labelled **{row['label']}** · {part}")
+        root = data_dir()
+        audio = audio_index(str(root)).locate(row["path"], row["track_id"]) if root else None
+        if audio is not None:
+            st.audio(str(audio), start_time=int(row["start_s"]))
+            st.caption(f"Audio: `{audio.relative_to(root.resolve())}`")
+        else:
+            st.caption("Audio not found under the dataset folder (sidebar), so it cannot be played.")
+        means, stds = data.genre_stats(query, features)
+        if row["label"] in means.index:
+            z = (row[features].astype(float) - means.loc[row["label"]]) / stds.loc[row["label"]].where(lambda s: s > 0)
+            top = z.abs().sort_values(ascending=False).head(8).index
+            st.markdown(f"**What is unusual for {row['label']}** (z = distance from the genre mean in standard deviations)")
+            st.dataframe(pd.DataFrame({
+                "feature": [readable_name(schema, c) for c in top], "value": row[top].astype(float).to_numpy(),
+                f"{row['label']} mean": means.loc[row["label"], top].to_numpy(), "z": z[top].to_numpy(),
+            }), hide_index=True, width="stretch",
+                column_config={"value": st.column_config.NumberColumn(format="%.4g"),
+                               f"{row['label']} mean": st.column_config.NumberColumn(format="%.4g"),
+                               "z": st.column_config.NumberColumn(format="%+.1f")})
+
+
+path = choose_table()
+table, version = read_table(path)
+schema = feature_schema_of(table)
+features = list(schema.columns)
+kinds = row_kinds(table)
+
+# Row kind and filters ----------------------------------------------------------------------------
+kind_options = [k for k in ("tracks", "slices") if kinds[k]]
+kind = st.segmented_control(
+    "Rows", kind_options, default=kind_options[0], required=True, key="explore_kind",
+    format_func=lambda k: f"Whole tracks ({kinds['tracks']:,})" if k == "tracks" else f"3-s slices ({kinds['slices']:,})")
+slices = kind == "slices"
+all_rows = data.kind_rows(str(path), version, slices)
+present = genre_order(all_rows["label"])
+with st.sidebar:
+    st.subheader("Filters")
+    genres = st.pills("Genres", present, selection_mode="multi", default=present, key="explore_genres") or []
+    range_columns = st.multiselect("Feature ranges", features, key="explore_range_columns",
+                                   format_func=lambda c: readable_name(schema, c), max_selections=3,
+                                   help="Add a feature to keep only rows inside a range of its values.")
+    ranges = []
+    for column in range_columns:
+        low, high = data.bounds(str(path), version, slices, column)
+        if high > low:
+            lo, hi = st.slider(readable_name(schema, column), low, high, (low, high), key=f"explore_range_{column}")
+            ranges.append((column, float(lo), float(hi)))
+query: data.Query = (str(path), version, slices, tuple(genres), tuple(ranges))
+rows = data.rows(query)
+
+count, download = st.columns([4, 1], vertical_alignment="center")
+shown = (f"**{len(rows):,}** of {len(all_rows):,} slice rows from {rows['track_id'].nunique():,} tracks" if slices
+         else f"**{len(rows):,}** of {len(all_rows):,} tracks")
+count.markdown(f"{shown} · {rows['label'].nunique()} genres · schema `{schema.id}`")
+download.download_button("Download CSV", data=lambda: rows.to_csv(index=False), file_name="features-filtered.csv",
+                         mime="text/csv", icon=":material/download:", on_click="ignore", disabled=rows.empty)
+if rows["label"].nunique() < 2:
+    st.warning("Keep at least two genres (sidebar filters) to compare them.")
+    st.stop()
+
+sample_index, sample_note = data.plot_sample(query, MAX_POINTS)
+sample = rows.loc[sample_index]
+defaults = [c for c in DEFAULT_FEATURES if c in features] + features
+
+tabs = st.tabs(["Distributions", "Scatter", "PCA map", "Best features", "Likely mislabels", "Genre summary",
+                "Correlations"], key="explore_view", on_change="rerun")
+dist_tab, scatter_tab, pca_tab, best_tab, outlier_tab, summary_tab, corr_tab = tabs
+
+if dist_tab.open:
+    with dist_tab:
+        left, right = st.columns([3, 2], vertical_alignment="bottom")
+        with left:
+            column = feature_picker("Feature", features, defaults[0], "explore_dist_feature")
+        plot = right.segmented_control("Plot", ["Violin", "Box", "Histogram"], default="Violin", required=True,
+                                       key="explore_dist_kind")
+        st.caption(schema.describe(column))
+        st.plotly_chart(views.distribution(sample, column, plot, schema), key="explore_dist_chart")
+
+if scatter_tab.open:
+    with scatter_tab:
+        left, right = st.columns(2)
+        with left:
+            x = feature_picker("Horizontal axis", features, defaults[0], "explore_x")
+            st.caption(schema.describe(x))
+        with right:
+            y = feature_picker("Vertical axis", features, defaults[1], "explore_y")
+            st.caption(schema.describe(y))
+        st.plotly_chart(views.scatter(sample, x, y, schema), key="explore_scatter", selection_mode="points",
+                        on_select=lambda: remember_point("explore_scatter", str(path)))
+
+if pca_tab.open:
+    with pca_tab:
+        if len(rows) < 3:
+            st.info("The projection needs at least 3 rows.")
+        else:
+            coords, ratio = data.pca(query, tuple(features))
+            positions = rows.index.get_indexer(sample.index)
+            st.caption(f"All {len(features)} features, standardised, projected onto the two directions of "
+                       f"largest variation ({ratio.sum():.0%} of it). Genres that overlap here sound alike "
+                       "to these features. Click a point to inspect it.")
+            st.plotly_chart(views.projection(sample, coords[positions], ratio), key="explore_pca",
+                            selection_mode="points", on_select=lambda: remember_point("explore_pca", str(path)))
+
+if best_tab.open:
+    with best_tab:
+        ranking = data.separability(query, tuple(features))
+        st.caption("Which single features separate the genres best. ANOVA F compares the spread between "
+                   "genre averages with the spread inside each genre; mutual information measures how much "
+                   "the feature tells about the genre (estimated on up to 5,000 rows).")
+        st.plotly_chart(views.ranking(ranking, schema), key="explore_rank_chart")
+        st.dataframe(ranking.assign(feature=[readable_name(schema, c) for c in ranking["feature"]]),
+                     hide_index=True, width="stretch",
+                     column_config={"anova_f": st.column_config.NumberColumn("ANOVA F", format="%.1f"),
+                                    "p_value": st.column_config.NumberColumn("p-value", format="%.1e"),
+                                    "mutual_info": st.column_config.NumberColumn("mutual information", format="%.3f")})
+
+if outlier_tab.open:
+    with outlier_tab:
+        worst = data.outliers(query, tuple(features), TOP_OUTLIERS)
+        st.caption("Rows ranked by how far they sit from their own genre's centre compared with the nearest "
+                   "other genre (all features, standardised). Above 1 the row is closer to another genre: "
+                   "a likely mislabel or an unusual track. Select a row to inspect and play it.")
+        st.dataframe(
+            worst[["track_id", "slice", "label", "nearest_other", "ratio", "distance_own", "distance_other"]],
+            hide_index=True, width="stretch", height=420, key="explore_outliers", selection_mode="single-row",
+            on_select=lambda: remember_outlier("explore_outliers", str(path), worst.index.tolist()),
+            column_config={"track_id": "track", "label": "labelled", "nearest_other": "sounds closest to",
+                           "slice": None if not slices else st.column_config.NumberColumn("slice"),
+                           "ratio": st.column_config.ProgressColumn("own / other distance", format="%.2f",
+                                                                    min_value=0.0, max_value=max(2.0, float(worst["ratio"].max()))),
+                           "distance_own": st.column_config.NumberColumn("to own genre", format="%.2f"),
+                           "distance_other": st.column_config.NumberColumn("to nearest other", format="%.2f")})
+
+if summary_tab.open:
+    with summary_tab:
+        chosen = st.multiselect("Features", features, default=defaults[:5], key="explore_summary_features",
+                                format_func=lambda c: readable_name(schema, c))
+        table_view = data.summary(query, tuple(chosen)).rename(columns=lambda c: c if c in ("rows", "tracks") else readable_name(schema, c))
+        st.dataframe(table_view, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="%.4g") for c in table_view.columns[2:]})
+        st.caption("Mean of each feature per genre over the filtered rows.")
+
+if corr_tab.open:
+    with corr_tab:
+        st.caption("Pearson correlation between features over the filtered rows: red moves together, blue "
+                   "moves oppositely. Blocks of red are features that carry the same information.")
+        st.plotly_chart(views.correlation_map(data.correlation(query, tuple(features)), schema), key="explore_corr")
+
+if sample_note and (dist_tab.open or scatter_tab.open or pca_tab.open):
+    st.caption(f":material/info: {sample_note} Statistics and rankings use all rows.")
+
+selected = st.session_state.get(SELECTED)
+if selected and selected[0] == str(path) and selected[1] in table.index:
+    show_track(table, selected[1], query)

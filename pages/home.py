@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from ui.navigation import HOME, PAGES
+from ui.navigation import HOME, PAGES, run_through_router
 
+run_through_router()
 st.title("Classically Punk")
 st.markdown(
     "#### Which genre is this song?\n"

@@ -28,3 +28,18 @@ PAGES: tuple[PageSpec, ...] = (
              "See how genres differ: feature distributions, projections, the features that separate "
              "genres best, and tracks that sit far from their genre (likely mislabels)."),
 )
+
+
+def run_through_router() -> None:
+    """Make a page opened directly (e.g. ``/explore`` on a fresh server) run inside app.py's navigation.
+
+    Streamlit treats an app with a ``pages/`` folder as a legacy multipage app until some session
+    has run ``st.navigation``; until then a direct page URL runs the page alone (no sidebar
+    settings, wrong menu). Each page calls this first: it switches Streamlit to ``st.navigation``
+    mode and reruns, so app.py routes the request.
+    """
+    from streamlit.runtime.pages_manager import PagesManager  # no public switch exists (Streamlit 1.67)
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()

@@ -175,3 +175,19 @@ def upload_files(page: Page, label: str, files: list[Path] | Path, timeout_ms: f
 def element_text(page: Page, test_id: str) -> list[str]:
     """Inner text of every element with ``data-testid=test_id`` (e.g. "stAlert", "stMetric")."""
     return page.locator(f'[data-testid="{test_id}"]').all_inner_texts()
+
+
+def screenshot(page: Page, path: Path | str, max_height: int = 6000) -> Path:
+    """Save a PNG of the whole app, including what is scrolled out of view.
+
+    Streamlit scrolls inside its main container, so Playwright's ``full_page`` alone shows only the
+    viewport: the viewport is stretched to the content height for the shot and then restored.
+    """
+    size = page.viewport_size or {"width": 1440, "height": 900}
+    height = page.evaluate("""() => Math.max(...['stMain', 'stSidebarContent'].map(id =>
+        (document.querySelector(`[data-testid="${id}"]`) || {scrollHeight: 0}).scrollHeight))""")
+    page.set_viewport_size({"width": size["width"], "height": min(max(height, size["height"]), max_height)})
+    page.wait_for_timeout(400)  # let charts re-layout to the new size
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
+    return Path(path)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("playwright.sync_api", reason="playwright is in requirements-dev.txt")
-from browser_harness import CHROMIUM, REPO_ROOT, StreamlitServer, count_reruns, launch_chromium  # noqa: E402
+from browser_harness import CHROMIUM, REPO_ROOT, StreamlitServer, count_reruns, launch_chromium, screenshot  # noqa: E402
 from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -70,9 +70,7 @@ def artifacts(request: pytest.FixtureRequest) -> Path:
 @pytest.fixture
 def shot(artifacts: Path) -> Callable[[Page, str], Path]:
     def save(page: Page, name: str) -> Path:
-        path = artifacts / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        return path
+        return screenshot(page, artifacts / f"{name}.png")
 
     return save
 
@@ -86,5 +84,5 @@ def page(browser: Browser, request: pytest.FixtureRequest, artifacts: Path) -> I
     yield tab
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
-        tab.screenshot(path=str(artifacts / "failure.png"), full_page=True)
+        screenshot(tab, artifacts / "failure.png")
     context.close()

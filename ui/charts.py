@@ -1,0 +1,29 @@
+"""Common chart styling: one colour per genre everywhere, compact margins, readable fonts."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from core.schema import GENRES
+
+# One fixed colour per genre so every chart (and page) agrees; bright enough for the dark theme.
+GENRE_COLORS: dict[str, str] = dict(zip(GENRES, (
+    "#4c9bff", "#ffd84d", "#ff8c42", "#ff4fd8", "#a66bff",
+    "#2ed1c4", "#ff3b3b", "#ffb3cf", "#49d65a", "#d0d0d0",
+)))
+
+
+def genre_order(labels) -> list[str]:
+    """Genres present in ``labels``, in the canonical order of :data:`core.schema.GENRES`."""
+    present = set(labels)
+    return [g for g in GENRES if g in present] + sorted(present - set(GENRES))
+
+
+def style(fig: go.Figure, height: int = 480, legend: bool = True) -> go.Figure:
+    """Apply the app's layout defaults to a plotly figure and return it."""
+    fig.update_layout(
+        height=height, margin=dict(l=10, r=10, t=40, b=10), font=dict(size=14),
+        legend=dict(title="", orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
+        showlegend=legend,
+    )
+    return fig

@@ -1,0 +1,77 @@
+"""Cached views of a feature table for the Explore page.
+
+A *query* is ``(path, version, slices, genres, ranges)``: which table (and file version), whole-track
+or slice rows, the genres kept and ``(column, low, high)`` feature ranges. Everything here is keyed by
+small hashable arguments, so a rerun with unchanged widgets recomputes nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core import explore
+from ui.loaders import load_table
+
+Query = tuple[str, float, bool, tuple[str, ...], tuple[tuple[str, float, float], ...]]
+
+
+@st.cache_resource(max_entries=8)
+def kind_rows(path: str, version: float, slices: bool) -> pd.DataFrame:
+    """The whole-track or slice rows of a table (shared, read-only)."""
+    return explore.select_rows(load_table(path, version), slices)
+
+
+@st.cache_resource(max_entries=8)
+def rows(query: Query) -> pd.DataFrame:
+    """The rows a query keeps (shared, read-only)."""
+    path, version, slices, genres, ranges = query
+    return explore.filter_rows(kind_rows(path, version, slices), genres, {c: (lo, hi) for c, lo, hi in ranges})
+
+
+@st.cache_data(max_entries=8)
+def bounds(path: str, version: float, slices: bool, column: str) -> tuple[float, float]:
+    """Smallest and largest value of a feature among the rows of one kind (for range sliders)."""
+    values = kind_rows(path, version, slices)[column]
+    return float(values.min()), float(values.max())
+
+
+@st.cache_data(max_entries=16)
+def plot_sample(query: Query, max_rows: int) -> tuple[pd.Index, str | None]:
+    """Index labels of at most ``max_rows`` rows to plot (stratified by genre) and the note to show."""
+    sample, note = explore.sample_rows(rows(query), max_rows)
+    return sample.index, note
+
+
+@st.cache_data(max_entries=16)
+def summary(query: Query, features: tuple[str, ...]) -> pd.DataFrame:
+    return explore.genre_summary(rows(query), features)
+
+
+@st.cache_data(max_entries=16, show_spinner="Ranking features…")
+def separability(query: Query, features: tuple[str, ...]) -> pd.DataFrame:
+    return explore.separability(rows(query), features)
+
+
+@st.cache_data(max_entries=16, show_spinner="Projecting…")
+def pca(query: Query, features: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    return explore.pca_projection(rows(query), features)
+
+
+@st.cache_data(max_entries=16)
+def correlation(query: Query, features: tuple[str, ...]) -> pd.DataFrame:
+    return explore.correlation(rows(query), features)
+
+
+@st.cache_data(max_entries=16, show_spinner="Scoring tracks…")
+def outliers(query: Query, features: tuple[str, ...], top: int) -> pd.DataFrame:
+    """The ``top`` rows farthest from their genre (relative to the nearest other genre)."""
+    return explore.genre_outliers(rows(query), features).head(top)
+
+
+@st.cache_data(max_entries=16)
+def genre_stats(query: Query, features: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-genre mean and standard deviation of every feature (for "what is unusual about this track")."""
+    grouped = rows(query).groupby("label")[list(features)]
+    return grouped.mean(), grouped.std(ddof=0)

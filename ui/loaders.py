@@ -1,0 +1,74 @@
+"""Cached loading of feature tables and audio indexes (shared by pages).
+
+Tables are cached as resources (one shared read-only copy per file version, no copying per rerun);
+pages must not modify them in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.explore import AudioIndex
+from core.store import read_features
+from ui.settings import REPO_ROOT
+
+DEMO_DIR = REPO_ROOT / "demo"
+UPLOAD_DIR = Path(tempfile.gettempdir()) / "classically-punk-uploads"
+TABLE_SUFFIXES = (".parquet", ".csv")
+
+
+@dataclass(frozen=True)
+class TableFile:
+    """A feature table the user can pick: a label for menus and where it is."""
+
+    label: str
+    path: Path
+
+
+def table_files(data_dir: Path | None) -> list[TableFile]:
+    """The shipped demo tables, then tables in the dataset folder (its top level and ``features/``)."""
+    found = [TableFile(f"Demo: {p.stem}", p) for p in sorted(DEMO_DIR.glob("*.parquet"))]
+    if data_dir is not None:
+        for folder in (data_dir, data_dir / "features"):
+            if folder.is_dir():
+                found += [TableFile(f"Dataset: {p.relative_to(data_dir)}", p) for p in sorted(folder.iterdir())
+                          if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES]
+    return found
+
+
+def version_of(path: Path) -> float:
+    """A stamp that changes when the file (or a store directory's newest part) changes."""
+    if path.is_dir():
+        return max((p.stat().st_mtime for p in path.rglob("*.parquet")), default=path.stat().st_mtime)
+    return path.stat().st_mtime
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the feature table…")
+def load_table(path: str, version: float) -> pd.DataFrame:
+    """:func:`core.store.read_features`, once per file version (raises FeatureTableError)."""
+    return read_features(path)
+
+
+def save_upload(name: str, data: bytes) -> Path:
+    """Store an uploaded table under a name derived from its content (atomic; reused when repeated)."""
+    suffix = Path(name).suffix.lower()
+    target = UPLOAD_DIR / f"{hashlib.sha256(data).hexdigest()[:20]}{suffix}"
+    if not target.exists():
+        UPLOAD_DIR.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=UPLOAD_DIR, suffix=".tmp", delete=False) as tmp:
+            tmp.write(data)
+        os.replace(tmp.name, target)
+    return target
+
+
+@st.cache_resource(max_entries=2, show_spinner="Looking for audio files…")
+def audio_index(root: str) -> AudioIndex:
+    """The audio files under the dataset folder, scanned once per folder."""
+    return AudioIndex.scan(root)
