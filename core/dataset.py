@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -123,12 +124,22 @@ def _discover_manifest(manifest: Path) -> list[Track]:
     return tracks
 
 
-def limit_threads() -> None:
-    """Process-pool initializer: one BLAS/OpenMP/numba thread per worker process."""
+def init_worker(parent_pid: int) -> None:
+    """Process-pool initializer: one BLAS/OpenMP/numba thread per worker, and exit with the parent.
+
+    A worker whose parent was killed (``kill -9``) would otherwise wait for work forever.
+    """
     for name in THREAD_ENV:
         os.environ[name] = "1"
     from threadpoolctl import threadpool_limits  # for libraries the worker had already loaded
     threadpool_limits(1)
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def extract_track(track: Track, schema_id: str, max_slices: int | None
@@ -194,7 +205,8 @@ def _run_pool(todo: list[Track], root: Path, schema: FeatureSchema, max_slices: 
         last_save = time.monotonic()
 
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context, initializer=limit_threads) as pool:
+    with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context, initializer=init_worker,
+                             initargs=(os.getpid(),)) as pool:
         futures: set[Future] = {pool.submit(extract_track, t, schema.id, max_slices) for t in todo}
         try:
             while futures:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from core.schema import FeatureSchema
-from core.store import FeatureTableError, validate_features, write_parquet_atomic
+from core.store import FeatureTableError, atomic_file, validate_features, write_parquet_atomic
 
 PARTS_DIR = "parts"
 ERRORS_FILE = "errors.parquet"
@@ -113,10 +112,8 @@ def open_store(root: str | os.PathLike, schema: FeatureSchema, max_slices: int |
     (root / PARTS_DIR).mkdir(parents=True, exist_ok=True)
     manifest = {**wanted, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "layout": f"{PARTS_DIR}/part-NNNN.parquet + {ERRORS_FILE}"}
-    fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST_FILE}.", suffix=".tmp", dir=root)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(manifest, handle, indent=2)
-    os.replace(tmp, root / MANIFEST_FILE)
+    with atomic_file(root / MANIFEST_FILE) as handle:
+        handle.write(json.dumps(manifest, indent=2).encode())
     return root
 
 

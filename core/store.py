@@ -13,7 +13,10 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -159,15 +162,23 @@ def write_parquet_atomic(df: pd.DataFrame, path: str | os.PathLike, *, float32: 
         features = [c for c in df.columns if c not in IDENTITY_COLUMNS]
         df = df.astype({c: np.float32 for c in features})
     table = pa.Table.from_pandas(df, preserve_index=False)
+    with atomic_file(path) as handle:
+        pq.write_table(table, handle, compression="zstd")
+    return path
+
+
+@contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """A temporary file beside ``path``, renamed onto it when the block succeeds (deleted if not)."""
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            pq.write_table(table, handle, compression="zstd")
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a feature table is an ordinary file
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; these are ordinary data files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path

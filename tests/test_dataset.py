@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 
 from core.cli import main
@@ -147,13 +149,13 @@ def test_cli_import_csv(tmp_path, shared_data, capsys):
 
 
 def test_kill_9_mid_run_then_rerun_gives_each_row_once(make_wav, tmp_path):
-    """A real crash: the extract command's whole process group is killed with SIGKILL, then rerun."""
+    """A real crash: ``kill -9`` of the extract command mid-run, then the same command again."""
     n = 16
     for i in range(n):
         make_wav("music", name=f"data/{('rock', 'jazz')[i % 2]}/t{i:02d}.wav", seconds=7.0, freq=150.0 + 20 * i)
     store = tmp_path / "store"
     cmd = [sys.executable, "-m", "core", "extract", str(tmp_path / "data"), "--out", str(store),
-           "--slices", "2", "--workers", "1", "--part-size", "2"]
+           "--slices", "2", "--workers", "2", "--part-size", "2"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -161,9 +163,14 @@ def test_kill_9_mid_run_then_rerun_gives_each_row_once(make_wav, tmp_path):
         deadline = time.monotonic() + 300  # a guard against hanging, not a speed assertion
         while len(part_paths(store)) < 2 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        os.kill(proc.pid, signal.SIGKILL)  # the main process only, like `kill -9 PID`
         proc.wait()
+        _, alive = psutil.wait_procs(workers, timeout=60)
+        assert not alive, "pool workers outlived their killed parent"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
     saved = len(part_paths(store))
     assert saved >= 2 and (store / MANIFEST_FILE).is_file()
     done_before = read_features(store)["track_id"].nunique()
