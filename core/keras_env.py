@@ -1,7 +1,7 @@
 """Keras/TensorFlow set-up for a small shared CPU: quiet logs, few threads, reproducible runs.
 
 Import ``keras`` through this module (``from core.keras_env import keras``) so the environment
-variables are set before TensorFlow starts. ``CPUNK_TF_THREADS`` overrides the thread count (2).
+variables are set before TensorFlow starts. ``CPUNK_TF_THREADS`` (or ``TF_NUM_INTRAOP_THREADS``) overrides the thread count (2).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import tensorflow as tf  # noqa: E402
 absl.logging.set_verbosity(absl.logging.ERROR)
 tf.get_logger().setLevel(logging.ERROR)
 
-THREADS = int(os.environ.get("CPUNK_TF_THREADS", "2"))
+THREADS = int(os.environ.get("CPUNK_TF_THREADS") or os.environ.get("TF_NUM_INTRAOP_THREADS") or 2)
 try:  # only possible before TensorFlow's runtime has started
     tf.config.threading.set_intra_op_parallelism_threads(THREADS)
     tf.config.threading.set_inter_op_parallelism_threads(1)

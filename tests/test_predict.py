@@ -1,0 +1,106 @@
+"""classify() and the batch predict command on good and bad inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from model_helpers import synthetic_table
+
+from core import registry
+from core.audio import AnalysisLimit, AudioError, load_audio
+from core.cli import main
+from core.model_card import model_card
+from core.predict import classify, predict_files
+from core.schema import SEED
+from core.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    table = synthetic_table(n_tracks=3, n_slices=2)
+    for level in ("slice", "track"):
+        config = TrainConfig(level=level, epochs=2, batch_size=16, validation_fraction=0, model_config={"units": (16,)})
+        model, history = train(config, table)
+        registry.save_model(level, model, model_card(model, config, history, source="synthetic"), root)
+    registry.set_default("slice", root)
+    return root
+
+
+def test_classify_gives_segments_track_verdict_features_and_spectrogram(models_dir, make_wav) -> None:
+    loaded = registry.load_model("slice", models_dir)
+    result = classify(make_wav("music", seconds=10.0, sr=44_100, channels=2), loaded)
+    assert result.classes == ("blues", "classical", "metal")
+    # 3-s windows every 1.5 s over 10 s: starts 0, 1.5, ..., 6.0
+    np.testing.assert_allclose(result.segment_starts, np.arange(5) * 1.5)
+    assert result.segment_probabilities.shape == (5, 3)
+    np.testing.assert_allclose(result.segment_probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(result.probabilities, result.segment_probabilities.mean(axis=0))
+    top = result.top(3)
+    assert [g for g, _ in top][0] == result.genre and top[0][1] >= top[1][1] >= top[2][1]
+    assert list(result.features.index) == list(SEED.columns) and np.isfinite(result.features).all()
+    assert result.audio.info.channels == 2 and result.audio.duration_s == pytest.approx(10.0, abs=0.01)
+    assert result.spectrogram.db.shape[0] == 128 and 0 < result.spectrogram.db.shape[1] <= 600
+    assert result.spectrogram.times[-1] == pytest.approx(10.0, abs=0.2)
+    segments = result.segments()
+    assert list(segments.columns[:3]) == ["start_s", "end_s", "genre"] and len(segments) == 5
+
+
+def test_explain_compares_with_the_genre_statistics(models_dir, make_wav) -> None:
+    result = classify(make_wav("music", seconds=6.0), registry.load_model("slice", models_dir))
+    evidence = result.explain(4)
+    assert len(evidence) == 4
+    (genre, _), (runner_up, _) = result.top(2)
+    assert all(e.genre == genre and e.runner_up == runner_up and e.description for e in evidence)
+    assert [e.score for e in evidence] == sorted((e.score for e in evidence), reverse=True)
+    stats = result.feature_stats["genres"][genre][evidence[0].feature]
+    assert evidence[0].z_genre == pytest.approx((evidence[0].value - stats[0]) / stats[1])
+
+
+def test_track_level_model_uses_the_whole_track_row_and_source_time(models_dir, make_wav) -> None:
+    loaded = registry.load_model("track", models_dir)
+    audio = load_audio(make_wav("music", seconds=12.0), limit=AnalysisLimit(max_seconds=8.0, offset_s=2.0))
+    result = classify(audio, loaded)
+    expected = np.asarray(loaded.model(result.features.to_numpy(np.float32)[None, :]))[0]
+    np.testing.assert_allclose(result.probabilities, expected, rtol=1e-5)
+    assert result.segment_starts[0] == pytest.approx(2.0) and len(result.segment_starts) == 4
+
+
+def test_bad_input_raises_a_readable_error(models_dir, make_wav) -> None:
+    loaded = registry.load_model("slice", models_dir)
+    with pytest.raises(AudioError, match="not an audio file"):
+        classify(b"this is not audio at all" * 100, loaded)
+    with pytest.raises(AudioError, match="silent"):
+        classify(make_wav("silence", seconds=5.0), loaded)
+
+
+def test_batch_lists_bad_files_and_carries_on(models_dir, make_wav, tmp_path) -> None:
+    good = make_wav("music", seconds=4.0, name="songs/good.wav")
+    (tmp_path / "songs" / "notes.txt").write_text("not audio")  # ignored: not an audio extension
+    (tmp_path / "songs" / "broken.mp3").write_bytes(b"\x00" * 1000)
+    missing = tmp_path / "missing.wav"
+    table = predict_files([str(tmp_path / "songs" / "broken.mp3"), str(good), str(missing)],
+                          registry.load_model("slice", models_dir))
+    assert list(table["genre"] != "") == [False, True, False]
+    assert "not an audio file" in table.loc[0, "error"] and "not found" in table.loc[2, "error"]
+    assert table.loc[1, ["p_blues", "p_classical", "p_metal"]].sum() == pytest.approx(1.0, abs=1e-3)
+
+
+def test_predict_command_writes_a_csv(models_dir, make_wav, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv(registry.MODELS_ENV, str(models_dir))
+    make_wav("music", seconds=4.0, name="in/a.wav")
+    make_wav("noise", seconds=4.0, name="in/b.flac")
+    (tmp_path / "in" / "c.ogg").write_bytes(b"OggS" + b"\x00" * 100)
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", str(tmp_path / "in"), "--model", "track", "--out", str(out)]) == 1
+    table = pd.read_csv(out, keep_default_na=False)
+    assert [p.rsplit("/", 1)[1] for p in table["path"]] == ["a.wav", "b.flac", "c.ogg"]
+    assert (table["error"] != "").tolist() == [False, False, True]
+    assert "c.ogg" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "in" / "a.wav"), "--model", "nope"]) == 2
+
+
+def test_the_shipped_default_model_classifies_real_music(shared_data) -> None:
+    result = classify(shared_data / "gtzan_flac" / "metal" / "metal.00000.flac", registry.load_model())
+    assert result.genre == "metal"

@@ -1,0 +1,117 @@
+"""The model registry: round trip, default, delete, atomic saves, refusal of other schemas and unsafe models."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from model_helpers import synthetic_table
+
+from core import registry
+from core.keras_env import keras
+from core.model_card import model_card
+from core.registry import RegistryError, SchemaMismatchError
+from core.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def trained():
+    config = TrainConfig(epochs=2, batch_size=16, validation_fraction=0, model_config={"units": (16,)})
+    model, history = train(config, synthetic_table(n_tracks=3, n_slices=2))
+    return model, model_card(model, config, history, source="synthetic")
+
+
+def test_save_load_round_trip(tmp_path, trained) -> None:
+    model, meta = trained
+    info = registry.save_model("tiny", model, meta, tmp_path)
+    assert sorted(p.name for p in info.path.iterdir()) == ["model.json", "model.keras"]
+    loaded = registry.load_model("tiny", tmp_path)
+    x = np.random.default_rng(0).normal(0, 10, (5, len(meta["feature_schema"]["columns"]))).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(loaded.model(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-6)
+    assert loaded.classes == ("blues", "classical", "metal") and loaded.schema.id == "seed@1"
+    card = json.loads((info.path / "model.json").read_text())
+    for key in ("name", "architecture", "feature_schema", "classes", "training", "protocol", "metrics",
+                "dataset", "created", "feature_stats", "level"):
+        assert key in card
+    assert card["dataset"]["fingerprint"].startswith("sha256:")
+    assert set(card["feature_stats"]["genres"]) == {"blues", "classical", "metal"}
+    assert [m.name for m in registry.list_models(tmp_path)] == ["tiny"]
+
+
+def test_models_dir_comes_from_the_environment(tmp_path, monkeypatch, trained) -> None:
+    monkeypatch.setenv(registry.MODELS_ENV, str(tmp_path / "elsewhere"))
+    registry.save_model("env", trained[0], trained[1])
+    assert (tmp_path / "elsewhere" / "env" / "model.keras").is_file()
+
+
+def test_default_and_delete(tmp_path, trained) -> None:
+    for name in ("a", "b"):
+        registry.save_model(name, *trained, root=tmp_path)
+    assert registry.default_name(tmp_path) is None
+    with pytest.raises(RegistryError, match="no default"):
+        registry.load_model(None, tmp_path)
+    registry.set_default("a", tmp_path)
+    assert registry.load_model(None, tmp_path).name == "a"
+    with pytest.raises(RegistryError, match="default model"):
+        registry.delete_model("a", tmp_path)
+    registry.delete_model("b", tmp_path)
+    assert [m.name for m in registry.list_models(tmp_path)] == ["a"]
+    with pytest.raises(RegistryError, match="No model named 'b'.*available: a"):
+        registry.load_model("b", tmp_path)
+    with pytest.raises(RegistryError, match="No model named"):
+        registry.set_default("b", tmp_path)
+
+
+def test_names_and_overwrite(tmp_path, trained) -> None:
+    for bad in ("", "../x", "a/b", ".hidden", "x" * 65):
+        with pytest.raises(RegistryError, match="Invalid model name"):
+            registry.save_model(bad, *trained, root=tmp_path)
+    registry.save_model("m", *trained, root=tmp_path)
+    with pytest.raises(RegistryError, match="already exists"):
+        registry.save_model("m", *trained, root=tmp_path)
+    registry.save_model("m", trained[0], {**trained[1], "notes": "second"}, root=tmp_path, overwrite=True)
+    assert registry.model_info("m", tmp_path).meta["notes"] == "second"
+
+
+def test_a_failed_save_leaves_nothing_behind(tmp_path, trained) -> None:
+    model, meta = trained
+    broken = {**meta, "metrics": {"accuracy": float("nan")}}  # JSON refuses NaN after model.keras is written
+    with pytest.raises(ValueError):
+        registry.save_model("new", model, broken, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    registry.save_model("old", model, {**meta, "notes": "intact"}, tmp_path)
+    with pytest.raises(ValueError):
+        registry.save_model("old", model, broken, tmp_path, overwrite=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["old"]
+    assert registry.load_model("old", tmp_path).info.meta["notes"] == "intact"
+
+
+def test_other_schema_is_refused(tmp_path, trained) -> None:
+    info = registry.save_model("old-schema", *trained, root=tmp_path)
+    card = json.loads((info.path / "model.json").read_text())
+    card["feature_schema"]["id"] = "seed@0"
+    (info.path / "model.json").write_text(json.dumps(card))
+    with pytest.raises(SchemaMismatchError, match=r"'seed@0' is not the running version \(seed@1\)"):
+        registry.load_model("old-schema", tmp_path)
+    card["feature_schema"] = {**card["feature_schema"], "id": "seed@1", "columns": card["feature_schema"]["columns"][:-1]}
+    (info.path / "model.json").write_text(json.dumps(card))
+    with pytest.raises(SchemaMismatchError, match="other feature columns"):
+        registry.load_model("old-schema", tmp_path)
+
+
+def test_models_with_code_are_not_loaded(tmp_path, trained) -> None:
+    unsafe = keras.Sequential([keras.Input((3,)), keras.layers.Lambda(lambda x: x * 2)])
+    folder = tmp_path / "unsafe"
+    folder.mkdir()
+    unsafe.save(folder / "model.keras")
+    (folder / "model.json").write_text(json.dumps(trained[1]))
+    with pytest.raises(RegistryError, match="could not be loaded"):
+        registry.load_model("unsafe", tmp_path)
+
+
+def test_the_shipped_default_model_loads() -> None:
+    name = registry.default_name()
+    assert name is not None, "models/default.json must name a shipped model"
+    loaded = registry.load_model()
+    assert loaded.name == name and len(loaded.classes) == 10
