@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -225,11 +226,20 @@ def _decode_blocks(snd: sf.SoundFile, info: AudioInfo, limit: AnalysisLimit, nam
     else:
         warnings = ()
     pieces.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
-    declared = snd.frames - start
+    declared = _declared_frames(snd) - start
     if not warnings and 0 < declared < 2**62 and got < min(declared, wanted or declared) - rate // 10:
         warnings = (f"The file ends early: {_clock(got / rate)} of the {_clock(declared / rate)} its header "
                     "declares could be decoded.",)
     return np.concatenate(pieces).astype(np.float32, copy=False), warnings
+
+
+def _declared_frames(snd: sf.SoundFile) -> int:
+    """Frames the header declares. For a truncated WAV/AIFF libsndfile shortens ``frames`` to what
+    the file holds, but its log keeps the header's data size: ``data : 441000 (should be 220456)``."""
+    found = re.search(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", snd.extra_info, re.MULTILINE)
+    if found and int(found[2]) > 0 and 0 < snd.frames < 2**62:
+        return snd.frames * int(found[1]) // int(found[2])
+    return snd.frames
 
 
 def _finish(y: np.ndarray, info: AudioInfo, limit: AnalysisLimit, min_seconds: float,
