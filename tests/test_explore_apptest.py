@@ -1,0 +1,129 @@
+"""The Explore page's logic through Streamlit's AppTest (no browser): sources, filters, views, track panel."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.explore import synthetic_table
+from core.schema import GTZAN_KAGGLE, SEED
+from core.store import write_parquet_atomic
+
+PATH_CHOICE = "Another file or store folder (path)…"
+UPLOAD_CHOICE = "Upload a CSV or Parquet file…"
+REPO = Path(__file__).resolve().parents[1]
+VIEWS = ("Distributions", "Scatter", "PCA map", "Best features", "Likely mislabels", "Genre summary", "Correlations")
+
+
+@pytest.fixture
+def table_path(tmp_path: Path) -> Path:
+    """10 tracks (2 per genre of 5), 2 slices each, seed schema."""
+    return write_parquet_atomic(synthetic_table(SEED, n_tracks=10, slices=2), tmp_path / "features.parquet")
+
+
+@pytest.fixture
+def no_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CPUNK_DATA_DIR", "")
+
+
+def explore(path: Path | None = None) -> AppTest:
+    """The Explore page, showing the table at ``path`` when given."""
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at.switch_page("pages/explore.py").run()
+    if path is not None:
+        at.selectbox(key="explore_source").select(PATH_CHOICE).run()
+        at.text_input(key="explore_path").input(str(path)).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def counts(at: AppTest) -> str:
+    return next(m.value for m in at.markdown if " of " in m.value and "genres" in m.value)
+
+
+def test_path_source_counts_tracks_and_switches_to_slices(no_dataset, table_path):
+    at = explore(table_path)
+    assert counts(at).startswith("**10** of 10 tracks · 5 genres · schema `seed@1`")
+    at.segmented_control(key="explore_kind").set_value("slices").run()
+    assert counts(at).startswith("**20** of 20 slice rows from 10 tracks")
+
+
+def test_genre_and_range_filters_update_the_counts(no_dataset, table_path):
+    at = explore(table_path)
+    at.pills(key="explore_genres").set_value(["jazz", "rock"]).run()
+    assert counts(at).startswith("**4** of 10 tracks · 2 genres")
+    at.multiselect(key="explore_range_columns").set_value(["tempo"]).run()
+    low, high = at.slider(key="explore_range_tempo").value
+    at.slider(key="explore_range_tempo").set_range(low, low + 1e-9).run()
+    assert counts(at).startswith("**1** of 10 tracks")
+    assert at.warning and "two genres" in at.warning[0].value
+
+
+def test_every_view_renders(no_dataset, table_path):
+    at = explore(table_path)
+    for view in VIEWS:
+        at.session_state["explore_view"] = view
+        at.run()
+        assert not at.exception, (view, at.exception)
+    at.session_state["explore_view"] = "Likely mislabels"
+    at.run()
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 10
+
+
+def test_a_published_gtzan_csv_can_be_uploaded(no_dataset):
+    table = synthetic_table(GTZAN_KAGGLE, n_tracks=6)
+    csv = table[list(GTZAN_KAGGLE.columns)].assign(
+        filename=[f"{t.split('/')[1]}.wav" for t in table["track_id"]], length=661794, label=table["label"])
+    at = explore()
+    at.selectbox(key="explore_source").select(UPLOAD_CHOICE).run()
+    at.file_uploader(key="explore_upload").upload("features_30_sec.csv", csv.to_csv(index=False).encode(), "text/csv")
+    at.run()
+    assert not at.exception and not at.error
+    assert "schema `gtzan-kaggle@1`" in counts(at)
+
+
+def test_a_table_with_wrong_columns_gets_a_clear_message(no_dataset):
+    at = explore()
+    at.selectbox(key="explore_source").select(UPLOAD_CHOICE).run()
+    at.file_uploader(key="explore_upload").upload("mine.csv", b"a,b\n1,2\n", "text/csv")
+    at.run()
+    assert not at.exception
+    assert "cannot be explored" in at.error[0].value and "missing columns" in at.error[0].value
+
+
+def test_a_missing_path_says_so(no_dataset, tmp_path):
+    at = explore(tmp_path / "nope.parquet")
+    assert "no such file" in at.error[0].value.lower() or "not found" in at.error[0].value.lower()
+
+
+def test_selected_track_shows_its_audio_when_under_the_dataset_folder(monkeypatch, tmp_path, make_wav):
+    table = synthetic_table(SEED, n_tracks=10)
+    table_path = write_parquet_atomic(table, tmp_path / "t.parquet")
+    row = int(np.flatnonzero(table["track_id"] == "jazz/jazz.00002")[0])
+    monkeypatch.setenv("CPUNK_DATA_DIR", "")
+    at_without = explore(table_path)
+    at_without.session_state["explore_selected"] = (str(table_path), row)
+    at_without.run()
+    assert any("jazz/jazz.00002" in h.value for h in at_without.subheader)
+    assert any("cannot be played" in c.value for c in at_without.caption)
+
+    data = tmp_path / "data"
+    make_wav("tone", name="data/jazz/jazz.00002.wav", seconds=2.0)
+    monkeypatch.setenv("CPUNK_DATA_DIR", str(data))
+    at = explore(table_path)
+    at.session_state["explore_selected"] = (str(table_path), row)
+    at.run()
+    assert len(at.get("audio")) == 1
+    assert any("jazz/jazz.00002.wav" in c.value for c in at.caption)
+    unusual = at.dataframe[-1].value
+    assert list(unusual.columns) == ["feature", "value", "jazz mean", "z"] and len(unusual) == 8
+
+
+def test_the_shipped_demo_table_opens_by_default(no_dataset):
+    if not (REPO / "demo" / "gtzan_seed.parquet").exists():
+        pytest.skip("demo/gtzan_seed.parquet not built yet")
+    at = explore()
+    assert at.selectbox(key="explore_source").value == "Demo: gtzan_seed"
+    assert "genres · schema `seed@1`" in counts(at)
