@@ -69,7 +69,7 @@ def test_truncated_wav_is_analysed_as_far_as_it_goes_and_says_so(make_wav):
 
 def test_header_only_wav_has_no_audio(make_wav):
     data = make_wav("music", seconds=1.0).read_bytes()
-    with pytest.raises(AudioError, match="no decodable audio|not an audio file|damaged"):
+    with pytest.raises(AudioError, match="truncated or damaged: it contains no decodable audio"):
         load_audio(data[:44])
 
 
