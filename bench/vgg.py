@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     from core import musicnn
+    from core.atomic import write_json
     from core.audio import load_audio
 
     clips = [sorted((DATA / g).glob("*.flac"))[0] for g in sorted(p.name for p in DATA.iterdir() if p.is_dir())]
@@ -83,10 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds_per_clip": {k: {"median": round(statistics.median(v), 4), "max": round(max(v), 4)}
                              for k, v in stages.items()},
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = OUT.with_name(OUT.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, OUT)
+    write_json(OUT, result)
     print(json.dumps(result["seconds_per_clip"]), f"model load {load_s:.2f} s ->", OUT)
     return 0
 

@@ -22,7 +22,6 @@ import ast
 import hashlib
 import json
 import os
-import shutil
 import sys
 import tempfile
 import zipfile
@@ -36,7 +35,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.musicnn import EMBEDDING_LAYER, MODEL_DIR, N_MELS, PATCH_FRAMES, SAMPLE_RATE, patches  # noqa: E402
+from core.atomic import atomic_path, write_text  # noqa: E402
+from core.musicnn import EMBEDDING_LAYER, HOP, MODEL_DIR, N_FFT, N_MELS, PATCH_FRAMES, SAMPLE_RATE, patches  # noqa: E402
+from core.registry import save_model  # noqa: E402
 
 CHECKPOINT = "MSD_vgg"
 LABELS = "MSD_LABELS"
@@ -185,35 +186,15 @@ def compare(model, original: dict[str, np.ndarray], x: np.ndarray) -> dict[str, 
 
 
 def write_folder(model, out: Path, meta: dict, licence: str, source_note: str) -> None:
-    """Write model.keras, model.json, LICENSE and SOURCE.md to ``out`` via a temporary sibling + rename."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    tmp.chmod(0o755)  # mkdtemp's 0700 would survive the rename
-    try:
-        model.save(tmp / "model.keras")
-        meta["sha256"] = {"model.keras": hashlib.sha256((tmp / "model.keras").read_bytes()).hexdigest()}
-        (tmp / "model.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        (tmp / "LICENSE").write_text(licence.rstrip() + "\n", encoding="utf-8")
-        (tmp / "SOURCE.md").write_text(source_note, encoding="utf-8")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    """Save model.keras + model.json (atomic folder swap, via the registry), then LICENSE and SOURCE.md."""
+    save_model(out.name, model, meta, root=out.parent, overwrite=True)
+    write_text(out / "LICENSE", licence.rstrip() + "\n")
+    write_text(out / "SOURCE.md", source_note)
 
 
 def write_reference(x: np.ndarray, original: dict[str, np.ndarray], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, patches=x.astype(np.float16), **{k: v.astype(np.float32) for k, v in original.items()})
-    os.replace(tmp, path)
 
 
 SOURCE_NOTE = """# musicnn MSD_vgg, converted to Keras 3
@@ -255,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         "name": "musicnn_msd_vgg",
         "source": f"musicnn 0.1.0 (PyPI), {CHECKPOINT} checkpoint, ISC licence",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "input": {"sample_rate": SAMPLE_RATE, "n_fft": 512, "hop_length": 256, "n_mels": N_MELS,
+        "input": {"sample_rate": SAMPLE_RATE, "n_fft": N_FFT, "hop_length": HOP, "n_mels": N_MELS,
                   "frames": PATCH_FRAMES, "compression": "log10(10000 * mel_power + 1)"},
         "architecture": arch,
         "embedding_layer": EMBEDDING_LAYER,
@@ -264,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     wheel_sha = hashlib.sha256(args.wheel.read_bytes()).hexdigest()
     note = SOURCE_NOTE.format(wheel_sha=wheel_sha, ckpt=CHECKPOINT, diffs=json.dumps(diffs))
+    meta["wheel_sha256"] = wheel_sha
     write_folder(model, args.out, meta, licence, note)
     write_reference(x, original, args.reference)
     size = sum(f.stat().st_size for f in args.out.iterdir())
