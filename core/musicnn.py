@@ -7,6 +7,7 @@ and stored in Keras-native form under ``models/_pretrained/musicnn_msd_vgg`` wit
 187 frames per patch (``musicnn/extractor.py``). :func:`patches` makes them from :mod:`core.audio`'s
 output; :func:`load_vgg_embedding` maps them to a 256-d embedding (the flattened last pooling layer,
 the one the tag layer reads); :func:`tags` gives the original 50 tag probabilities of a recording.
+TensorFlow is imported only when a network is loaded, so :func:`patches` stays cheap to import.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def patches(y: np.ndarray, sr: int, hop_frames: int = PATCH_FRAMES) -> np.ndarra
 
 def load_vgg_tagger(model_dir: Path = MODEL_DIR):
     """A fresh copy of the whole converted network: patches -> 50 tag probabilities (sigmoid), frozen."""
-    import keras
+    from core.keras_env import keras
 
     path = Path(model_dir) / "model.keras"
     if not path.is_file():
@@ -75,7 +76,7 @@ def load_vgg_embedding(model_dir: Path = MODEL_DIR):
 
     Set ``trainable = True`` on it (or some of its layers) to fine-tune; other copies are unaffected.
     """
-    import keras
+    from core.keras_env import keras
 
     tagger = load_vgg_tagger(model_dir)
     model = keras.Model(tagger.inputs, tagger.get_layer(EMBEDDING_LAYER).output, name="musicnn_msd_vgg_embedding")
