@@ -15,6 +15,7 @@ import librosa
 import numpy as np
 import pandas as pd
 
+from core import spectral
 from core.audio import SAMPLE_RATE
 from core.schema import IDENTITY_COLUMNS, SEED, WHOLE_TRACK, FeatureSchema
 
@@ -44,31 +45,34 @@ class Signals:
 
 
 def compute_signals(y: np.ndarray, sr: int = SAMPLE_RATE, needed: frozenset[str] = SEED.signals) -> Signals:
-    """Compute every frame-level signal in ``needed`` from a single STFT of ``y``."""
+    """Compute every frame-level signal in ``needed`` from a single STFT of ``y``.
+
+    Each matrix equals what the named librosa call returns on ``y`` (see :mod:`core.spectral` for the
+    ones computed another way, and their tolerance).
+    """
     y = np.ascontiguousarray(y, dtype=np.float32)
     stft = librosa.stft(y, n_fft=N_FFT, hop_length=HOP)
     mag = np.abs(stft)
-    power = mag**2
+    power = np.square(mag)
     log_mel = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr))
     frames: dict[str, np.ndarray] = {}
     if "mfcc" in needed:
         frames["mfcc"] = librosa.feature.mfcc(S=log_mel, n_mfcc=N_MFCC)
     if needed & {"chroma", "tonnetz"}:
-        frames["chroma"] = librosa.feature.chroma_stft(S=power, sr=sr)
+        tuning = spectral.estimate_tuning(power, sr, N_FFT)
+        frames["chroma"] = librosa.feature.chroma_stft(S=power, sr=sr, tuning=tuning)
     if "tonnetz" in needed:
         frames["tonnetz"] = librosa.feature.tonnetz(chroma=frames["chroma"], sr=sr)
     if needed & {"centroid", "bandwidth"}:
-        frames["centroid"] = librosa.feature.spectral_centroid(S=mag, sr=sr)
-    if "bandwidth" in needed:
-        frames["bandwidth"] = librosa.feature.spectral_bandwidth(S=mag, sr=sr, centroid=frames["centroid"])
+        frames["centroid"], frames["bandwidth"] = spectral.centroid_bandwidth(mag, sr, N_FFT)
     if "rolloff" in needed:
-        frames["rolloff"] = librosa.feature.spectral_rolloff(S=mag, sr=sr)
+        frames["rolloff"] = spectral.rolloff(mag, sr, N_FFT)
     if "contrast" in needed:
         frames["contrast"] = librosa.feature.spectral_contrast(S=mag, sr=sr)
     if "rms" in needed:
         frames["rms"] = librosa.feature.rms(y=y, frame_length=N_FFT, hop_length=HOP)
     if "zcr" in needed:
-        frames["zcr"] = librosa.feature.zero_crossing_rate(y, frame_length=N_FFT, hop_length=HOP)
+        frames["zcr"] = spectral.zero_crossing_rate(y, N_FFT, HOP)
     samples: dict[str, np.ndarray] = {}
     if needed & SAMPLE_SIGNALS:
         harm, perc = librosa.decompose.hpss(stft)
@@ -78,31 +82,68 @@ def compute_signals(y: np.ndarray, sr: int = SAMPLE_RATE, needed: frozenset[str]
     return Signals(sr, len(y), frames, samples, onset, log_mel)
 
 
-def _frame_range(start: int, stop: int) -> slice:
-    """Frames whose centre (frame * HOP) lies in samples [start, stop)."""
-    return slice(-(-start // HOP), -(-stop // HOP))
+def frame_ranges(starts: np.ndarray, stops: np.ndarray, n_samples: int, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frames ``[first, stop)`` whose centre (frame * HOP) lies in samples ``[start, stop)``.
+
+    A range reaching the end of the recording keeps every remaining frame (with centred frames the
+    last one sits at the final sample when the length is a multiple of HOP).
+    """
+    first = -(-np.asarray(starts, dtype=np.int64) // HOP)
+    last = np.where(np.asarray(stops) >= n_samples, n_frames, -(-np.asarray(stops, dtype=np.int64) // HOP))
+    return first, last
 
 
-def aggregate(signals: Signals, schema: FeatureSchema, start: int = 0, stop: int | None = None) -> np.ndarray:
-    """One schema row summarising samples ``[start, stop)`` of the signals (float64)."""
-    stop = signals.n_samples if stop is None else stop
-    frames = _frame_range(start, stop)
-    values: list[float] = []
+def segment_mean_var(data: np.ndarray, first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and (population) variance of each row of ``data`` over columns ``[first[i], last[i])``.
+
+    Returns two ``(rows, segments)`` float64 arrays. Segments may overlap; each must be non-empty.
+    The segments' columns are gathered once and reduced with one call per statistic (two-pass variance).
+    """
+    counts = last - first
+    if np.any(counts <= 0):
+        raise ValueError("every segment needs at least one column")
+    columns = np.concatenate([np.arange(a, b) for a, b in zip(first, last)])
+    gathered = data[:, columns].astype(np.float64)
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    mean = np.add.reduceat(gathered, offsets, axis=1) / counts
+    deviation = gathered - np.repeat(mean, counts, axis=1)
+    return mean, np.add.reduceat(deviation**2, offsets, axis=1) / counts
+
+
+def _tempo(onset: np.ndarray, first: np.ndarray, last: np.ndarray, sr: int) -> np.ndarray:
+    """librosa tempo of each onset-envelope segment; equal-length segments share one call."""
+    tempo = np.empty(len(first))
+    lengths = last - first
+    for length in np.unique(lengths):
+        which = np.flatnonzero(lengths == length)
+        envelopes = np.stack([onset[a:a + length] for a in first[which]])
+        tempo[which] = librosa.feature.tempo(onset_envelope=envelopes, sr=sr, hop_length=HOP)[:, 0]
+    return tempo
+
+
+def aggregate(signals: Signals, schema: FeatureSchema, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Schema rows ``(len(starts), n_features)`` summarising samples ``[starts[i], stops[i])`` (float64)."""
+    starts, stops = np.asarray(starts, dtype=np.int64), np.asarray(stops, dtype=np.int64)
+    first, last = frame_ranges(starts, stops, signals.n_samples, signals.n_frames)
+    per_row = [g for g in schema.groups if g.aggregate != "scalar" and g.signal not in SAMPLE_SIGNALS]
+    blocks = [signals.frames[g.signal][: g.rows] for g in per_row]
+    mean, var = segment_mean_var(np.vstack(blocks), first, last) if blocks else (None, None)
+    row_of = dict(zip([g.name for g in per_row], np.cumsum([0] + [len(b) for b in blocks])))
+    columns: list[np.ndarray] = []
     for group in schema.groups:
         if group.aggregate == "scalar":  # tempo
-            envelope = signals.onset[frames]
-            values.append(float(librosa.feature.tempo(onset_envelope=envelope, sr=signals.sr, hop_length=HOP)[0]))
+            columns.append(_tempo(signals.onset, first, last, signals.sr)[None, :])
             continue
         if group.signal in SAMPLE_SIGNALS:
-            data = signals.samples[group.signal][start:stop][None, :]
+            m, v = segment_mean_var(signals.samples[group.signal][None, :], starts, stops)
         else:
-            data = signals.frames[group.signal][: group.rows, frames]
-        if group.aggregate == "pooled":
-            values += [float(np.mean(data)), float(np.var(data))]
-        else:
-            for mean, var in zip(np.mean(data, axis=1), np.var(data, axis=1)):
-                values += [float(mean), float(var)]
-    return np.asarray(values, dtype=np.float64)
+            rows = slice(row_of[group.name], row_of[group.name] + group.rows)
+            m, v = mean[rows], var[rows]
+        if group.aggregate == "pooled":  # all rows and frames together (law of total variance)
+            pooled = m.mean(axis=0)
+            m, v = pooled[None, :], (v + (m - pooled) ** 2).mean(axis=0)[None, :]
+        columns.append(np.stack([m, v], axis=1).reshape(-1, m.shape[1]))  # mean, var per row, interleaved
+    return np.vstack(columns).T
 
 
 def slice_starts(n_samples: int, sr: int = SAMPLE_RATE, seconds: float = SLICE_SECONDS,
@@ -152,12 +193,14 @@ class Extraction:
 
 def extract_signals(signals: Signals, schema: FeatureSchema = SEED, *, slice_seconds: float = SLICE_SECONDS,
                     hop_seconds: float | None = None, max_slices: int | None = None) -> Extraction:
-    """Whole-track row and slice rows from already computed signals."""
-    starts = slice_starts(signals.n_samples, signals.sr, slice_seconds, hop_seconds, max_slices)
+    """Whole-track row and slice rows from already computed signals (one aggregation for all rows)."""
     length = int(round(slice_seconds * signals.sr))
-    rows = [aggregate(signals, schema, int(s), min(int(s) + length, signals.n_samples)) for s in starts]
-    slices = np.vstack(rows) if rows else np.zeros((0, len(schema.columns)))
-    return Extraction(schema, signals.sr, aggregate(signals, schema), slices, starts, length, signals.n_samples)
+    if length < HOP:
+        raise ValueError(f"slices must be at least {HOP / signals.sr * 1000:.0f} ms long")
+    starts = slice_starts(signals.n_samples, signals.sr, slice_seconds, hop_seconds, max_slices)
+    stops = np.minimum(starts + length, signals.n_samples)
+    rows = aggregate(signals, schema, np.concatenate([[0], starts]), np.concatenate([[signals.n_samples], stops]))
+    return Extraction(schema, signals.sr, rows[0], rows[1:], starts, length, signals.n_samples)
 
 
 def extract(y: np.ndarray, sr: int = SAMPLE_RATE, schema: FeatureSchema = SEED, *,

@@ -1,8 +1,15 @@
 """The plain recipe: one separate librosa call per feature, each on the raw signal.
 
 This is how the seed project (and the published GTZAN tables) computed features. It is slow on
-purpose: every call recomputes its own STFT, and slices are cut from the audio and analysed one by
-one. Tests compare :mod:`core.features` against it; the benchmark uses it as the baseline.
+purpose: every call recomputes its own STFT. Tests compare :mod:`core.features` against it; the
+benchmark uses it as the baseline.
+
+Two ways to describe a slice:
+
+- :func:`reference_slices` cuts each slice out of the audio and analyses it alone (the seed's and the
+  published 3-s table's way: zero padding at the cut, per-slice dB floor and tuning);
+- :func:`reference_frame_slices` analyses the whole track and summarises the frames that fall in
+  each slice, which is what :func:`core.features.extract` does, feature by feature.
 """
 
 from __future__ import annotations
@@ -11,20 +18,12 @@ import librosa
 import numpy as np
 
 from core.audio import SAMPLE_RATE
-from core.features import SLICE_SECONDS, slice_starts
+from core.features import HOP, SLICE_SECONDS, frame_ranges, slice_starts
 from core.schema import SEED, FeatureSchema
 
 
-def _hpss(y: np.ndarray, _cache: dict = {}) -> tuple[np.ndarray, np.ndarray]:
-    """librosa.effects.hpss once per signal (the recipe computes both parts in one call)."""
-    key = (id(y), len(y))
-    if key not in _cache:
-        _cache.clear()
-        _cache[key] = librosa.effects.hpss(y)
-    return _cache[key]
-
-
-def _signal(y: np.ndarray, sr: int, name: str, rows: int) -> np.ndarray:
+def _signal(y: np.ndarray, sr: int, name: str, rows: int, hpss: dict) -> np.ndarray:
+    """Whole-recording matrix of one signal (rows x frames; samples for harmonic/percussive)."""
     if name == "mfcc":
         return librosa.feature.mfcc(y=y, sr=sr, n_mfcc=rows)
     if name == "chroma":
@@ -44,25 +43,39 @@ def _signal(y: np.ndarray, sr: int, name: str, rows: int) -> np.ndarray:
     if name == "zcr":
         return librosa.feature.zero_crossing_rate(y)
     if name in ("harmonic", "percussive"):
-        return _hpss(y)[name == "percussive"][None, :]
-    if name == "tempo":
-        return librosa.feature.tempo(y=y, sr=sr)[None, :]
+        if not hpss:  # the recipe computes both parts with one librosa.effects.hpss call
+            hpss["harmonic"], hpss["percussive"] = librosa.effects.hpss(y)
+        return hpss[name][None, :]
+    if name == "tempo":  # the onset envelope librosa.feature.tempo(y=y) estimates from
+        return librosa.onset.onset_strength(y=y, sr=sr)[None, :]
     raise KeyError(name)
 
 
-def reference_row(y: np.ndarray, sr: int = SAMPLE_RATE, schema: FeatureSchema = SEED) -> np.ndarray:
-    """One schema row for the whole of ``y``, feature by feature."""
+def _signals(y: np.ndarray, sr: int, schema: FeatureSchema) -> list[np.ndarray]:
+    """One plain librosa computation per group of ``schema``, in order."""
+    hpss: dict[str, np.ndarray] = {}
+    return [_signal(y, sr, g.signal, g.rows, hpss)[: g.rows] for g in schema.groups]
+
+
+def _row(signals: list[np.ndarray], sr: int, schema: FeatureSchema, frames: slice, samples: slice) -> np.ndarray:
+    """Summarise a frame range (a sample range for sample-level signals) into one schema row."""
     values: list[float] = []
-    for group in schema.groups:
-        data = _signal(y, sr, group.signal, group.rows)[: group.rows]
+    for group, signal in zip(schema.groups, signals):
         if group.aggregate == "scalar":
-            values.append(float(data[0, 0]))
-        elif group.aggregate == "pooled":
+            values.append(float(librosa.feature.tempo(onset_envelope=signal[0, frames], sr=sr)[0]))
+            continue
+        data = signal[:, samples] if group.signal in ("harmonic", "percussive") else signal[:, frames]
+        if group.aggregate == "pooled":
             values += [float(np.mean(data)), float(np.var(data))]
         else:
             for mean, var in zip(np.mean(data, axis=1), np.var(data, axis=1)):
                 values += [float(mean), float(var)]
     return np.asarray(values, dtype=np.float64)
+
+
+def reference_row(y: np.ndarray, sr: int = SAMPLE_RATE, schema: FeatureSchema = SEED) -> np.ndarray:
+    """One schema row for the whole of ``y``, feature by feature."""
+    return _row(_signals(y, sr, schema), sr, schema, slice(None), slice(None))
 
 
 def reference_slices(y: np.ndarray, sr: int = SAMPLE_RATE, schema: FeatureSchema = SEED,
@@ -71,3 +84,15 @@ def reference_slices(y: np.ndarray, sr: int = SAMPLE_RATE, schema: FeatureSchema
     length = int(round(slice_seconds * sr))
     starts = slice_starts(len(y), sr, slice_seconds, max_slices=max_slices)
     return np.vstack([reference_row(y[s:s + length], sr, schema) for s in starts])
+
+
+def reference_frame_slices(y: np.ndarray, sr: int = SAMPLE_RATE, schema: FeatureSchema = SEED,
+                           slice_seconds: float = SLICE_SECONDS, max_slices: int | None = None) -> np.ndarray:
+    """One row per slice from whole-track features: each slice summarises the frames centred in it."""
+    length = int(round(slice_seconds * sr))
+    starts = slice_starts(len(y), sr, slice_seconds, max_slices=max_slices)
+    stops = np.minimum(starts + length, len(y))
+    signals = _signals(y, sr, schema)
+    first, last = frame_ranges(starts, stops, len(y), 1 + len(y) // HOP)  # librosa's centred frames
+    return np.vstack([_row(signals, sr, schema, slice(a, b), slice(s, e))
+                      for a, b, s, e in zip(first, last, starts, stops)])
