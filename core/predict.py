@@ -18,6 +18,7 @@ import pandas as pd
 
 from core.audio import AnalysisLimit, Audio, AudioError, Source, load_audio
 from core.features import HOP, compute_signals, extract_signals
+from core.models import predict_proba
 from core.registry import LoadedModel
 from core.schema import FeatureSchema
 
@@ -138,7 +139,7 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
     signals = compute_signals(audio.y, audio.sr, schema.signals)
     extraction = extract_signals(signals, schema, slice_seconds=segment_seconds, hop_seconds=hop_seconds)
     rows = np.vstack([extraction.track[None, :], extraction.slices]).astype(np.float32)
-    probs = np.asarray(model.model(rows, training=False), dtype=np.float64)
+    probs = predict_proba(model.model, rows)
     segment_probs = probs[1:]
     track = probs[0] if model.info.level == "track" else segment_probs.mean(axis=0)
     return Classification(
@@ -174,17 +175,26 @@ def predict_files(paths: list[str], model: LoadedModel, *, limit: AnalysisLimit 
     for path in paths:
         row: dict[str, object] = {"path": path}
         try:
-            result = classify(path, model, limit=limit)
+            row.update(summary_row(classify(path, model, limit=limit)))
         except AudioError as exc:
             row.update(genre="", confidence=np.nan, error=str(exc))
-        else:
-            row.update(genre=result.genre, confidence=round(float(result.probabilities.max()), 4),
-                       top3=", ".join(f"{g} {p:.2f}" for g, p in result.top(3)),
-                       analysed=result.audio.analysed_part(), warnings=" ".join(result.audio.warnings), error="")
-            row.update({f"p_{c}": round(float(p), 4) for c, p in zip(result.classes, result.probabilities)})
         rows.append(row)
         if progress is not None:
             progress(path)
-    columns = ["path", "genre", "confidence", "top3", *(f"p_{c}" for c in model.classes), "analysed",
-               "warnings", "error"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=["path", *summary_columns(model.classes)])
+
+
+def summary_row(result: Classification) -> dict[str, object]:
+    """One result as a results-table row: genre, confidence, top 3, every genre's probability, analysed
+    part, loader warnings and an empty ``error`` (columns: :func:`summary_columns`)."""
+    row: dict[str, object] = {
+        "genre": result.genre, "confidence": round(float(result.probabilities.max()), 4),
+        "top3": ", ".join(f"{g} {p:.2f}" for g, p in result.top(3))}
+    row.update({f"p_{c}": round(float(p), 4) for c, p in zip(result.classes, result.probabilities)})
+    row.update(analysed=result.audio.analysed_part(), warnings=" ".join(result.audio.warnings), error="")
+    return row
+
+
+def summary_columns(classes: tuple[str, ...]) -> list[str]:
+    """The columns of :func:`summary_row` (and of :func:`predict_files` after ``path``)."""
+    return ["genre", "confidence", "top3", *(f"p_{c}" for c in classes), "analysed", "warnings", "error"]

@@ -1,0 +1,38 @@
+"""Display-sized views of a classification: waveform envelope, mel band frequencies, genre statistics.
+
+Pure numpy/pandas helpers for the Classify page (and anything else that draws a clip); no plotting here.
+"""
+
+from __future__ import annotations
+
+import librosa
+import numpy as np
+import pandas as pd
+
+from core.training_data import STATISTICS
+
+
+def waveform_envelope(y: np.ndarray, sr: int, offset_s: float = 0.0, columns: int = 1500
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-column minimum and maximum of ``y`` (at most ``columns`` columns): ``(times_s, low, high)``.
+
+    ``times_s`` is each column's start in source time (``offset_s`` is where ``y`` starts).
+    """
+    step = max(1, int(np.ceil(len(y) / columns)))
+    n = len(y) // step
+    blocks = y[: n * step].reshape(n, step) if n else y[None, :]
+    times = offset_s + np.arange(len(blocks)) * step / sr
+    return times, blocks.min(axis=1), blocks.max(axis=1)
+
+
+def mel_band_hz(n_mels: int, fmax_hz: float) -> np.ndarray:
+    """Centre frequency (Hz) of each band of an ``n_mels``-band mel spectrogram reaching ``fmax_hz``."""
+    return librosa.mel_frequencies(n_mels=n_mels, fmin=0.0, fmax=fmax_hz)
+
+
+def genre_statistics(feature_stats: dict, column: str) -> pd.DataFrame:
+    """One row per genre of ``model.json``'s training statistics for ``column`` (mean, std, q25, median, q75)."""
+    names = list(feature_stats.get("statistics", STATISTICS))
+    genres = feature_stats.get("genres", {})
+    rows = {genre: dict(zip(names, stats[column])) for genre, stats in genres.items() if column in stats}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=names)
