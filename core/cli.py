@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "core.commands.import_csv",
     "core.commands.train",
     "core.commands.predict",
+    "core.commands.evaluate",
 )
 
 

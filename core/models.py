@@ -59,3 +59,12 @@ def seed_mlp(x_train: np.ndarray, n_classes: int, *, units: tuple[int, ...] = SE
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
+
+
+def predict_proba(model: keras.Model, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """Class probabilities for the rows of ``x`` (float64), calling the model directly in batches."""
+    x = np.asarray(x, dtype=np.float32)
+    if not len(x):
+        return np.zeros((0, model.output_shape[-1]))
+    parts = [np.asarray(model(x[i:i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
+    return np.concatenate(parts).astype(np.float64)

@@ -168,18 +168,22 @@ def _dataset(rows: TrainingRows, batch_size: int, weights: dict[int, float] | No
 
 
 def train(config: TrainConfig, table: pd.DataFrame | TrainingRows, callbacks: Iterable[EpochListener] = (),
-          stop: StopFlag | None = None, classes: tuple[str, ...] | None = None
-          ) -> tuple[keras.Model, TrainHistory]:
+          stop: StopFlag | None = None, classes: tuple[str, ...] | None = None,
+          validation: TrainingRows | None = None) -> tuple[keras.Model, TrainHistory]:
     """Fit ``config.architecture`` on ``table`` (a feature table or prepared rows).
 
     Returns the model holding the weights of its best epoch (by ``config.monitor`` on the grouped
-    validation tracks, or training loss without them) and the :class:`TrainHistory`.
+    validation tracks, or training loss without them) and the :class:`TrainHistory`. ``validation``
+    gives the validation rows explicitly instead (e.g. a published split's "valid" tracks).
     """
     t0 = time.perf_counter()
     seed_everything(config.seed)
     rows = table if isinstance(table, TrainingRows) else training_rows(table, config.level, classes)
-    split = validation_split(rows, config.validation_fraction, config.seed)
-    fit_rows, val_rows = (rows, None) if split is None else (rows.subset(split[0]), rows.subset(split[1]))
+    if validation is not None:
+        fit_rows, val_rows = rows, validation
+    else:
+        split = validation_split(rows, config.validation_fraction, config.seed)
+        fit_rows, val_rows = (rows, None) if split is None else (rows.subset(split[0]), rows.subset(split[1]))
     monitor = config.monitor if val_rows is not None else config.monitor.removeprefix("val_")
     model = build_model(config.architecture, fit_rows.x, len(rows.classes), **config.model_config)
     tracker = _EpochCallback(config.epochs, list(callbacks), stop, monitor, config.patience)
