@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import psutil
 
 from core.audio import AudioError, load_audio
 from core.features import extract
@@ -50,7 +51,8 @@ class Track:
 
 @dataclass
 class ExtractSummary:
-    """What a run did: tracks extracted now, skipped (already in the store), failed, and warnings."""
+    """What a run did: tracks extracted now, skipped (already in the store), failed, and warnings;
+    ``seconds`` of wall time and ``cpu_seconds`` the workers spent on the tracks (not on starting up)."""
 
     total: int
     extracted: int = 0
@@ -58,6 +60,7 @@ class ExtractSummary:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (track_id, reason)
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (track_id, warning)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
 
 def _label(name: str, where: str) -> str:
@@ -124,35 +127,63 @@ def _discover_manifest(manifest: Path) -> list[Track]:
     return tracks
 
 
-def init_worker(parent_pid: int) -> None:
-    """Process-pool initializer: one BLAS/OpenMP/numba thread per worker, and exit with the parent.
+def init_worker(main_pid: int) -> None:
+    """Process-pool initializer: one BLAS/OpenMP/numba thread per worker, and exit with the main process.
 
-    A worker whose parent was killed (``kill -9``) would otherwise wait for work forever.
+    A worker whose main process was killed (``kill -9``) would otherwise wait for work forever (and,
+    holding the fork server's lifeline, keep that alive too).
     """
     for name in THREAD_ENV:
         os.environ[name] = "1"
     from threadpoolctl import threadpool_limits  # for libraries the worker had already loaded
     threadpool_limits(1)
-    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+    threading.Thread(target=_exit_with, args=(main_pid,), daemon=True).start()
 
 
-def _exit_with_parent(parent_pid: int) -> None:
-    while os.getppid() == parent_pid:
-        time.sleep(1.0)
+def _exit_with(pid: int) -> None:
+    try:
+        main = psutil.Process(pid)
+        while main.is_running() and main.status() != psutil.STATUS_ZOMBIE:
+            time.sleep(1.0)
+    except psutil.Error:
+        pass
     os._exit(1)
 
 
-def extract_track(track: Track, schema_id: str, max_slices: int | None
-                  ) -> tuple[Track, pd.DataFrame | None, str, tuple[str, ...]]:
-    """Feature rows of one track, or the reason it failed; with the loader's warnings. Never raises."""
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """'forkserver' where available: the libraries are imported once, and each worker is a cheap fork
+    of that clean server process (not of the caller, which may hold threads or a GUI); else 'spawn'."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    """What a worker returns for one track: its rows, or why it failed; warnings; CPU seconds spent."""
+
+    track: Track
+    rows: pd.DataFrame | None
+    reason: str = ""
+    warnings: tuple[str, ...] = ()
+    cpu_s: float = 0.0
+
+
+def extract_track(track: Track, schema_id: str, max_slices: int | None) -> TrackResult:
+    """Decode and analyse one track. Never raises: a failure is a result with its reason."""
+    start = time.process_time()
     try:
         audio = load_audio(track.path)
         rows = extract(audio.y, audio.sr, get_schema(schema_id), max_slices=max_slices)
-        return track, rows.table(track.track_id, track.path, track.label), "", audio.warnings
+        table = rows.table(track.track_id, track.path, track.label)
+        return TrackResult(track, table, warnings=audio.warnings, cpu_s=time.process_time() - start)
     except AudioError as exc:
-        return track, None, str(exc), ()
+        return TrackResult(track, None, str(exc), cpu_s=time.process_time() - start)
     except Exception as exc:  # a bug or a library failure on one file must not stop the run
-        return track, None, f"unexpected error: {type(exc).__name__}: {exc}", ()
+        return TrackResult(track, None, f"unexpected error: {type(exc).__name__}: {exc}",
+                           cpu_s=time.process_time() - start)
 
 
 def extract_dataset(
@@ -204,23 +235,24 @@ def _run_pool(todo: list[Track], root: Path, schema: FeatureSchema, max_slices: 
                                         columns=["track_id", "path", "reason"]))
         last_save = time.monotonic()
 
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context, initializer=init_worker,
+    with ProcessPoolExecutor(min(workers, len(todo)), mp_context=_pool_context(), initializer=init_worker,
                              initargs=(os.getpid(),)) as pool:
         futures: set[Future] = {pool.submit(extract_track, t, schema.id, max_slices) for t in todo}
         try:
             while futures:
                 finished, futures = wait(futures, timeout=PART_SECONDS, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    track, rows, reason, warnings = future.result()
-                    if rows is None:
-                        errors[track.track_id] = (track.path, reason)
-                        summary.errors.append((track.track_id, reason))
+                    result: TrackResult = future.result()
+                    track_id = result.track.track_id
+                    summary.cpu_seconds += result.cpu_s
+                    if result.rows is None:
+                        errors[track_id] = (result.track.path, result.reason)
+                        summary.errors.append((track_id, result.reason))
                     else:
-                        errors.pop(track.track_id, None)
-                        pending.append(rows)
+                        errors.pop(track_id, None)
+                        pending.append(result.rows)
                         summary.extracted += 1
-                        summary.warnings += [(track.track_id, w) for w in warnings]
+                        summary.warnings += [(track_id, w) for w in result.warnings]
                 if len(pending) >= part_tracks or time.monotonic() - last_save >= PART_SECONDS:
                     save()
                 if progress:

@@ -150,7 +150,7 @@ def test_cli_import_csv(tmp_path, shared_data, capsys):
 
 def test_kill_9_mid_run_then_rerun_gives_each_row_once(make_wav, tmp_path):
     """A real crash: ``kill -9`` of the extract command mid-run, then the same command again."""
-    n = 16
+    n = 12
     for i in range(n):
         make_wav("music", name=f"data/{('rock', 'jazz')[i % 2]}/t{i:02d}.wav", seconds=7.0, freq=150.0 + 20 * i)
     store = tmp_path / "store"
