@@ -92,8 +92,10 @@ def _finish_single_file(store: Path, out: Path, float32: bool) -> None:
 
 
 def _report(summary: ExtractSummary, out: Path) -> None:
-    rate = summary.extracted / summary.seconds if summary.seconds else 0.0
-    print(f"Done: {summary.extracted} extracted ({rate:.2f} files/s), {summary.skipped} already in the store, "
+    analysed = summary.extracted + len(summary.errors)
+    speed = (f" ({summary.extracted / summary.seconds:.2f} files/s, "
+             f"{summary.cpu_seconds / analysed:.2f} CPU-s per file)") if analysed and summary.seconds else ""
+    print(f"Done: {summary.extracted} extracted{speed}, {summary.skipped} already in the store, "
           f"{len(summary.errors)} failed; {summary.seconds:.1f} s. Features: {out}")
     for track_id, warning in summary.warnings:
         print(f"  warning: {track_id}: {warning}")
