@@ -71,7 +71,8 @@ def remember_point(key: str, path: str) -> None:
     """Plot selection callback: remember the first selected point's table row."""
     points = st.session_state[key].selection.points
     if points:
-        st.session_state[SELECTED] = (path, int(points[0]["customdata"][0]))
+        custom = points[0]["customdata"]  # [row], or {"0": row} when plotly sent a typed array
+        st.session_state[SELECTED] = (path, int(next(iter(custom.values())) if isinstance(custom, dict) else custom[0]))
 
 
 def remember_outlier(key: str, path: str, index: list[int]) -> None:

@@ -22,7 +22,8 @@ def genre_order(labels) -> list[str]:
 def style(fig: go.Figure, height: int = 480, legend: bool = True) -> go.Figure:
     """Apply the app's layout defaults to a plotly figure and return it."""
     fig.update_layout(
-        height=height, margin=dict(l=10, r=10, t=40, b=10), font=dict(size=14),
+        height=height, margin=dict(l=10, r=40, t=40, b=10), font=dict(size=14),
+        modebar=dict(orientation="v"),  # the toolbar sits at the right edge, never over the legend
         legend=dict(title="", orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
         showlegend=legend,
     )

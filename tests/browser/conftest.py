@@ -64,6 +64,8 @@ def start_app() -> Iterator[Callable[[dict[str, str | None]], str]]:
 def artifacts(request: pytest.FixtureRequest) -> Path:
     folder = ARTIFACTS / re.sub(r"[^\w.-]+", "_", request.node.name)
     folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):  # only this run's screenshots (and failure.png) stay
+        old.unlink()
     return folder
 
 
