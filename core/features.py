@@ -9,6 +9,8 @@ recipe in :mod:`core.reference` (see ``tests/test_features.py`` for the toleranc
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import librosa
@@ -23,6 +25,9 @@ N_FFT = 2048
 HOP = 512
 N_MFCC = 20  # enough for both schemas; the seed uses the first 13
 SLICE_SECONDS = 3.0
+BLOCK_FRAMES = 2048  # STFT frames per block (~47 s): bounds the memory of long recordings
+TEMPO_BATCH = 32  # slices per tempo call: fewer calls, bounded memory
+TEMPO_WINDOW_S = 8.0  # librosa.feature.tempo's default autocorrelation window (ac_size)
 
 # Signals that live on the sample axis rather than the frame axis.
 SAMPLE_SIGNALS = frozenset({"harmonic", "percussive"})
@@ -44,37 +49,70 @@ class Signals:
         return self.log_mel.shape[-1]
 
 
+def _blocks(y: np.ndarray) -> Iterator[np.ndarray]:
+    """The zero-padded samples of consecutive blocks of :data:`BLOCK_FRAMES` centred frames.
+
+    Block ``b`` holds frames ``b*BLOCK_FRAMES ...`` as non-centred frames of the returned samples, so
+    ``librosa.stft(block, center=False)`` gives exactly those columns of ``librosa.stft(y)``.
+    """
+    n_frames = 1 + len(y) // HOP
+    for f0 in range(0, n_frames, BLOCK_FRAMES):
+        start, stop = f0 * HOP - N_FFT // 2, (min(f0 + BLOCK_FRAMES, n_frames) - 1) * HOP + N_FFT // 2
+        block = np.zeros(stop - start, dtype=y.dtype)
+        block[max(0, -start): min(stop, len(y)) - start] = y[max(0, start): stop]
+        yield block
+
+
+def _stft(block: np.ndarray) -> np.ndarray:
+    return librosa.stft(block, n_fft=N_FFT, hop_length=HOP, center=False)
+
+
 def compute_signals(y: np.ndarray, sr: int = SAMPLE_RATE, needed: frozenset[str] = SEED.signals) -> Signals:
     """Compute every frame-level signal in ``needed`` from a single STFT of ``y``.
 
     Each matrix equals what the named librosa call returns on ``y`` (see :mod:`core.spectral` for the
-    ones computed another way, and their tolerance).
+    ones computed another way, and their tolerance). The STFT is taken in blocks of frames, so a long
+    recording never holds its whole spectrogram (except for harmonic/percussive separation); when
+    there are several blocks, a first pass over them gathers the global tuning estimate for chroma.
     """
     y = np.ascontiguousarray(y, dtype=np.float32)
-    stft = librosa.stft(y, n_fft=N_FFT, hop_length=HOP)
-    mag = np.abs(stft)
-    power = np.square(mag)
-    log_mel = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr))
-    frames: dict[str, np.ndarray] = {}
+    chroma = bool(needed & {"chroma", "tonnetz"})
+    tuning = None
+    if chroma and len(y) // HOP >= BLOCK_FRAMES:  # more than one block
+        peaks = [spectral.pitch_peaks(np.square(np.abs(_stft(b))), sr, N_FFT) for b in _blocks(y)]
+        tuning = spectral.tuning_of_peaks(*(np.concatenate(p) for p in zip(*peaks)))
+    parts: dict[str, list[np.ndarray]] = defaultdict(list)
+    for block in _blocks(y):
+        stft = _stft(block)
+        mag = np.abs(stft)
+        power = np.square(mag)
+        parts["mel"].append(librosa.feature.melspectrogram(S=power, sr=sr))
+        if chroma:
+            block_tuning = spectral.estimate_tuning(power, sr, N_FFT) if tuning is None else tuning
+            parts["chroma"].append(librosa.feature.chroma_stft(S=power, sr=sr, tuning=block_tuning))
+        if needed & {"centroid", "bandwidth"}:
+            for name, value in zip(("centroid", "bandwidth"), spectral.centroid_bandwidth(mag, sr, N_FFT)):
+                parts[name].append(value)
+        if "rolloff" in needed:
+            parts["rolloff"].append(spectral.rolloff(mag, sr, N_FFT))
+        if "contrast" in needed:
+            parts["contrast"].append(librosa.feature.spectral_contrast(S=mag, sr=sr))
+        if "rms" in needed:
+            parts["rms"].append(librosa.feature.rms(y=block, frame_length=N_FFT, hop_length=HOP, center=False))
+        if needed & SAMPLE_SIGNALS:
+            parts["stft"].append(stft)
+    joined = {name: np.concatenate(p, axis=-1) for name, p in parts.items()}
+    log_mel = librosa.power_to_db(joined.pop("mel"))  # dB floor relative to the whole recording's peak
+    stft = joined.pop("stft", None)
+    frames = joined
     if "mfcc" in needed:
         frames["mfcc"] = librosa.feature.mfcc(S=log_mel, n_mfcc=N_MFCC)
-    if needed & {"chroma", "tonnetz"}:
-        tuning = spectral.estimate_tuning(power, sr, N_FFT)
-        frames["chroma"] = librosa.feature.chroma_stft(S=power, sr=sr, tuning=tuning)
     if "tonnetz" in needed:
         frames["tonnetz"] = librosa.feature.tonnetz(chroma=frames["chroma"], sr=sr)
-    if needed & {"centroid", "bandwidth"}:
-        frames["centroid"], frames["bandwidth"] = spectral.centroid_bandwidth(mag, sr, N_FFT)
-    if "rolloff" in needed:
-        frames["rolloff"] = spectral.rolloff(mag, sr, N_FFT)
-    if "contrast" in needed:
-        frames["contrast"] = librosa.feature.spectral_contrast(S=mag, sr=sr)
-    if "rms" in needed:
-        frames["rms"] = librosa.feature.rms(y=y, frame_length=N_FFT, hop_length=HOP)
     if "zcr" in needed:
         frames["zcr"] = spectral.zero_crossing_rate(y, N_FFT, HOP)
     samples: dict[str, np.ndarray] = {}
-    if needed & SAMPLE_SIGNALS:
+    if stft is not None:
         harm, perc = librosa.decompose.hpss(stft)
         samples["harmonic"] = librosa.istft(harm, hop_length=HOP, n_fft=N_FFT, length=len(y), dtype=y.dtype)
         samples["percussive"] = librosa.istft(perc, hop_length=HOP, n_fft=N_FFT, length=len(y), dtype=y.dtype)
@@ -110,14 +148,35 @@ def segment_mean_var(data: np.ndarray, first: np.ndarray, last: np.ndarray) -> t
     return mean, np.add.reduceat(deviation**2, offsets, axis=1) / counts
 
 
+def _long_tempo(onset: np.ndarray, sr: int) -> float:
+    """``librosa.feature.tempo`` of a long onset envelope, its tempogram averaged block by block.
+
+    The tempogram's columns are independent windows of the (ramp-padded) envelope, so summing them
+    a block at a time gives the same time average without the whole (window x frames) matrix.
+    """
+    win = int(librosa.time_to_frames(TEMPO_WINDOW_S, sr=sr, hop_length=HOP))
+    padded = np.pad(onset, win // 2, mode="linear_ramp", end_values=[0, 0])
+    total = np.zeros(win)
+    for c0 in range(0, len(onset), BLOCK_FRAMES):
+        c1 = min(c0 + BLOCK_FRAMES, len(onset))
+        tg = librosa.feature.tempogram(onset_envelope=padded[c0:c1 + win - 1], sr=sr, hop_length=HOP,
+                                       win_length=win, center=False)
+        total += tg.sum(axis=1)
+    return float(librosa.feature.tempo(tg=(total / len(onset))[:, None], sr=sr, hop_length=HOP)[0])
+
+
 def _tempo(onset: np.ndarray, first: np.ndarray, last: np.ndarray, sr: int) -> np.ndarray:
-    """librosa tempo of each onset-envelope segment; equal-length segments share one call."""
+    """librosa tempo of each onset-envelope segment; equal-length segments share calls (batches of 32)."""
     tempo = np.empty(len(first))
     lengths = last - first
     for length in np.unique(lengths):
         which = np.flatnonzero(lengths == length)
-        envelopes = np.stack([onset[a:a + length] for a in first[which]])
-        tempo[which] = librosa.feature.tempo(onset_envelope=envelopes, sr=sr, hop_length=HOP)[:, 0]
+        if length > BLOCK_FRAMES:  # long recordings: bounded memory
+            tempo[which] = [_long_tempo(onset[a:a + length], sr) for a in first[which]]
+            continue
+        for batch in np.array_split(which, -(-len(which) // TEMPO_BATCH)):
+            envelopes = np.stack([onset[a:a + length] for a in first[batch]])
+            tempo[batch] = librosa.feature.tempo(onset_envelope=envelopes, sr=sr, hop_length=HOP)[:, 0]
     return tempo
 
 

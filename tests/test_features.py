@@ -91,8 +91,9 @@ def test_rolloff_and_zero_crossings_are_bit_equal(length: int) -> None:
     y = awkward_signal()[:length]
     mag = spectrum(y)
     assert np.array_equal(spectral.rolloff(mag, SR, N_FFT), librosa.feature.spectral_rolloff(S=mag, sr=SR))
-    zcr = spectral.zero_crossing_rate(y, N_FFT, HOP)
-    assert np.array_equal(zcr, librosa.feature.zero_crossing_rate(y, frame_length=N_FFT, hop_length=HOP))
+    expected = librosa.feature.zero_crossing_rate(y, frame_length=N_FFT, hop_length=HOP)
+    assert np.array_equal(spectral.zero_crossing_rate(y, N_FFT, HOP), expected)
+    assert np.array_equal(spectral.zero_crossing_rate(y, N_FFT, HOP, block_frames=7), expected)
 
 
 def test_centroid_and_bandwidth_match_librosa_including_silent_frames() -> None:
@@ -111,6 +112,16 @@ def test_centroid_and_bandwidth_match_librosa_including_silent_frames() -> None:
 def test_whole_track_row_equals_reference(schema: FeatureSchema, seconds: float) -> None:
     y = music(seconds)[: int(round(seconds * SR))]
     assert_rows_close(extract(y, SR, schema).track, reference.reference_row(y, SR, schema), schema)
+
+
+@pytest.mark.parametrize("schema", SCHEMAS, ids=lambda s: s.name)
+def test_blockwise_stft_equals_reference(schema: FeatureSchema, monkeypatch) -> None:
+    """Long recordings go through the STFT in blocks (with a first pass for the global tuning)."""
+    monkeypatch.setattr(features, "BLOCK_FRAMES", 100)
+    y = music(7.3, seed=3)
+    ours = extract(y, SR, schema)
+    assert_rows_close(ours.track, reference.reference_row(y, SR, schema), schema)
+    assert_rows_close(ours.slices, reference.reference_frame_slices(y, SR, schema), schema)
 
 
 @pytest.mark.parametrize("schema", SCHEMAS, ids=lambda s: s.name)
