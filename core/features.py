@@ -1,12 +1,14 @@
 """Fast feature extraction: one STFT per signal, frame-level features computed once, then aggregated.
 
 :func:`compute_signals` turns audio into frame-level matrices (every spectral feature derived from
-the same STFT, the mel spectrogram shared by MFCCs and the onset envelope); :func:`aggregate`
-summarises any time range of them into a schema row. :func:`extract` does both for the whole track
-and its slices, so slices never recompute a transform. Values equal the plain per-feature librosa
-recipe in :mod:`core.reference` (see ``tests/test_features.py`` for the tolerance).
+the same STFT, taken in blocks of frames so long recordings stay small in memory; the mel
+spectrogram shared by MFCCs and the onset envelope); :func:`aggregate` summarises any set of time
+ranges of them into schema rows in one vectorised pass. :func:`extract` does both for the whole
+track and its slices, so slices never recompute a transform. Values equal the plain per-feature
+librosa recipe in :mod:`core.reference` up to float rounding (relative 1e-5; see
+``tests/test_features.py``). Slice rows summarise the whole track's frames centred in each slice,
+unlike the seed's cut-and-analyse slices (:func:`core.reference.reference_slices`).
 """
-
 from __future__ import annotations
 
 from collections import defaultdict
@@ -121,7 +123,7 @@ def compute_signals(y: np.ndarray, sr: int = SAMPLE_RATE, needed: frozenset[str]
 
 
 def frame_ranges(starts: np.ndarray, stops: np.ndarray, n_samples: int, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """Frames ``[first, stop)`` whose centre (frame * HOP) lies in samples ``[start, stop)``.
+    """Frames ``[first, last)`` whose centre (frame * HOP) lies in samples ``[start, stop)``.
 
     A range reaching the end of the recording keeps every remaining frame (with centred frames the
     last one sits at the final sample when the length is a multiple of HOP).
