@@ -24,9 +24,14 @@ HOME = PageSpec("pages/home.py", "Home", ":material/home:", "What this app is.")
 
 PAGES: tuple[PageSpec, ...] = (
     HOME,
+    PageSpec("pages/classify.py", "Classify", ":material/graphic_eq:",
+             "Upload, record or pick a song: its genre, how the genre moves along the song, and the "
+             "features that gave it away."),
     PageSpec("pages/explore.py", "Explore", ":material/insights:",
              "See how genres differ: feature distributions, projections, the features that separate "
              "genres best, and tracks that sit far from their genre (likely mislabels)."),
+    PageSpec("pages/train.py", "Train", ":material/model_training:",
+             "Train and test a model on a feature table while its loss curves grow live; save it for Classify."),
 )
 
 

@@ -1,0 +1,184 @@
+"""Classify a song: upload, record or pick an example; see its genre, how it moves over time, and why."""
+
+import mimetypes
+import random
+
+import numpy as np
+import streamlit as st
+
+from core.predict import Classification, summary_row
+from core.registry import RegistryError, default_name, list_models
+from ui import classify_data as data
+from ui import classify_views as views
+from ui.classify_data import Clip
+from ui.navigation import run_through_router
+from ui.settings import data_dir
+
+SOURCES = {"upload": ":material/upload_file: Upload files", "record": ":material/mic: Record",
+           "example": ":material/library_music: Example clip"}
+FORMATS = "WAV, MP3, OGG, FLAC (M4A and other formats when ffmpeg is installed)"
+EXAMPLE = "classify_example"
+
+run_through_router()
+st.markdown(views.VERDICT_CSS, unsafe_allow_html=True)
+
+
+def pick_model() -> data.ModelKey:
+    """The model picker (default preselected) with the model's facts; stops the page when none loads."""
+    infos = list_models()
+    if not infos:
+        st.error("No trained model found. Train one with `python -m core train` (see the README).")
+        st.stop()
+    names, default = [i.name for i in infos], default_name()
+    name = st.selectbox("Model", names, index=names.index(default) if default in names else 0, key="classify_model",
+                        format_func=lambda n: f"{n} (default)" if n == default else n)
+    info = infos[names.index(name)]
+    with st.expander("About this model"):
+        st.markdown("\n".join(f"- **{label}**: {value}" for label, value in views.model_facts(info.meta)))
+        if info.meta.get("notes"):
+            st.caption(info.meta["notes"])
+    key = data.model_key(info)
+    try:
+        data.model(key)
+    except RegistryError as exc:
+        st.error(f"This model cannot be used: {exc}")
+        st.stop()
+    return key
+
+
+def surprise(names: list[str]) -> None:
+    st.session_state[EXAMPLE] = random.choice(names)
+
+
+def choose_clips() -> list[Clip]:
+    """The clips chosen with the current source (uploads, a recording or a dataset example)."""
+    source = st.segmented_control("Audio", list(SOURCES), format_func=SOURCES.get, default="upload",
+                                  required=True, key="classify_source", label_visibility="collapsed")
+    if source == "upload":
+        files = st.file_uploader(
+            "Drop one or many songs", accept_multiple_files=True, key="classify_files",
+            help=f"{FORMATS}. Up to {st.get_option('server.maxUploadSize')} MB each; the first 10 minutes of a "
+                 "longer file are analysed. Several files give a results table you can download.")
+        return [Clip(f.name, f.getvalue()) for f in files or []]
+    if source == "record":
+        recording = st.audio_input("Record from your microphone (10 s or more works best)", sample_rate=22_050,
+                                   key="classify_mic")
+        return [Clip("Microphone recording", recording.getvalue())] if recording else []
+    root = data_dir()
+    files = data.example_files(root) if root else []
+    if not files:
+        st.info("Example clips come from the dataset folder: set one with audio files in the sidebar.",
+                icon=":material/folder_open:")
+        return []
+    names = [str(f.relative_to(data.audio_index(str(root)).root)) for f in files]
+    if st.session_state.get(EXAMPLE) not in names:
+        st.session_state[EXAMPLE] = next((n for n, f in zip(names, files) if data.known_genre(f)), names[0])
+    pick, dice = st.columns([5, 1], vertical_alignment="bottom")
+    choice = pick.selectbox(f"Example clip ({len(names):,} in the dataset folder)", names, key=EXAMPLE)
+    dice.button("Surprise me", icon=":material/casino:", on_click=surprise, args=(names,), width="stretch")
+    path = files[names.index(choice)]
+    return [Clip(path.name, path.read_bytes(), label=data.known_genre(path))]
+
+
+def show_result(clip: Clip, result: Classification) -> None:
+    """Everything about one classified clip: verdict, probabilities, timeline, audio views, explanation."""
+    verdict, bars = st.columns([1, 1], gap="large")
+    with verdict:
+        st.markdown(views.verdict_html(result, clip.label), unsafe_allow_html=True)
+        st.audio(clip.data, format=mimetypes.guess_type(clip.name)[0] or "audio/wav")
+        audio = result.audio
+        st.caption(f"**{clip.name}** · {audio.info.summary()} · analysed {audio.analysed_part()} "
+                   f"in {result.seconds:.1f} s")
+        if audio.partial:
+            st.info(f"Only {audio.analysed_part()} was analysed: long files are classified on their first "
+                    "10 minutes.", icon=":material/content_cut:")
+        for warning in audio.warnings:
+            st.warning(warning, icon=":material/warning:")
+    with bars:
+        st.markdown("**Most likely genres**")
+        st.plotly_chart(views.probabilities(result), key="classify_top", config={"displayModeBar": False})
+
+    st.subheader("Genre over time")
+    st.caption(f"Each {result.segment_seconds:g}-s window of the analysed part classified on its own "
+               "(windows overlap by half). A song that changes style shows it here.")
+    st.plotly_chart(views.timeline(result), key="classify_timeline")
+
+    wave, spec = st.columns(2, gap="medium")
+    with wave:
+        st.markdown("**Waveform**")
+        st.plotly_chart(views.waveform(result), key="classify_waveform", config={"displayModeBar": False})
+    with spec:
+        st.markdown("**Mel spectrogram**")
+        st.plotly_chart(views.spectrogram(result), key="classify_spectrogram", config={"displayModeBar": False})
+
+    evidence = result.explain(6)
+    st.subheader(f"Why {views.genre_name(result.genre)}?")
+    if not evidence:
+        st.caption("This model has no genre statistics saved with it, so the features cannot be compared.")
+        return
+    runner_up = views.genre_name(evidence[0].runner_up)
+    st.caption(f"The features that most set this clip apart as {views.genre_name(result.genre)} rather than "
+               f"{runner_up}. Boxes: the middle half of each genre's training tracks (line: median), from the "
+               "statistics saved with the model. Dotted line: this clip.")
+    st.plotly_chart(views.evidence_figure(result, evidence), key="classify_evidence",
+                    config={"displayModeBar": False})
+    with st.expander("In words"):
+        st.markdown("\n".join(f"- {line}" for line in views.evidence_lines(evidence, result.schema)))
+
+
+def show_many(clips: list[Clip], key: data.ModelKey) -> None:
+    """A results table for several clips (with a CSV download), errors per file, details for one of them."""
+    progress = st.progress(0.0, text="Analysing…")
+    results: list[Classification | str] = []
+    for i, clip in enumerate(clips):
+        progress.progress(i / len(clips), text=f"Analysing {clip.name} ({i + 1} of {len(clips)})…")
+        results.append(data.analyse(clip.digest, key, clip.data))
+    progress.empty()
+    rows = [summary_row(r) if isinstance(r, Classification) else {"genre": "", "confidence": np.nan, "error": r}
+            for r in results]
+    frame = views.results_frame([c.name for c in clips], rows, data.model(key).classes)
+    good = [(c, r) for c, r in zip(clips, results) if isinstance(r, Classification)]
+    head, download = st.columns([4, 1], vertical_alignment="center")
+    failed = len(clips) - len(good)
+    head.markdown(f"**{len(clips)}** files · **{len(good)}** classified"
+                  + (f" · **{failed}** could not be analysed" if failed else ""))
+    download.download_button("Download CSV", data=frame.to_csv(index=False), file_name="genres.csv",
+                             mime="text/csv", icon=":material/download:", on_click="ignore", width="stretch")
+    for clip, result in zip(clips, results):
+        if isinstance(result, str):
+            st.error(f"**{clip.name}**: {result}", icon=":material/error:")
+    if not good:
+        return
+    st.dataframe(frame[frame["error"] == ""][["file", "genre", "confidence", "top3", "analysed", "warnings"]],
+                 hide_index=True, width="stretch", key="classify_table",
+                 column_config={"confidence": st.column_config.ProgressColumn("confidence", format="percent",
+                                                                             min_value=0.0, max_value=1.0),
+                                "top3": "top 3", "warnings": st.column_config.TextColumn("warnings", width="small")})
+    names = [c.name for c, _ in good]
+    picked = st.selectbox("Show the details of", range(len(good)), format_func=names.__getitem__,
+                          key="classify_detail")
+    st.divider()
+    show_result(*good[picked])
+
+
+st.title("Classify a song")
+st.caption("Drop songs, record one, or pick an example: the model says which of the ten GTZAN genres it "
+           "sounds like, how that changes along the song, and which features gave it away.")
+inputs, model_column = st.columns([3, 1], gap="large")
+with model_column:
+    key = pick_model()
+with inputs:
+    clips = choose_clips()
+
+if not clips:
+    st.info(f"Choose audio above: {FORMATS}.", icon=":material/music_note:")
+elif len(clips) == 1:
+    clip = clips[0]
+    with st.spinner(f"Listening to {clip.name}…"):
+        outcome = data.analyse(clip.digest, key, clip.data)
+    if isinstance(outcome, str):
+        st.error(f"**{clip.name}**: {outcome}", icon=":material/error:")
+    else:
+        show_result(clip, outcome)
+else:
+    show_many(clips, key)

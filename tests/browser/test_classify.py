@@ -1,0 +1,174 @@
+"""The Classify page in a real browser: one clip (genre + charts + warm latency), many files with the CSV
+download, and every kind of bad input, each with a screenshot under test-artifacts/."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from browser_harness import REPO_ROOT, file_uploader, open_page, rerun_after, upload_files, wait_for_app
+from playwright.sync_api import Page, expect
+
+UPLOADER = "Drop one or many songs"
+GENRE_NAMES = ("Blues", "Classical", "Country", "Disco", "Hip-hop", "Jazz", "Metal", "Pop", "Reggae", "Rock")
+SHARED = REPO_ROOT.parent / "shared" / "data"
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+CHARTS = ("classify_top", "classify_timeline", "classify_waveform", "classify_spectrogram", "classify_evidence")
+
+
+def write_wav(path: Path, y: np.ndarray, sr: int = 22_050) -> Path:
+    sf.write(path, y.astype(np.float32), sr)
+    return path
+
+
+def music(seconds: float, seed: int = 0, freq: float = 220.0) -> np.ndarray:
+    """A chord over a 120-bpm click with a little noise: exercises every feature."""
+    t = np.arange(int(seconds * 22_050)) / 22_050
+    clicks = (np.mod(t, 0.5) < 0.01).astype(float)
+    noise = np.random.default_rng(seed).uniform(-1, 1, len(t))
+    return 0.3 * (np.sin(2 * np.pi * freq * t) + np.sin(2 * np.pi * freq * 1.26 * t)) + 0.3 * clicks + 0.03 * noise
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    """A real 30-s GTZAN clip when the development data is there, else a synthetic 30-s WAV."""
+    real = SHARED / "gtzan_flac" / "jazz" / "jazz.00000.flac"
+    return real if real.is_file() else write_wav(tmp_path / "synthetic-song.wav", music(30))
+
+
+@pytest.fixture
+def bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """Each kind of bad input with the words its message must contain."""
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)) * 8)
+    (tmp_path / "notes.txt").write_text("these are not the notes you are looking for\n")
+    (tmp_path / "empty.wav").write_bytes(b"")
+    return {
+        "non-audio": (tmp_path / "notes.txt", "not an audio file"),
+        "empty": (tmp_path / "empty.wav", "empty (0 bytes)"),
+        "corrupt": (corrupt, "not an audio file we can read, or it is damaged"),
+        "too short": (write_wav(tmp_path / "blip.wav", music(0.4)), "too short"),
+        "silence": (write_wav(tmp_path / "silence.wav", np.zeros(22_050 * 5)), "silent"),
+    }
+
+
+def open_classify(page: Page, url: str) -> None:
+    open_page(page, f"{url}/classify", timeout_ms=180_000)
+    expect(page.get_by_role("heading", name="Classify a song")).to_be_visible()
+
+
+def chart_count(page: Page) -> int:
+    return page.locator('[data-testid="stPlotlyChart"] .main-svg').count()
+
+
+def wait_for_charts(page: Page, n: int, timeout_ms: float = 60_000) -> None:
+    """Wait until ``n`` plotly charts have drawn (each has at least one .main-svg layer)."""
+    page.wait_for_function(
+        f"""() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+                  .filter(c => c.querySelector('.main-svg')).length >= {n}""", timeout=timeout_ms)
+
+
+def remove_uploads(page: Page) -> None:
+    """Click every uploaded file's delete button (each click reruns the page)."""
+    while page.locator('[data-testid="stFileChipDeleteBtn"]').count():
+        rerun_after(page, page.locator('[data-testid="stFileChipDeleteBtn"]').first.click)
+
+
+def verdict(page: Page) -> str:
+    return page.locator(".cp-genre").inner_text(timeout=60_000)
+
+
+def test_one_clip_shows_genre_charts_and_is_fast_when_warm(page, app_url, clip, tmp_path, shot):
+    open_classify(page, app_url)
+    shot(page, "1-empty")
+    started = time.perf_counter()
+    upload_files(page, UPLOADER, clip, timeout_ms=180_000)
+    wait_for_charts(page, len(CHARTS))
+    cold = time.perf_counter() - started
+    assert verdict(page) in GENRE_NAMES
+    assert page.get_by_text("confident").first.is_visible()
+    assert page.locator('[data-testid="stAudio"]').count() == 1
+    assert chart_count(page) >= len(CHARTS)
+    expect(page.get_by_role("heading", name="Genre over time")).to_be_visible()
+    expect(page.get_by_role("heading", name=f"Why {verdict(page)}?")).to_be_visible()
+    assert not page.locator('[data-testid="stException"]').count()
+    shot(page, "2-one-clip")
+
+    # Warm: the same audio under another name, uploaded anew, is answered from the content-hash cache.
+    remove_uploads(page)
+    assert not page.locator(".cp-genre").count()
+    again = shutil.copyfile(clip, tmp_path / f"again-{clip.name}")
+    started = time.perf_counter()
+    upload_files(page, UPLOADER, again)
+    wait_for_charts(page, len(CHARTS))
+    warm = time.perf_counter() - started
+    assert verdict(page) in GENRE_NAMES
+    assert page.get_by_text(f"again-{clip.name}").first.is_visible()
+    shot(page, "3-warm")
+    numbers = {"clip": clip.name, "cold_s": round(cold, 3), "warm_s": round(warm, 3),
+               "measured": "upload set to every chart drawn and the script idle (headless Chromium, this machine)"}
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "classify_latency.json").write_text(json.dumps(numbers, indent=1) + "\n")
+    print(f"\nClassify page latency: {numbers}")
+
+
+def test_many_files_give_a_table_and_a_csv(page, app_url, clip, tmp_path, bad_files, shot):
+    other = write_wav(tmp_path / "second-song.wav", music(12, seed=1, freq=330))
+    bad, message = bad_files["non-audio"]
+    open_classify(page, app_url)
+    upload_files(page, UPLOADER, [clip, other, bad], timeout_ms=180_000)
+    expect(page.get_by_text("3 files · 2 classified · 1 could not be analysed")).to_be_visible()
+    expect(page.locator('[data-testid="stDataFrame"]')).to_be_visible()
+    errors = page.locator('[data-testid="stAlert"]').filter(has_text=bad.name)
+    assert message in errors.inner_text()
+    wait_for_charts(page, len(CHARTS))  # the details of the first classified file
+    shot(page, "many-files")
+
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download CSV").click()
+    download = download_info.value
+    saved = download.path()
+    rows = list(csv.DictReader(Path(saved).read_text().splitlines()))
+    assert download.suggested_filename == "genres.csv"
+    assert [r["file"] for r in rows] == [clip.name, other.name, bad.name]
+    assert {r["genre"] for r in rows[:2]} <= {g.lower().replace("-", "") for g in GENRE_NAMES}
+    assert all(r["genre"] for r in rows[:2]) and not rows[2]["genre"]
+    assert 0 < float(rows[0]["confidence"]) <= 1 and message in rows[2]["error"]
+    assert abs(sum(float(v) for k, v in rows[0].items() if k.startswith("p_")) - 1) < 0.01
+
+
+def test_each_bad_input_is_explained_and_the_page_keeps_working(page, app_url, bad_files, clip, shot):
+    open_classify(page, app_url)
+    for kind, (path, message) in bad_files.items():
+        upload_files(page, UPLOADER, path, timeout_ms=120_000)
+        alert = page.locator('[data-testid="stAlert"]').filter(has_text=path.name)
+        expect(alert).to_contain_text(message)
+        assert not page.locator('[data-testid="stException"]').count()
+        shot(page, f"bad-{kind.replace(' ', '-')}")
+        remove_uploads(page)
+    upload_files(page, UPLOADER, [*(p for p, _ in bad_files.values()), clip], timeout_ms=180_000)
+    expect(page.get_by_text(f"{len(bad_files) + 1} files · 1 classified")).to_be_visible()
+    for path, message in bad_files.values():
+        expect(page.locator('[data-testid="stAlert"]').filter(has_text=path.name)).to_contain_text(message)
+    assert verdict(page) in GENRE_NAMES
+    shot(page, "bad-all-with-a-good-one")
+
+
+def test_a_file_over_the_upload_limit_is_refused_in_place(page, start_app, tmp_path, shot):
+    url = start_app({"STREAMLIT_SERVER_MAX_UPLOAD_SIZE": "1"})
+    big = write_wav(tmp_path / "long-song.wav", music(40))  # 1.8 MB > 1 MB
+    small = write_wav(tmp_path / "short-song.wav", music(6, seed=2))
+    open_classify(page, url)
+    field = file_uploader(page, UPLOADER).locator('input[type="file"]')
+    field.set_input_files([str(big)])
+    expect(file_uploader(page, UPLOADER)).to_contain_text("File must be 1.0MB or smaller", timeout=30_000)
+    wait_for_app(page)
+    shot(page, "too-large")
+    upload_files(page, UPLOADER, small, timeout_ms=180_000)
+    assert verdict(page) in GENRE_NAMES

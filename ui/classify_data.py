@@ -1,0 +1,68 @@
+"""Cached model loading and clip analysis for the Classify page.
+
+The model is loaded once per process and model version (``st.cache_resource``). An analysis is keyed
+by the clip's SHA-256 and the model (name + version), never by the file name or widget state, so
+reruns, widget changes and re-uploads of the same audio never recompute it (``st.cache_data``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import streamlit as st
+
+from core.audio import AudioError
+from core.predict import Classification, classify
+from core.registry import MODEL_FILE, META_FILE, LoadedModel, ModelInfo, load_model
+from core.schema import GENRES
+from ui.loaders import audio_index
+
+ModelKey = tuple[str, float]  # (name, version stamp of its files)
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One recording to classify: a display name, its bytes and, for dataset examples, the known genre."""
+
+    name: str
+    data: bytes = field(repr=False)
+    label: str | None = None
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+def model_key(info: ModelInfo) -> ModelKey:
+    """The cache key of a registered model: its name and the newest modification time of its files."""
+    return info.name, max((info.path / f).stat().st_mtime for f in (MODEL_FILE, META_FILE))
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
+def model(key: ModelKey) -> LoadedModel:
+    """:func:`core.registry.load_model`, once per process and model version (raises RegistryError)."""
+    return load_model(key[0])
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def analyse(digest: str, key: ModelKey, _data: bytes) -> Classification | str:
+    """The classification of the clip with SHA-256 ``digest``, or the reason it cannot be analysed."""
+    source = io.BytesIO(_data)
+    source.name = "This file"  # the loader starts its messages with the source's name
+    try:
+        return classify(source, model(key))
+    except AudioError as exc:
+        return str(exc)
+
+
+def example_files(root: Path) -> list[Path]:
+    """Audio files under the dataset folder ``root`` (one per file name), sorted by path."""
+    return sorted(audio_index(str(root)).by_stem.values())
+
+
+def known_genre(path: Path) -> str | None:
+    """The genre a dataset file is labelled with (its folder's name), when that is a GTZAN genre."""
+    return path.parent.name if path.parent.name in GENRES else None

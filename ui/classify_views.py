@@ -1,0 +1,222 @@
+"""Figures and formatted text for the Classify page (pure: a Classification in, figures or strings out)."""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.colors as px_colors
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from core.display import genre_statistics, mel_band_hz, waveform_envelope
+from core.explore import readable_name
+from core.predict import Classification, Evidence, summary_columns
+from ui.charts import GENRE_COLORS, style
+
+GENRE_NAMES = {"hiphop": "Hip-hop"}
+ACCENT = "#ff3d7f"
+MUTED = "#5b6070"
+TIME_AXIS = dict(title="time (s)", ticksuffix=" s", showgrid=False, zeroline=False)
+# Magma, except its first stop "#000004": Streamlit's plotly theme uses "#000001".."#00000n" as placeholders
+# for its own palette and would paint the quietest cells in an accent colour.
+SPECTROGRAM_COLORS = [[i / (len(c) - 1), "#010005" if v == "#000004" else v] for c in [px_colors.sequential.Magma]
+                      for i, v in enumerate(c)]
+
+
+def genre_name(genre: str) -> str:
+    """How a genre is written for people: ``hiphop`` -> "Hip-hop", ``jazz`` -> "Jazz"."""
+    return GENRE_NAMES.get(genre, genre.capitalize())
+
+
+def color(genre: str) -> str:
+    return GENRE_COLORS.get(genre, ACCENT)
+
+
+def time_axis(result: Classification) -> dict[str, Any]:
+    """The shared x axis of the timeline, waveform and spectrogram: the analysed part in source seconds."""
+    start = result.audio.offset_s
+    return dict(TIME_AXIS, range=[start, start + result.audio.duration_s])
+
+
+def number(v: float) -> str:
+    """A feature value for people: thousands separated, small values with 3 significant digits."""
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def percent(p: float) -> str:
+    return f"{p:.0%}" if p >= 0.01 else "<1%"
+
+
+def verdict_html(result: Classification, label: str | None = None) -> str:
+    """The verdict card: genre in large type, confidence, runner-up and (for dataset examples) the label."""
+    (genre, p), *rest = result.top(2)
+    runner = f" · then {html.escape(genre_name(rest[0][0]))} {percent(rest[0][1])}" if rest else ""
+    known = ""
+    if label is not None:
+        mark = "✓ matches" if label == genre else "✗ differs from"
+        known = f'<div class="cp-known">{mark} the dataset label: <b>{html.escape(genre_name(label))}</b></div>'
+    return (
+        f'<div class="cp-verdict" style="border-color:{color(genre)}">'
+        f'<div class="cp-kicker">Sounds like</div>'
+        f'<div class="cp-genre" style="color:{color(genre)}">{html.escape(genre_name(genre))}</div>'
+        f'<div class="cp-confidence"><b>{percent(p)}</b> confident{runner}</div>{known}</div>'
+    )
+
+
+VERDICT_CSS = """<style>
+.cp-verdict {border-left: 8px solid; border-radius: 10px; padding: 0.9rem 1.3rem; background: #1c1f27;}
+.cp-kicker {text-transform: uppercase; letter-spacing: 0.12em; font-size: 0.85rem; opacity: 0.7;}
+.cp-genre {font-size: 4.2rem; font-weight: 800; line-height: 1.05; margin: 0.1rem 0 0.3rem;}
+.cp-confidence {font-size: 1.35rem;}
+.cp-known {font-size: 1rem; margin-top: 0.4rem; opacity: 0.85;}
+</style>"""
+
+
+def probabilities(result: Classification, k: int = 5) -> go.Figure:
+    """The ``k`` most likely genres as horizontal bars, best at the top."""
+    top = result.top(k)[::-1]
+    fig = go.Figure(go.Bar(
+        x=[p for _, p in top], y=[genre_name(g) for g, _ in top], orientation="h",
+        marker_color=[color(g) for g, _ in top], text=[percent(p) for _, p in top], textposition="outside",
+        cliponaxis=False, hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
+    fig.update_xaxes(range=[0, 1.12], tickformat=".0%", showgrid=False, visible=False)
+    fig.update_yaxes(tickfont=dict(size=16))
+    return style(fig, height=70 + 42 * len(top), legend=False).update_layout(margin=dict(t=10, b=10))
+
+
+def timeline(result: Classification) -> go.Figure:
+    """Genre probabilities of each 3-s segment across the analysed part, stacked (likeliest genre at the bottom)."""
+    starts, seconds = result.segment_starts, result.segment_seconds
+    probs = result.segment_probabilities
+    # Each window is drawn at its centre; the first and last are held out to the analysed part's edges.
+    x = np.concatenate([starts[:1], starts + seconds / 2, starts[-1:] + seconds])
+    probs = np.vstack([probs[:1], probs, probs[-1:]])
+    fig = go.Figure()
+    for genre, _ in result.top(len(result.classes)):
+        i = result.classes.index(genre)
+        fig.add_trace(go.Scatter(
+            x=x, y=probs[:, i], name=genre_name(genre), stackgroup="genres", mode="lines",
+            line=dict(width=0.5, color=color(genre)), fillcolor=color(genre),
+            hovertemplate=f"{genre_name(genre)}: %{{y:.0%}}<extra></extra>"))
+    fig.update_xaxes(**time_axis(result))
+    fig.update_yaxes(range=[0, 1], tickformat=".0%", title="probability", showgrid=False)
+    return style(fig, height=340).update_layout(hovermode="x unified", legend_traceorder="normal")
+
+
+def waveform(result: Classification) -> go.Figure:
+    """The analysed audio's envelope (per-column minimum and maximum)."""
+    audio = result.audio
+    times, low, high = waveform_envelope(audio.y, audio.sr, audio.offset_s)
+    fig = go.Figure([
+        go.Scatter(x=times, y=low, mode="lines", line=dict(width=0, color=ACCENT), hoverinfo="skip"),
+        go.Scatter(x=times, y=high, mode="lines", line=dict(width=0.6, color=ACCENT), fill="tonexty",
+                   fillcolor="rgba(255,61,127,0.55)", hoverinfo="skip"),
+    ])
+    peak = max(float(np.abs(low).max()), float(np.abs(high).max()), 1e-3)
+    fig.update_xaxes(**time_axis(result))
+    fig.update_yaxes(range=[-peak * 1.05, peak * 1.05], title="amplitude", showgrid=False, zeroline=False)
+    return style(fig, height=300, legend=False)
+
+
+def spectrogram(result: Classification) -> go.Figure:
+    """The log-mel spectrogram (dB) with the frequency axis labelled in Hz."""
+    spec = result.spectrogram
+    hz = mel_band_hz(spec.db.shape[0], spec.fmax_hz)
+    marks = [f for f in (100, 250, 500, 1000, 2000, 4000, 8000) if f < spec.fmax_hz]
+    fig = go.Figure(go.Heatmap(
+        z=spec.db, x=spec.times + spec.seconds_per_column / 2, y=np.arange(len(hz)), colorscale=SPECTROGRAM_COLORS,
+        colorbar=dict(title="dB", thickness=12), hovertemplate="%{x:.1f} s<br>%{z:.0f} dB<extra></extra>"))
+    fig.update_xaxes(**time_axis(result))
+    fig.update_yaxes(title="frequency", tickvals=[int(np.argmin(np.abs(hz - f))) for f in marks],
+                     ticktext=[f"{f / 1000:g} kHz" if f >= 1000 else f"{f} Hz" for f in marks])
+    return style(fig, height=340, legend=False)
+
+
+def evidence_figure(result: Classification, evidence: list[Evidence], columns: int = 3) -> go.Figure:
+    """For each telling feature, every genre's training distribution as a box (middle half, median) and
+    the clip's value as a white line; the predicted genre and the runner-up in their colours."""
+    genre, runner_up = evidence[0].genre, evidence[0].runner_up
+    order = [genre, runner_up] + [g for g in result.classes if g not in (genre, runner_up)]
+    rows = math.ceil(len(evidence) / columns)
+    fig = make_subplots(rows=rows, cols=columns, horizontal_spacing=0.07, vertical_spacing=0.16,
+                        subplot_titles=[f"{readable_name(result.schema, e.feature)}<br><sup>this clip: "
+                                        f"{number(e.value)}</sup>" for e in evidence])
+    for n, e in enumerate(evidence):
+        row, col = n // columns + 1, n % columns + 1
+        stats = genre_statistics(result.feature_stats, e.feature).reindex(order).dropna()
+        for group, tint in ((stats.index[2:], MUTED), ([runner_up], color(runner_up)), ([genre], color(genre))):
+            part = stats.loc[[g for g in group if g in stats.index]]
+            if part.empty:
+                continue
+            names = [genre_name(g) for g in part.index]
+            fig.add_trace(go.Box(
+                y=names, q1=part["q25"], median=part["median"], q3=part["q75"], lowerfence=part["q25"],
+                upperfence=part["q75"], orientation="h", marker_color=tint, line=dict(width=1.5),
+                fillcolor=tint if tint != MUTED else "rgba(91,96,112,0.5)", showlegend=False,
+                hovertemplate="%{y}<br>middle half: %{q1:.3g} – %{q3:.3g}<br>median %{median:.3g}<extra></extra>"),
+                row=row, col=col)
+        low, high = min(stats["q25"].min(), e.value), max(stats["q75"].max(), e.value)
+        pad = 0.08 * (high - low) or 0.1 * abs(e.value) or 1.0
+        fig.add_vline(x=e.value, line=dict(color="white", width=2, dash="dot"), row=row, col=col)
+        fig.update_yaxes(categoryorder="array", categoryarray=[genre_name(g) for g in order[::-1]],
+                         tickfont=dict(size=11), row=row, col=col)
+        fig.update_xaxes(showgrid=False, tickfont=dict(size=11), nticks=5, range=[low - pad, high + pad],
+                         row=row, col=col)
+    fig.update_annotations(font=dict(size=14))
+    return style(fig, height=340 * rows, legend=False).update_layout(margin=dict(t=55, b=10))
+
+
+def _closeness(z: float) -> str:
+    z = abs(z)
+    return "typical of" if z < 1 else "a little unusual for" if z < 2 else "unusual for"
+
+
+def evidence_lines(evidence: list[Evidence], schema) -> list[str]:
+    """One markdown sentence per feature: the clip's value and how typical it is of each of the two genres."""
+    return [
+        f"**{readable_name(schema, e.feature)}** = {number(e.value)}: {_closeness(e.z_genre)} "
+        f"{genre_name(e.genre)} (median {number(e.median_genre)}), {_closeness(e.z_runner_up)} "
+        f"{genre_name(e.runner_up)} (median {number(e.median_runner_up)})."
+        for e in evidence
+    ]
+
+
+def model_facts(meta: dict[str, Any]) -> list[tuple[str, str]]:
+    """What a visitor wants to know about a model, from its ``model.json``: (label, value) pairs."""
+    arch = meta.get("architecture", {})
+    dataset = meta.get("dataset", {})
+    facts = [("Architecture", f"{arch.get('name', '?')} ({arch.get('parameters', 0):,} parameters)"),
+             ("Input", f"{meta.get('feature_schema', {}).get('id', '?')} features of "
+                       f"{'whole tracks' if meta.get('level') == 'track' else '3-s slices'}"),
+             ("Trained on", f"{dataset.get('rows', '?'):,} rows of `{dataset.get('source', '?')}`"
+              if isinstance(dataset.get("rows"), int) else f"`{dataset.get('source', '?')}`"),
+             ("Created", str(meta.get("created", "?")).replace("T", " ")[:16])]
+    for name, value in _headline_metrics(meta.get("metrics", {})):
+        facts.append((name, value))
+    history = meta.get("training", {}).get("history", {})
+    best = history.get("best_epoch")
+    epochs = history.get("epochs", [])
+    if best and len(epochs) >= best and "val_accuracy" in epochs[best - 1]:
+        facts.append(("Validation accuracy (training)", f"{epochs[best - 1]['val_accuracy']:.1%} at epoch {best}"))
+    return facts
+
+
+def _headline_metrics(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Accuracy-like numbers in ``metrics`` (nested one level; per-genre tables and matrices skipped)."""
+    out = []
+    for key, value in metrics.items():
+        label = f"{prefix}{key.replace('_', ' ')}"
+        if isinstance(value, float) and ("accuracy" in key or key.endswith(("f1", "top3"))):
+            out.append((label.capitalize(), f"{value:.1%}"))
+        elif isinstance(value, dict) and not prefix and key not in ("per_genre", "confusion"):
+            out += _headline_metrics(value, prefix=f"{key.replace('_', ' ')} ")
+    return out
+
+
+def results_frame(names: list[str], rows: list[dict[str, Any]], classes: tuple[str, ...]) -> pd.DataFrame:
+    """The many-files results table: ``file`` then :func:`core.predict.summary_columns`."""
+    return pd.DataFrame([{"file": n, **r} for n, r in zip(names, rows)], columns=["file", *summary_columns(classes)])
