@@ -30,8 +30,6 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/explore.py", "Explore", ":material/insights:",
              "See how genres differ: feature distributions, projections, the features that separate "
              "genres best, and tracks that sit far from their genre (likely mislabels)."),
-    PageSpec("pages/train.py", "Train", ":material/model_training:",
-             "Train and test a model on a feature table while its loss curves grow live; save it for Classify."),
 )
 
 
