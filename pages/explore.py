@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.explore import readable_name, row_kinds
+from core.explore import MI_MAX_ROWS, readable_name, row_kinds
 from core.store import FeatureTableError, feature_schema_of
 from ui import explore_data as data
 from ui import explore_views as views
@@ -14,7 +14,9 @@ from ui.loaders import audio_index, load_table, save_upload, table_files, versio
 from ui.navigation import run_through_router
 from ui.settings import data_dir
 
-MAX_POINTS = 20_000  # rows drawn per chart; the rest is summarised, never silently dropped
+# Rows drawn per chart (a stratified sample beyond that, with a note): violins/boxes are computed in
+# the browser, scatters draw with WebGL; statistics, rankings and the projection always use all rows.
+MAX_POINTS = {"distribution": 5_000, "scatter": 10_000}
 TOP_OUTLIERS = 100
 PATH_CHOICE, UPLOAD_CHOICE = "Another file or store folder (path)…", "Upload a CSV or Parquet file…"
 DEFAULT_FEATURES = ("spectral_centroid_mean", "rms_mean", "tempo", "mfcc2_mean", "zero_crossing_rate_mean",
@@ -80,6 +82,14 @@ def remember_outlier(key: str, path: str, index: list[int]) -> None:
     picked = st.session_state[key].selection.rows
     if picked:
         st.session_state[SELECTED] = (path, index[picked[0]])
+
+
+def plot_sample(chart: str) -> pd.DataFrame:
+    """The rows a chart draws; says so under the chart when they are a sample."""
+    index, note = data.plot_sample(query, MAX_POINTS[chart])
+    if note:
+        st.caption(f":material/info: {note} Statistics and rankings use all rows.")
+    return rows.loc[index]
 
 
 def show_track(table: pd.DataFrame, row_label: int, query: data.Query) -> None:
@@ -149,8 +159,6 @@ if rows["label"].nunique() < 2:
     st.warning("Keep at least two genres (sidebar filters) to compare them.")
     st.stop()
 
-sample_index, sample_note = data.plot_sample(query, MAX_POINTS)
-sample = rows.loc[sample_index]
 defaults = [c for c in DEFAULT_FEATURES if c in features] + features
 
 tabs = st.tabs(["Distributions", "Scatter", "PCA map", "Best features", "Likely mislabels", "Genre summary",
@@ -165,6 +173,7 @@ if dist_tab.open:
         plot = right.segmented_control("Plot", ["Violin", "Box", "Histogram"], default="Violin", required=True,
                                        key="explore_dist_kind")
         st.caption(schema.describe(column))
+        sample = plot_sample("distribution")
         st.plotly_chart(views.distribution(sample, column, plot, schema), key="explore_dist_chart")
 
 if scatter_tab.open:
@@ -176,6 +185,7 @@ if scatter_tab.open:
         with right:
             y = feature_picker("Vertical axis", features, defaults[1], "explore_y")
             st.caption(schema.describe(y))
+        sample = plot_sample("scatter")
         st.plotly_chart(views.scatter(sample, x, y, schema), key="explore_scatter", selection_mode="points",
                         on_select=lambda: remember_point("explore_scatter", str(path)))
 
@@ -185,6 +195,7 @@ if pca_tab.open:
             st.info("The projection needs at least 3 rows.")
         else:
             coords, ratio = data.pca(query, tuple(features))
+            sample = plot_sample("scatter")
             positions = rows.index.get_indexer(sample.index)
             st.caption(f"All {len(features)} features, standardised, projected onto the two directions of "
                        f"largest variation ({ratio.sum():.0%} of it). Genres that overlap here sound alike "
@@ -195,9 +206,9 @@ if pca_tab.open:
 if best_tab.open:
     with best_tab:
         ranking = data.separability(query, tuple(features))
-        st.caption("Which single features separate the genres best. ANOVA F compares the spread between "
+        st.caption(f"Which single features separate the genres best. ANOVA F compares the spread between "
                    "genre averages with the spread inside each genre; mutual information measures how much "
-                   "the feature tells about the genre (estimated on up to 5,000 rows).")
+                   f"the feature tells about the genre (estimated on up to {MI_MAX_ROWS:,} rows).")
         st.plotly_chart(views.ranking(ranking, schema), key="explore_rank_chart")
         st.dataframe(ranking.assign(feature=[readable_name(schema, c) for c in ranking["feature"]]),
                      hide_index=True, width="stretch",
@@ -237,8 +248,6 @@ if corr_tab.open:
                    "moves oppositely. Blocks of red are features that carry the same information.")
         st.plotly_chart(views.correlation_map(data.correlation(query, tuple(features)), schema), key="explore_corr")
 
-if sample_note and (dist_tab.open or scatter_tab.open or pca_tab.open):
-    st.caption(f":material/info: {sample_note} Statistics and rankings use all rows.")
 
 selected = st.session_state.get(SELECTED)
 if selected and selected[0] == str(path) and selected[1] in table.index:

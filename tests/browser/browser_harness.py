@@ -152,6 +152,15 @@ def wait_for_app(page: Page, timeout_ms: float = 60_000) -> None:
     )
 
 
+def wait_for_charts(page: Page, timeout_ms: float = 60_000) -> None:
+    """Wait until every plotly chart on the page has drawn (plotly renders after the script run ends)."""
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+                 .every(c => c.querySelector('.js-plotly-plot .main-svg'))""",
+        timeout=timeout_ms,
+    )
+
+
 def open_page(page: Page, url: str, timeout_ms: float = 60_000) -> None:
     """Go to ``url`` and wait until the app has rendered it."""
     page.goto(url, wait_until="domcontentloaded", timeout=timeout_ms)
