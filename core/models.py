@@ -68,3 +68,6 @@ def predict_proba(model: keras.Model, x: np.ndarray, batch_size: int = 4096) -> 
         return np.zeros((0, model.output_shape[-1]))
     parts = [np.asarray(model(x[i:i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
     return np.concatenate(parts).astype(np.float64)
+
+
+from core import cnn, transfer  # noqa: E402,F401  (registers mel_cnn and vgg_head)

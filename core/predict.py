@@ -18,7 +18,7 @@ import pandas as pd
 
 from core.audio import AnalysisLimit, Audio, AudioError, Source, load_audio
 from core.features import HOP, compute_signals, extract_signals
-from core.models import predict_proba
+from core.model_inputs import predict_segments
 from core.registry import LoadedModel
 from core.schema import FeatureSchema
 
@@ -138,10 +138,7 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
     segment_seconds = float(model.info.meta.get("segment_seconds", 3.0))
     signals = compute_signals(audio.y, audio.sr, schema.signals)
     extraction = extract_signals(signals, schema, slice_seconds=segment_seconds, hop_seconds=hop_seconds)
-    rows = np.vstack([extraction.track[None, :], extraction.slices]).astype(np.float32)
-    probs = predict_proba(model.model, rows)
-    segment_probs = probs[1:]
-    track = probs[0] if model.info.level == "track" else segment_probs.mean(axis=0)
+    segment_probs, track = predict_segments(model.model, model.info.meta, audio, signals, extraction)
     return Classification(
         model_name=model.name, schema=schema, classes=model.classes, probabilities=track,
         segment_starts=audio.offset_s + extraction.slice_starts / audio.sr, segment_seconds=segment_seconds,
