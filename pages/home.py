@@ -1,8 +1,31 @@
-"""Landing page: what the app is and where to go."""
+"""Landing page: what the app is, where to go, and which model classifies by default."""
 
 import streamlit as st
 
 from ui.navigation import HOME, PAGES, run_through_router
+
+
+def default_model() -> None:
+    """The default model's facts (from the registry), or a hint when there is none."""
+    # Imported here, after the page text is on screen: the registry loads TensorFlow (seconds, once).
+    from core.registry import RegistryError, default_name, model_info
+    from ui.classify_views import model_facts
+
+    name = default_name()
+    if name is None:
+        st.info("No default model yet: train one on the Train page or with `python -m core train`.")
+        return
+    try:
+        info = model_info(name)
+    except RegistryError as exc:
+        st.warning(f"The default model cannot be read: {exc}")
+        return
+    with st.container(border=True):
+        st.markdown(f"##### :material/model_training: Default model: `{name}`")
+        st.markdown("\n".join(f"- **{label}**: {value}" for label, value in model_facts(info.meta)))
+        if info.meta.get("notes"):
+            st.caption(info.meta["notes"])
+
 
 run_through_router()
 st.title("Classically Punk")
@@ -19,3 +42,5 @@ for spec in PAGES:
     with st.container(border=True):
         st.page_link(spec.path, label=f"**{spec.title}**", icon=spec.icon)
         st.caption(spec.blurb)
+
+default_model()

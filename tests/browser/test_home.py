@@ -1,11 +1,17 @@
 """The app starts in a real browser: the home page, its links and the sidebar dataset setting."""
 
-from browser_harness import open_page, rerun_after
+import json
+
+from browser_harness import REPO_ROOT, open_page, rerun_after
 
 
 def test_home_page_links_to_every_page(page, app_url, shot):
     open_page(page, app_url)
     assert page.get_by_role("heading", name="Classically Punk").is_visible()
+    default = (REPO_ROOT / "models" / "default.json")
+    if default.exists():  # the shipped default model is named on the home page
+        name = json.loads(default.read_text())["default"]
+        assert page.get_by_role("heading", name=f"Default model: {name}").is_visible()
     shot(page, "home")
     rerun_after(page, page.locator('[data-testid="stMain"]').get_by_role("link", name="Explore").click)
     assert page.url.endswith("/explore")
