@@ -131,14 +131,13 @@ class _EpochCallback(keras.callbacks.Callback):
         self._check_stop()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
-        value = lambda k: float(logs[k]) if k in logs else None  # noqa: E731
-        report = EpochReport(epoch + 1, self.total, value("loss"), value("accuracy"), value("val_loss"),
-                             value("val_accuracy"), time.perf_counter() - self._t0)
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        report = EpochReport(epoch + 1, self.total, logs.get("loss"), logs.get("accuracy"), logs.get("val_loss"),
+                             logs.get("val_accuracy"), time.perf_counter() - self._t0)
         self.reports.append(report)
         current = logs.get(self.monitor)
         if current is not None:
-            current = -float(current) if "acc" in self.monitor else float(current)
+            current = -current if "acc" in self.monitor else current
             if current < self.best_value:
                 self.best_value, self.best_epoch, self.best_weights = current, epoch + 1, self.model.get_weights()
         if self.patience is not None and epoch + 1 - self.best_epoch >= self.patience:

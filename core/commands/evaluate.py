@@ -30,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=120, help="default: %(default)s")
     p.add_argument("--validation", type=float, default=0.2, metavar="FRACTION",
                    help="share of the training tracks held out to pick the best epoch (default: %(default)s)")
+    p.add_argument("--no-balance", action="store_true", help="do not weight genres by inverse frequency")
     p.add_argument("--seed", type=int, default=42, help="default: %(default)s")
     p.add_argument("--out", default=None, metavar="JSON", help="save the report as JSON")
     p.set_defaults(func=run)
@@ -43,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from core.train import TrainConfig
 
     config = TrainConfig(architecture=args.architecture, level=args.level, epochs=args.epochs,
-                         validation_fraction=args.validation, seed=args.seed)
+                         validation_fraction=args.validation, balance_classes=not args.no_balance,
+                         seed=args.seed)
     try:
         table = load_tables(args.features)
         report = evaluate(args.protocol, config, table, folds=args.folds, split_file=args.split_file,
