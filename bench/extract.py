@@ -67,7 +67,8 @@ def markdown(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.extract", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="folder holding gtzan/ and gtzan_flac/")
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"),
+                        help="folder holding gtzan/ and gtzan_flac/ (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default: %(default)s)")
     parser.add_argument("--schema", default="seed", choices=sorted(SCHEMAS), help="default: %(default)s")
     parser.add_argument("--slices", type=int, default=10, help="slice rows per clip (default: %(default)s)")
@@ -79,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.data} lacks {', '.join(missing)}")
     rows = [measure(args.data / d, args.schema, args.workers, args.slices, args.limit) for d in DATASETS]
     print(markdown(rows))
-    print(f"\n{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}; "
-          "wall time includes starting the worker pool and writing the Parquet store.")
+    print(f"\n{os.cpu_count()} CPU cores, {platform.machine()}, Python {platform.python_version()}; wall time "
+          "includes starting the worker pool and writing the Parquet store.")
     if not args.no_save:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         report = {"command": "python -m bench.extract " + " ".join(argv or sys.argv[1:]),

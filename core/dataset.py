@@ -22,7 +22,7 @@ import psutil
 
 from core.audio import AudioError, load_audio
 from core.features import extract
-from core.parts import (done_track_ids, open_store, read_errors, remove_temporaries, write_errors,
+from core.parts import (ERROR_COLUMNS, done_track_ids, open_store, read_errors, remove_temporaries, write_errors,
                         write_part)
 from core.schema import GENRES, FeatureSchema, get_schema
 
@@ -178,7 +178,8 @@ def extract_track(track: Track, schema_id: str, max_slices: int | None) -> Track
         audio = load_audio(track.path)
         rows = extract(audio.y, audio.sr, get_schema(schema_id), max_slices=max_slices)
         table = rows.table(track.track_id, track.path, track.label)
-        return TrackResult(track, table, warnings=audio.warnings, cpu_s=time.process_time() - start)
+        warnings = audio.warnings + ((f"only {audio.analysed_part()} was analysed",) if audio.partial else ())
+        return TrackResult(track, table, warnings=warnings, cpu_s=time.process_time() - start)
     except AudioError as exc:
         return TrackResult(track, None, str(exc), cpu_s=time.process_time() - start)
     except Exception as exc:  # a bug or a library failure on one file must not stop the run
@@ -231,8 +232,7 @@ def _run_pool(todo: list[Track], root: Path, schema: FeatureSchema, max_slices: 
         if pending:
             write_part(root, pd.concat(pending, ignore_index=True))
             pending.clear()
-        write_errors(root, pd.DataFrame([(k, p, r) for k, (p, r) in errors.items()],
-                                        columns=["track_id", "path", "reason"]))
+        write_errors(root, pd.DataFrame([(k, p, r) for k, (p, r) in errors.items()], columns=list(ERROR_COLUMNS)))
         last_save = time.monotonic()
 
     with ProcessPoolExecutor(min(workers, len(todo)), mp_context=_pool_context(), initializer=init_worker,

@@ -87,8 +87,8 @@ def validate_features(df: pd.DataFrame, source: str = "The table") -> pd.DataFra
     bad_labels = sorted(set(out["label"]) - set(GENRES) - {""})
     if bad_labels:
         rows = np.flatnonzero(out["label"].isin(bad_labels).to_numpy())
-        raise FeatureTableError(f"{source}: unknown genre labels {_listing(bad_labels)} in rows {_listing(list(rows))}; "
-                                f"known genres: {', '.join(GENRES)}.")
+        raise FeatureTableError(f"{source}: unknown genre labels {_listing(bad_labels)} in rows "
+                                f"{_listing(list(rows))}; known genres: {', '.join(GENRES)}.")
     dup = out.duplicated(["track_id", "slice"], keep=False).to_numpy()
     if dup.any():
         raise FeatureTableError(f"{source}: the same (track_id, slice) appears more than once, rows "

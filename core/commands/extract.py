@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from tqdm import tqdm
@@ -74,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
             _finish_single_file(store, out, args.float32)
     except (DatasetError, FeatureTableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenProcessPool:
+        print("error: a worker process died (out of memory?). What was finished is saved; "
+              "rerun the same command to continue.", file=sys.stderr)
         return 2
     _report(summary, out)
     return 1 if summary.errors else 0
