@@ -1,0 +1,203 @@
+"""Background training jobs: a worker thread per job, live epoch snapshots, a stop flag, a process-wide registry.
+
+A job runs ``work(listener, stop)`` on its own thread; ``work`` reports epochs to ``listener`` (an
+:class:`core.train.EpochLog`) and polls ``stop`` (an object with ``is_set()``), exactly what
+:func:`core.train.train` takes. Readers (a UI polling every half second) call :meth:`Job.snapshot`,
+which copies the epochs under a lock and never blocks training.
+
+Jobs live in :data:`JOBS`, keyed by an unguessable id, so a reloaded page can reattach with
+:meth:`JobRegistry.adopt`. Each job has an *owner* (a UI session id) with an ``alive`` check: when the
+owner has been gone for ``grace_s`` seconds and nobody adopted the job, it stops at the next batch
+(keeping its best weights) and says why; it is never left running unwatched. Each owner runs at most
+one job, the process at most ``max_running``; finished jobs are forgotten ``keep_s`` after they end.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from core.train import EpochLog, EpochReport, StopFlag
+
+Work = Callable[[EpochLog, StopFlag], Any]
+Alive = Callable[[], bool]
+
+RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
+ORPHANED = "its page was closed and nobody reattached"
+USER_STOP = "stopped on request"
+
+
+class JobError(RuntimeError):
+    """A job cannot be started or found; the message says why."""
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """A consistent view of a job at one moment."""
+
+    status: str
+    epochs: list[EpochReport]
+    total_epochs: int
+    elapsed_s: float
+    stop_reason: str | None
+    error: str | None
+
+    @property
+    def done(self) -> int:
+        return len(self.epochs)
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the mean pace so far (None before the first epoch or once ended)."""
+        if self.status != RUNNING or not self.epochs:
+            return None
+        return sum(e.seconds for e in self.epochs) / self.done * (self.total_epochs - self.done)
+
+
+class Job:
+    """One background run; create it with :meth:`JobRegistry.start`."""
+
+    def __init__(self, work: Work, total_epochs: int, owner: str, alive: Alive | None, grace_s: float,
+                 info: dict[str, Any] | None = None, clock: Callable[[], float] = time.monotonic):
+        self.id = secrets.token_urlsafe(12)
+        self.info = dict(info or {})  # what the run is, for display after a reattach
+        self.total_epochs = total_epochs
+        self.log = EpochLog()
+        self.result: Any = None
+        self.error: str | None = None
+        self.stop_reason: str | None = None
+        self._work, self._grace_s, self._clock = work, grace_s, clock
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._owner, self._alive = owner, alive
+        self._gone_since: float | None = None
+        self._checked = -1.0
+        self._status = RUNNING
+        self.started = clock()
+        self.ended: float | None = None
+        self._thread = threading.Thread(target=self._run, name=f"train-job-{self.id}", daemon=True)
+
+    # --- worker side -------------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            result = self._work(self.log, self)
+        except Exception as exc:  # reported to the page; the worker must never die silently
+            message = str(exc) if isinstance(exc, (ValueError, KeyError, OSError)) else f"{type(exc).__name__}: {exc}"
+            self._end(FAILED, error=message.strip("'\""))
+        else:
+            self.result = result
+            self._end(STOPPED if self._stop.is_set() else FINISHED)
+
+    def _end(self, status: str, error: str | None = None) -> None:
+        with self._lock:
+            self._status, self.error, self.ended = status, error, self._clock()
+
+    def is_set(self) -> bool:
+        """The stop flag the work polls: set on request, or once the owner is gone past the grace time."""
+        if self._stop.is_set():
+            return True
+        now = self._clock()
+        if now - self._checked >= 1.0:  # the owner check is cheap, but a batch can be shorter than 1 ms
+            self._checked = now
+            with self._lock:
+                alive = self._alive is None or self._alive()
+                self._gone_since = None if alive else (self._gone_since or now)
+                orphaned = self._gone_since is not None and now - self._gone_since >= self._grace_s
+            if orphaned:
+                self.stop(ORPHANED)
+        return self._stop.is_set()
+
+    # --- reader side -------------------------------------------------------------------------------
+    @property
+    def status(self) -> str:
+        with self._lock:
+            return self._status
+
+    @property
+    def owner(self) -> str:
+        with self._lock:
+            return self._owner
+
+    def stop(self, reason: str = USER_STOP) -> None:
+        """Ask the work to end (at the next batch); the first reason given is kept."""
+        with self._lock:
+            if not self._stop.is_set():
+                self.stop_reason = reason
+                self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the worker ends (True) or ``timeout`` passes (False)."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def snapshot(self) -> JobSnapshot:
+        with self._lock:
+            status, reason, error, ended = self._status, self.stop_reason, self.error, self.ended
+        elapsed = (ended if ended is not None else self._clock()) - self.started
+        return JobSnapshot(status, self.log.snapshot(), self.total_epochs, elapsed, reason, error)
+
+    def _attach(self, owner: str, alive: Alive | None) -> None:
+        with self._lock:
+            self._owner, self._alive, self._gone_since = owner, alive, None
+
+
+class JobRegistry:
+    """The jobs of this process, by id (thread-safe)."""
+
+    def __init__(self, max_running: int = 2, grace_s: float = 60.0, keep_s: float = 3600.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.max_running, self.grace_s, self.keep_s, self._clock = max_running, grace_s, keep_s, clock
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+
+    def start(self, work: Work, total_epochs: int, owner: str, alive: Alive | None = None,
+              info: dict[str, Any] | None = None) -> Job:
+        """Start ``work`` on a new thread for ``owner``; :class:`JobError` if the owner or server is busy."""
+        with self._lock:
+            self._prune()
+            running = [j for j in self._jobs.values() if j.status == RUNNING]
+            if any(j.owner == owner for j in running):
+                raise JobError("A training run of yours is still going; stop it or wait for it to end first.")
+            if len(running) >= self.max_running:
+                raise JobError(f"{len(running)} training runs are going on this server already; "
+                               "try again when one has ended.")
+            job = Job(work, total_epochs, owner, alive, self.grace_s, info, self._clock)
+            self._jobs[job.id] = job
+        job._thread.start()
+        return job
+
+    def get(self, job_id: str | None) -> Job | None:
+        with self._lock:
+            self._prune()
+            return self._jobs.get(job_id or "")
+
+    def adopt(self, job_id: str, owner: str, alive: Alive | None = None) -> Job:
+        """Reattach ``owner`` (e.g. a reloaded page's new session) to a job; :class:`JobError` when unknown."""
+        job = self.get(job_id)
+        if job is None:
+            raise JobError("That training run is no longer on this server (it ended over an hour ago, "
+                           "or the server restarted).")
+        job._attach(owner, alive)
+        return job
+
+    def discard(self, job_id: str) -> None:
+        """Stop a job if it runs and forget it."""
+        with self._lock:
+            job = self._jobs.pop(job_id, None)
+        if job is not None:
+            job.stop()
+
+    def running(self) -> list[Job]:
+        with self._lock:
+            return [j for j in self._jobs.values() if j.status == RUNNING]
+
+    def _prune(self) -> None:
+        now = self._clock()
+        for job_id in [i for i, j in self._jobs.items() if j.ended is not None and now - j.ended > self.keep_s]:
+            del self._jobs[job_id]
+
+
+JOBS = JobRegistry()

@@ -1,0 +1,136 @@
+"""The Train page through Streamlit's AppTest (no browser): settings, a run, stop, results, save, reattach."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from model_helpers import synthetic_table
+from streamlit.testing.v1 import AppTest
+
+from core.jobs import JOBS, Job
+from core.store import write_parquet_atomic
+
+PATH_CHOICE = "Another file or store folder (path)…"
+REPO = Path(__file__).resolve().parents[1]
+WAIT = 300
+
+
+@pytest.fixture
+def table_path(tmp_path: Path) -> Path:
+    """3 genres x 10 tracks, 3 slices each (seed schema)."""
+    return write_parquet_atomic(synthetic_table(n_tracks=10, n_slices=3), tmp_path / "features.parquet")
+
+
+@pytest.fixture(autouse=True)
+def no_jobs_left():
+    """Stop every run a test started (a TensorFlow thread alive at interpreter exit aborts it)."""
+    yield
+    for job in JOBS.running():
+        job.stop()
+        job.wait(WAIT)
+
+
+@pytest.fixture
+def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CPUNK_DATA_DIR", "")
+    monkeypatch.setenv("CPUNK_MODELS_DIR", str(tmp_path / "models"))
+    return tmp_path / "models"
+
+
+def train_page(path: Path | None = None, job_id: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    if job_id:
+        at.query_params["job"] = job_id
+    at.switch_page("pages/train.py").run()
+    if path is not None:
+        at.selectbox(key="train_source").select(PATH_CHOICE).run()
+        at.text_input(key="train_path").input(str(path)).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def start(at: AppTest, epochs: int) -> Job:
+    at.number_input(key="train_epochs").set_value(epochs)
+    at.selectbox(key="train_batch").select(16)
+    at.button(key="train_start").click().run()
+    assert not at.exception, at.exception
+    job = JOBS.get(at.session_state["train_job"])
+    assert job is not None and at.query_params["job"] == job.id
+    return job
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def test_settings_offer_levels_genres_protocols_and_feature_architectures(models, table_path):
+    at = train_page(table_path)
+    assert at.segmented_control(key="train_level").options == ["3-s slices (90)", "Whole tracks (30)"]
+    assert at.pills(key="train_genres").value == ["blues", "classical", "metal"]
+    assert at.radio(key="train_protocol").value == "track"
+    assert "held out entirely" in texts(at.caption)
+    at.radio(key="train_protocol").set_value("seed").run()
+    assert "inflated" in texts(at.caption)
+    architectures = at.selectbox(key="train_architecture").options
+    assert "seed_mlp" in architectures and "mel_cnn" not in architectures  # the CNN reads spectrograms
+    assert at.number_input(key="train_epochs").value == 120
+    assert at.slider(key="train_seed_mlp_dropout").value == pytest.approx(0.2)
+    at.pills(key="train_genres").set_value(["metal"]).run()
+    assert "at least two genres" in texts(at.warning)
+    assert not [b for b in at.button if b.key == "train_start"]
+
+
+def test_a_run_shows_test_results_and_saves_the_model_as_default(models, table_path):
+    at = train_page(table_path)
+    at.pills(key="train_genres").set_value(["blues", "metal"]).run()
+    job = start(at, epochs=3)
+    assert job.wait(WAIT)
+    at.run()
+    assert not at.exception, at.exception
+    assert "Trained 3 epochs" in texts(at.success)
+    labels = [m.label for m in at.metric]
+    assert {"Slice accuracy", "Track accuracy", "Top-3 accuracy", "Balanced accuracy"} <= set(labels)
+    per_genre = at.dataframe[0].value
+    assert per_genre["genre"].tolist() == ["blues", "metal"]
+    assert {"precision", "recall", "f1", "support", "seed reported"} <= set(per_genre.columns)
+    assert per_genre["support"].sum() == len(job.result.test_rows)
+    at.text_input(key="train_save_name").input("my-model")
+    at.checkbox(key="train_save_default").check()
+    at.button[[b.label for b in at.button].index("Save model")].click().run()
+    assert not at.exception, at.exception
+    assert "Saved as **my-model** and made the default model." in texts(at.success)
+    meta = json.loads((models / "my-model" / "model.json").read_text())
+    assert meta["classes"] == ["blues", "metal"] and meta["protocol"]["name"] == "track"
+    assert meta["metrics"]["summary"]["row_accuracy"] == job.result.report.rows["accuracy"]
+    assert json.loads((models / "default.json").read_text()) == {"default": "my-model"}
+    at.button[[b.label for b in at.button].index("Save model")].click().run()  # the name is taken now
+    assert "already exists" in texts(at.error)
+
+
+def test_stop_ends_a_run_early_keeping_the_best_epoch_and_a_reload_reattaches(models, table_path):
+    at = train_page(table_path)
+    job = start(at, epochs=2000)
+    while job.snapshot().done < 2:
+        job.wait(0.1)
+    assert at.button(key="train_stop").disabled is False
+    at.button(key="train_stop").click().run()
+    assert job.wait(WAIT)
+    assert job.snapshot().status == "stopped" and job.snapshot().done < 2000
+    reloaded = train_page(job_id=job.id)  # a new session with ?job= in the URL
+    assert reloaded.session_state["train_job"] == job.id
+    assert "Stopped after" in texts(reloaded.warning) and "stopped on request" in texts(reloaded.warning)
+    assert "3 · Test results" in [h.value for h in reloaded.subheader]
+
+
+def test_an_unknown_run_in_the_url_and_a_failing_run_are_explained(models, tmp_path):
+    at = train_page(job_id="no-such-run")
+    assert "no longer on this server" in texts(at.info)
+    tiny = write_parquet_atomic(synthetic_table(n_tracks=2, n_slices=2), tmp_path / "tiny.parquet")
+    at = train_page(tiny)
+    job = start(at, epochs=2)  # 2 tracks per genre cannot give a held-out fifth of tracks
+    assert job.wait(WAIT)
+    at.run()
+    assert "Training failed: The track protocol holds out a fifth" in texts(at.error)
+    assert "blues (2), classical (2), metal (2)" in texts(at.error)
