@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         print(f"| {r['rows']:,} | " + " | ".join(f"{r['seconds'][s]:.2f}" for s in steps) + " |")
     report = {
-        "benchmark": "explore_render", "command": "python -m bench.explore_render " + " ".join(argv or sys.argv[1:]),
+        "benchmark": "explore_render", "command": " ".join(["python -m bench.explore_render", *(argv or sys.argv[1:])]),
         "goal_seconds_10k": GOAL_SECONDS, "results": results, "schema": SEED.id,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "streamlit": streamlit.__version__, "load_average_before": load_before,

@@ -21,6 +21,7 @@ TOP_OUTLIERS = 100
 PATH_CHOICE, UPLOAD_CHOICE = "Another file or store folder (path)…", "Upload a CSV or Parquet file…"
 DEFAULT_FEATURES = ("spectral_centroid_mean", "rms_mean", "tempo", "mfcc2_mean", "zero_crossing_rate_mean",
                     "chroma_stft_mean", "chroma1_mean")
+CORRELATION_PARTS = {"mean": "Averages over time", "var": "Variation over time", "all": "All features"}
 SELECTED = "explore_selected"  # (table path, row index label) of the track shown under the charts
 
 run_through_router()
@@ -102,7 +103,8 @@ def show_track(table: pd.DataFrame, row_label: int, query: data.Query) -> None:
         root = data_dir()
         audio = audio_index(str(root)).locate(row["path"], row["track_id"]) if root else None
         if audio is not None:
-            st.audio(str(audio), start_time=int(row["start_s"]))
+            end = None if row["slice"] < 0 else int(row["start_s"] + row["duration_s"])  # a slice plays alone
+            st.audio(str(audio), start_time=int(row["start_s"]), end_time=end)
             st.caption(f"Audio: `{audio.relative_to(root.resolve())}`")
         else:
             st.caption("Audio not found under the dataset folder (sidebar), so it cannot be played.")
@@ -205,11 +207,12 @@ if pca_tab.open:
 
 if best_tab.open:
     with best_tab:
-        ranking = data.separability(query, tuple(features))
         st.caption(f"Which single features separate the genres best. ANOVA F compares the spread between "
                    "genre averages with the spread inside each genre; mutual information measures how much "
                    f"the feature tells about the genre (estimated on up to {MI_MAX_ROWS:,} rows).")
-        st.plotly_chart(views.ranking(ranking, schema), key="explore_rank_chart")
+        st.plotly_chart(views.ranking(data.separability(query, tuple(features), False), schema),
+                        key="explore_rank_chart")  # drawn first: the mutual information below takes longer
+        ranking = data.separability(query, tuple(features), True)
         st.dataframe(ranking.assign(feature=[readable_name(schema, c) for c in ranking["feature"]]),
                      hide_index=True, width="stretch",
                      column_config={"anova_f": st.column_config.NumberColumn("ANOVA F", format="%.1f"),
@@ -246,7 +249,10 @@ if corr_tab.open:
     with corr_tab:
         st.caption("Pearson correlation between features over the filtered rows: red moves together, blue "
                    "moves oppositely. Blocks of red are features that carry the same information.")
-        st.plotly_chart(views.correlation_map(data.correlation(query, tuple(features)), schema), key="explore_corr")
+        part = st.segmented_control("Features", ["mean", "var", "all"], default="mean", required=True,
+                                    key="explore_corr_part", format_func=CORRELATION_PARTS.get)
+        shown = [c for c in features if part == "all" or not c.endswith(("_mean", "_var")) or c.endswith(f"_{part}")]
+        st.plotly_chart(views.correlation_map(data.correlation(query, tuple(shown)), schema), key="explore_corr")
 
 
 selected = st.session_state.get(SELECTED)

@@ -71,6 +71,8 @@ def test_separability_ranks_the_informative_feature_first():
     assert ranking["feature"].iloc[0] == "loud"
     assert ranking.set_index("feature").loc["loud", "mutual_info"] > ranking.set_index("feature").loc["noise", "mutual_info"]
     assert np.isfinite(ranking[["anova_f", "p_value", "mutual_info"]].to_numpy()).all()
+    quick = separability(small_table(), ["noise", "loud"], mutual_info=False)
+    assert list(quick.columns) == ["feature", "anova_f", "p_value"] and quick["feature"].iloc[0] == "loud"
     with pytest.raises(ValueError, match="two genres"):
         separability(filter_rows(small_table(), genres=["jazz"]), ["loud"])
 

@@ -50,8 +50,8 @@ def summary(query: Query, features: tuple[str, ...]) -> pd.DataFrame:
 
 
 @st.cache_data(max_entries=16, show_spinner="Ranking features…")
-def separability(query: Query, features: tuple[str, ...]) -> pd.DataFrame:
-    return explore.separability(rows(query), features)
+def separability(query: Query, features: tuple[str, ...], mutual_info: bool) -> pd.DataFrame:
+    return explore.separability(rows(query), features, mutual_info=mutual_info)
 
 
 @st.cache_data(max_entries=16, show_spinner="Projecting…")

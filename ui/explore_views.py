@@ -10,6 +10,8 @@ from core.explore import readable_name
 from core.schema import FeatureSchema
 from ui.charts import GENRE_COLORS, genre_order, style
 
+HISTOGRAM_BINS = 40
+
 
 def _by_genre(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     groups = dict(tuple(df.groupby("label", sort=False)))
@@ -20,11 +22,14 @@ def distribution(df: pd.DataFrame, column: str, kind: str, schema: FeatureSchema
     """One feature by genre as violins, boxes or overlaid histograms."""
     name = readable_name(schema, column)
     fig = go.Figure()
+    low, high = float(df[column].min()), float(df[column].max())
+    bins = dict(start=low, end=high, size=(high - low) / HISTOGRAM_BINS or 1.0)  # the same bins for every genre
     for genre, rows in _by_genre(df):
         color = GENRE_COLORS.get(genre)
         values = rows[column].to_numpy()
-        if kind == "Histogram":
-            fig.add_trace(go.Histogram(x=values, name=genre, marker_color=color, opacity=0.55, nbinsx=60))
+        if kind == "Histogram":  # share of each genre's rows, so a genre with few tracks is as visible
+            fig.add_trace(go.Histogram(x=values, name=genre, marker_color=color, opacity=0.5, xbins=bins,
+                                       histnorm="percent"))
         elif kind == "Box":
             fig.add_trace(go.Box(y=values, name=genre, marker_color=color, boxpoints=False))
         else:
@@ -33,7 +38,7 @@ def distribution(df: pd.DataFrame, column: str, kind: str, schema: FeatureSchema
     if kind == "Histogram":
         fig.update_layout(barmode="overlay")
         fig.update_xaxes(title=name)
-        fig.update_yaxes(title="rows")
+        fig.update_yaxes(title="% of the genre's rows")
     else:
         fig.update_yaxes(title=name)
     return style(fig, height=460, legend=kind == "Histogram")
@@ -81,7 +86,7 @@ def ranking(table: pd.DataFrame, schema: FeatureSchema, top: int = 15) -> go.Fig
     """The ``top`` features by ANOVA F as horizontal bars (best at the top)."""
     best = table.head(top).iloc[::-1]
     fig = go.Figure(go.Bar(x=best["anova_f"], y=[readable_name(schema, c) for c in best["feature"]],
-                           orientation="h", marker_color="#ff3d7f", customdata=best["mutual_info"],
-                           hovertemplate="%{y}<br>F = %{x:.1f}<br>mutual information = %{customdata:.2f}<extra></extra>"))
+                           orientation="h", marker_color="#ff3d7f", customdata=best["p_value"],
+                           hovertemplate="%{y}<br>F = %{x:.1f}<br>p = %{customdata:.1e}<extra></extra>"))
     fig.update_xaxes(title="ANOVA F (between-genre / within-genre variance)")
     return style(fig, height=120 + 28 * len(best), legend=False)
