@@ -8,6 +8,7 @@ keyword config, and returns a compiled :class:`keras.Model`. New architectures p
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Callable
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from core.keras_env import keras
 
 Builder = Callable[..., "keras.Model"]
+NETWORK_MODULES = ("core.cnn", "core.transfer")  # register mel_cnn and vgg_head (imported on demand)
 BUILDERS: dict[str, Builder] = {}
 
 SEED_UNITS = (512, 256, 128, 64)
@@ -31,6 +33,9 @@ def register_builder(name: str) -> Callable[[Builder], Builder]:
 
 def build_model(architecture: str, x_train: np.ndarray, n_classes: int, **config: Any) -> keras.Model:
     """Build and compile the model ``architecture`` for rows like ``x_train``."""
+    if architecture not in BUILDERS:  # the network builders register when their module is imported
+        for module in NETWORK_MODULES:
+            importlib.import_module(module)
     try:
         builder = BUILDERS[architecture]
     except KeyError:
@@ -68,6 +73,3 @@ def predict_proba(model: keras.Model, x: np.ndarray, batch_size: int = 4096) -> 
         return np.zeros((0, model.output_shape[-1]))
     parts = [np.asarray(model(x[i:i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
     return np.concatenate(parts).astype(np.float64)
-
-
-from core import cnn, transfer  # noqa: E402,F401  (registers mel_cnn and vgg_head)
