@@ -221,5 +221,5 @@ def synthetic_table(schema: FeatureSchema, n_tracks: int, slices: int = 0, seed:
         "track_id": [f"{g}/{g}.{i:05d}" for g, i in zip(labels, numbers)], "path": "", "label": labels,
         "slice": slice_ids.astype(np.int32), "start_s": np.maximum(slice_ids, 0) * 3.0,
         "duration_s": np.where(slice_ids < 0, 30.0, 3.0), "schema_version": schema.id,
-    })
+    })[list(IDENTITY_COLUMNS)]
     return pd.concat([identity, pd.DataFrame(values * scale, columns=list(schema.columns))], axis=1)
