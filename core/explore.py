@@ -110,10 +110,16 @@ def separability(df: pd.DataFrame, features: Sequence[str], mutual_info: bool = 
         f, p = f_classif(x, labels)
     table = pd.DataFrame({"feature": list(features), "anova_f": np.nan_to_num(f), "p_value": np.nan_to_num(p, nan=1.0)})
     if mutual_info:
-        rng = np.random.default_rng(seed)
-        pick = rng.choice(len(x), MI_MAX_ROWS, replace=False) if len(x) > MI_MAX_ROWS else slice(None)
-        table["mutual_info"] = mutual_info_classif(x[pick], labels[pick], random_state=seed)
+        table["mutual_info"] = mutual_information(df, features, seed).to_numpy()
     return table.sort_values("anova_f", ascending=False, ignore_index=True)
+
+
+def mutual_information(df: pd.DataFrame, features: Sequence[str], seed: int = 0) -> pd.Series:
+    """Mutual information (nats) between each feature and the genre, on at most :data:`MI_MAX_ROWS` rows."""
+    x = df[list(features)].to_numpy(dtype=np.float64)
+    labels = df["label"].to_numpy()
+    pick = np.random.default_rng(seed).choice(len(x), MI_MAX_ROWS, replace=False) if len(x) > MI_MAX_ROWS else slice(None)
+    return pd.Series(mutual_info_classif(x[pick], labels[pick], random_state=seed), index=list(features))
 
 
 def standardise(x: np.ndarray) -> np.ndarray:

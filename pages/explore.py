@@ -210,9 +210,9 @@ if best_tab.open:
         st.caption(f"Which single features separate the genres best. ANOVA F compares the spread between "
                    "genre averages with the spread inside each genre; mutual information measures how much "
                    f"the feature tells about the genre (estimated on up to {MI_MAX_ROWS:,} rows).")
-        st.plotly_chart(views.ranking(data.separability(query, tuple(features), False), schema),
-                        key="explore_rank_chart")  # drawn first: the mutual information below takes longer
-        ranking = data.separability(query, tuple(features), True)
+        ranking = data.anova_ranking(query, tuple(features))
+        st.plotly_chart(views.ranking(ranking, schema), key="explore_rank_chart")  # before the slower MI
+        ranking = ranking.assign(mutual_info=data.mutual_information(query, tuple(features))[ranking["feature"]].to_numpy())
         st.dataframe(ranking.assign(feature=[readable_name(schema, c) for c in ranking["feature"]]),
                      hide_index=True, width="stretch",
                      column_config={"anova_f": st.column_config.NumberColumn("ANOVA F", format="%.1f"),

@@ -69,6 +69,11 @@ def test_every_view_renders(no_dataset, table_path):
     at.session_state["explore_view"] = "Likely mislabels"
     at.run()
     assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 10
+    at.session_state["explore_view"] = "Best features"
+    at.run()
+    ranking = at.dataframe[0].value
+    assert len(ranking) == len(SEED.columns) and ranking["mutual_info"].notna().all()
+    assert ranking["anova_f"].is_monotonic_decreasing
 
 
 def test_a_published_gtzan_csv_can_be_uploaded(no_dataset):
