@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.explore import synthetic_table
 from core.schema import GTZAN_KAGGLE, SEED
+from core.parts import store_from_table
 from core.store import write_parquet_atomic
 
 PATH_CHOICE = "Another file or store folder (path)…"
@@ -131,3 +132,12 @@ def test_the_shipped_demo_table_opens_by_default(no_dataset):
     at = explore()
     assert at.selectbox(key="explore_source").value == "Demo: gtzan_seed"
     assert "genres · schema `seed@1`" in counts(at)
+
+
+def test_a_store_directory_from_extract_opens_as_one_table(no_dataset, tmp_path):
+    table = synthetic_table(SEED, n_tracks=10, slices=2)
+    store = tmp_path / "store"
+    store_from_table(store, table.iloc[:15], SEED, max_slices=2)  # two parts, as `python -m core extract` writes
+    store_from_table(store, table.iloc[15:], SEED, max_slices=2)
+    at = explore(store)
+    assert counts(at).startswith("**10** of 10 tracks · 5 genres · schema `seed@1`")
