@@ -11,8 +11,10 @@ headless and drives Debian's Chromium (the browser-test harness) through what a 
 - ``filter``: deselect one genre (every cached view is recomputed for the new rows) until drawn;
 - ``back``: return to the first tab with the same filter (cached: the warm path).
 
-Seconds are wall-clock from the action to the drawn page, one run each on a machine that may be
-shared (the load average is recorded). Prints a Markdown table; writes
+``seconds`` are wall-clock from the action to the drawn page, one run each, on a machine that may be
+shared (the load average is recorded). ``cpu_seconds`` is the CPU time the Streamlit server and the
+browser (every process this benchmark started) spent on the step: it hardly depends on other load,
+and is roughly what the step takes on otherwise idle cores. Prints Markdown tables; writes
 ``bench/results/explore_render.json``. Goal: <= 2 s per step for 10,000 rows.
 """
 
@@ -27,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import streamlit
 from playwright.sync_api import sync_playwright
 
@@ -45,15 +48,29 @@ TABS = {"scatter": "Scatter", "pca": "PCA map", "ranking": "Best features", "mis
         "correlations": "Correlations"}
 
 
-def timed(page, action) -> float:
-    start = time.perf_counter()
+def cpu_time() -> dict[int, float]:
+    """CPU seconds (user + system) of every process this benchmark started (server, browser), by pid."""
+    times = {}
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            cpu = proc.cpu_times()
+            times[proc.pid] = cpu.user + cpu.system + cpu.children_user + cpu.children_system
+        except psutil.Error:
+            continue
+    return times
+
+
+def timed(page, action) -> tuple[float, float]:
+    """Wall-clock and CPU seconds from ``action`` until the page has rerun and drawn its charts."""
+    before, start = cpu_time(), time.perf_counter()
     rerun_after(page, action, start_timeout_ms=10_000, timeout_ms=300_000)
     wait_for_charts(page, timeout_ms=300_000)
-    return time.perf_counter() - start
+    wall, after = time.perf_counter() - start, cpu_time()
+    return wall, sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
-def measure(url: str, browser, table: Path) -> dict[str, float]:
-    """Seconds per step for one table (a fresh browser tab; the server caches nothing for this file yet)."""
+def measure(url: str, browser, table: Path) -> dict[str, tuple[float, float]]:
+    """(wall, CPU) seconds per step for one table (a fresh tab; nothing cached for this file yet)."""
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     count_reruns(context)
     page = context.new_page()
@@ -83,13 +100,16 @@ def main(argv: list[str] | None = None) -> int:
         browser = launch_chromium(pw)
         for rows in args.rows:
             table = write_parquet_atomic(synthetic_table(SEED, n_tracks=rows, seed=rows), Path(tmp) / f"t{rows}.parquet")
-            results.append({"rows": rows, "seconds": measure(server.url, browser, table)})
+            steps = measure(server.url, browser, table)
+            results.append({"rows": rows, "seconds": {k: v[0] for k, v in steps.items()},
+                            "cpu_seconds": {k: v[1] for k, v in steps.items()}})
         browser.close()
     steps = list(results[0]["seconds"])
-    print("| rows | " + " | ".join(steps) + " |")
-    print("|---:|" + "---:|" * len(steps))
-    for r in results:
-        print(f"| {r['rows']:,} | " + " | ".join(f"{r['seconds'][s]:.2f}" for s in steps) + " |")
+    for measure_name in ("seconds", "cpu_seconds"):
+        print(f"\n{measure_name}:\n\n| rows | " + " | ".join(steps) + " |")
+        print("|---:|" + "---:|" * len(steps))
+        for r in results:
+            print(f"| {r['rows']:,} | " + " | ".join(f"{r[measure_name][s]:.2f}" for s in steps) + " |")
     report = {
         "benchmark": "explore_render", "command": " ".join(["python -m bench.explore_render", *(argv or sys.argv[1:])]),
         "goal_seconds_10k": GOAL_SECONDS, "results": results, "schema": SEED.id,
