@@ -18,6 +18,8 @@ SOURCES = {"upload": ":material/upload_file: Upload files", "record": ":material
            "example": ":material/library_music: Example clip"}
 FORMATS = "WAV, MP3, OGG, FLAC (M4A and other formats when ffmpeg is installed)"
 EXAMPLE = "classify_example"
+# Pictures rather than instruments: no hover layers or zoom handlers to build (the page redraws faster).
+STATIC = {"staticPlot": True}
 
 run_through_router()
 st.markdown(views.VERDICT_CSS, unsafe_allow_html=True)
@@ -82,7 +84,7 @@ def choose_clips() -> list[Clip]:
 
 def show_result(clip: Clip, result: Classification) -> None:
     """Everything about one classified clip: verdict, probabilities, timeline, audio views, explanation."""
-    verdict, bars = st.columns([1, 1], gap="large")
+    verdict, bars = st.columns([1, 1], gap="large", vertical_alignment="center")
     with verdict:
         st.markdown(views.verdict_html(result, clip.label), unsafe_allow_html=True)
         st.audio(clip.data, format=mimetypes.guess_type(clip.name)[0] or "audio/wav")
@@ -96,20 +98,24 @@ def show_result(clip: Clip, result: Classification) -> None:
             st.warning(warning, icon=":material/warning:")
     with bars:
         st.markdown("**Most likely genres**")
-        st.plotly_chart(views.probabilities(result), key="classify_top", config={"displayModeBar": False})
+        st.markdown(views.probability_bars_html(result), unsafe_allow_html=True)
 
-    st.subheader("Genre over time")
-    st.caption(f"Each {result.segment_seconds:g}-s window of the analysed part classified on its own "
-               "(windows overlap by half). A song that changes style shows it here.")
-    st.plotly_chart(views.timeline(result), key="classify_timeline")
-
-    wave, spec = st.columns(2, gap="medium")
-    with wave:
-        st.markdown("**Waveform**")
-        st.plotly_chart(views.waveform(result), key="classify_waveform", config={"displayModeBar": False})
-    with spec:
-        st.markdown("**Mel spectrogram**")
-        st.plotly_chart(views.spectrogram(result), key="classify_spectrogram", config={"displayModeBar": False})
+    # Only the open tab is drawn (each tab switch reruns from the cache): fewer charts, faster pages.
+    over_time, wave, spec = st.tabs(["Genre over time", "Waveform", "Mel spectrogram"], key="classify_view",
+                                    on_change="rerun")
+    if over_time.open:
+        with over_time:
+            st.caption(f"Each {result.segment_seconds:g}-s window of the analysed part classified on its own "
+                       "(windows overlap by half). A song that changes style shows it here.")
+            st.plotly_chart(views.timeline(result), key="classify_timeline", config={"displayModeBar": False})
+    if wave.open:
+        with wave:
+            st.caption("The analysed audio's amplitude over time (the loudest and quietest sample per pixel).")
+            st.plotly_chart(views.waveform(result), key="classify_waveform", config=STATIC)
+    if spec.open:
+        with spec:
+            st.caption("Loudness of each frequency band over time (mel scale: spaced as we hear pitch).")
+            st.plotly_chart(views.spectrogram(result), key="classify_spectrogram", config=STATIC)
 
     evidence = result.explain(6)
     st.subheader(f"Why {views.genre_name(result.genre)}?")
@@ -120,8 +126,7 @@ def show_result(clip: Clip, result: Classification) -> None:
     st.caption(f"The features that most set this clip apart as {views.genre_name(result.genre)} rather than "
                f"{runner_up}. Boxes: the middle half of each genre's training tracks (line: median), from the "
                "statistics saved with the model. Dotted line: this clip.")
-    st.plotly_chart(views.evidence_figure(result, evidence), key="classify_evidence",
-                    config={"displayModeBar": False})
+    st.plotly_chart(views.evidence_figure(result, evidence), key="classify_evidence", config=STATIC)
     with st.expander("In words"):
         st.markdown("\n".join(f"- {line}" for line in views.evidence_lines(evidence, result.schema)))
 
@@ -171,7 +176,9 @@ with inputs:
     clips = choose_clips()
 
 if not clips:
-    st.info(f"Choose audio above: {FORMATS}.", icon=":material/music_note:")
+    st.info(f"Choose audio above: {FORMATS}, up to {st.get_option('server.maxUploadSize')} MB per file. "
+            "A file shown in red was refused by the uploader (too large): hover it to see why.",
+            icon=":material/music_note:")
 elif len(clips) == 1:
     clip = clips[0]
     with st.spinner(f"Listening to {clip.name}…"):

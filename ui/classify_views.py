@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import plotly.colors as px_colors
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from core.display import genre_statistics, mel_band_hz, waveform_envelope
 from core.explore import readable_name
@@ -73,19 +72,22 @@ VERDICT_CSS = """<style>
 .cp-genre {font-size: 4.2rem; font-weight: 800; line-height: 1.05; margin: 0.1rem 0 0.3rem;}
 .cp-confidence {font-size: 1.35rem;}
 .cp-known {font-size: 1rem; margin-top: 0.4rem; opacity: 0.85;}
+.cp-bars {display: grid; grid-template-columns: 6.5rem 1fr 3.2rem; gap: 0.55rem 0.8rem; align-items: center;}
+.cp-bar-name {text-align: right; font-size: 1.05rem;}
+.cp-bar-track {background: #262a35; border-radius: 4px; height: 1.5rem;}
+.cp-bar {height: 100%; border-radius: 4px; min-width: 2px;}
+.cp-bar-pct {font-variant-numeric: tabular-nums; opacity: 0.9;}
 </style>"""
 
 
-def probabilities(result: Classification, k: int = 5) -> go.Figure:
-    """The ``k`` most likely genres as horizontal bars, best at the top."""
-    top = result.top(k)[::-1]
-    fig = go.Figure(go.Bar(
-        x=[p for _, p in top], y=[genre_name(g) for g, _ in top], orientation="h",
-        marker_color=[color(g) for g, _ in top], text=[percent(p) for _, p in top], textposition="outside",
-        cliponaxis=False, hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
-    fig.update_xaxes(range=[0, 1.12], tickformat=".0%", showgrid=False, visible=False)
-    fig.update_yaxes(tickfont=dict(size=16))
-    return style(fig, height=70 + 42 * len(top), legend=False).update_layout(margin=dict(t=10, b=10))
+def probability_bars_html(result: Classification, k: int = 5) -> str:
+    """The ``k`` most likely genres as coloured bars (plain HTML: drawn instantly, no chart library)."""
+    rows = "".join(
+        f'<div class="cp-bar-name">{html.escape(genre_name(g))}</div>'
+        f'<div class="cp-bar-track"><div class="cp-bar" style="width:{100 * p:.1f}%;background:{color(g)}"></div></div>'
+        f'<div class="cp-bar-pct">{percent(p)}</div>'
+        for g, p in result.top(k))
+    return f'<div class="cp-bars">{rows}</div>'
 
 
 def timeline(result: Classification) -> go.Figure:
@@ -123,12 +125,12 @@ def waveform(result: Classification) -> go.Figure:
 
 
 def spectrogram(result: Classification) -> go.Figure:
-    """The log-mel spectrogram (dB) with the frequency axis labelled in Hz."""
+    """The log-mel spectrogram (dB, rounded to whole dB to shrink the page) with frequencies labelled in Hz."""
     spec = result.spectrogram
     hz = mel_band_hz(spec.db.shape[0], spec.fmax_hz)
     marks = [f for f in (100, 250, 500, 1000, 2000, 4000, 8000) if f < spec.fmax_hz]
     fig = go.Figure(go.Heatmap(
-        z=spec.db, x=spec.times + spec.seconds_per_column / 2, y=np.arange(len(hz)), colorscale=SPECTROGRAM_COLORS,
+        z=np.round(spec.db).astype(np.int16), x=spec.times + spec.seconds_per_column / 2, y=np.arange(len(hz)), colorscale=SPECTROGRAM_COLORS,
         colorbar=dict(title="dB", thickness=12), hovertemplate="%{x:.1f} s<br>%{z:.0f} dB<extra></extra>"))
     fig.update_xaxes(**time_axis(result))
     fig.update_yaxes(title="frequency", tickvals=[int(np.argmin(np.abs(hz - f))) for f in marks],
@@ -136,38 +138,59 @@ def spectrogram(result: Classification) -> go.Figure:
     return style(fig, height=340, legend=False)
 
 
-def evidence_figure(result: Classification, evidence: list[Evidence], columns: int = 3) -> go.Figure:
+def _grid(n: int, columns: int, gap_x: float = 0.07, gap_y: float = 0.16) -> list[tuple[list[float], list[float]]]:
+    """Paper-coordinate (x domain, y domain) of ``n`` panels laid out ``columns`` wide, filled row by row."""
+    rows = math.ceil(n / columns)
+    width, height = (1 - gap_x * (columns - 1)) / columns, (1 - gap_y * (rows - 1)) / rows
+    cells = []
+    for i in range(n):
+        left, top = (i % columns) * (width + gap_x), 1 - (i // columns) * (height + gap_y)
+        cells.append(([left, left + width], [top - height, top]))
+    return cells
+
+
+def evidence_figure(result: Classification, evidence: list[Evidence], columns: int = 3) -> dict[str, Any]:
     """For each telling feature, every genre's training distribution as a box (middle half, median) and
-    the clip's value as a white line; the predicted genre and the runner-up in their colours."""
+    the clip's value as a dotted white line; the predicted genre and the runner-up in their colours.
+
+    Returned as a plain plotly figure dict laid out by hand: ``st.plotly_chart`` validates it once, where
+    ``make_subplots`` and graph objects would validate every box twice more (a second per redraw on a
+    busy machine).
+    """
     genre, runner_up = evidence[0].genre, evidence[0].runner_up
     order = [genre, runner_up] + [g for g in result.classes if g not in (genre, runner_up)]
-    rows = math.ceil(len(evidence) / columns)
-    fig = make_subplots(rows=rows, cols=columns, horizontal_spacing=0.07, vertical_spacing=0.16,
-                        subplot_titles=[f"{readable_name(result.schema, e.feature)}<br><sup>this clip: "
-                                        f"{number(e.value)}</sup>" for e in evidence])
-    for n, e in enumerate(evidence):
-        row, col = n // columns + 1, n % columns + 1
+    categories = [genre_name(g) for g in order[::-1]]
+    traces: list[dict[str, Any]] = []
+    layout: dict[str, Any] = {}
+    titles, shapes = [], []
+    for n, (e, (x_domain, y_domain)) in enumerate(zip(evidence, _grid(len(evidence), columns))):
+        suffix = str(n + 1) if n else ""
         stats = genre_statistics(result.feature_stats, e.feature).reindex(order).dropna()
         for group, tint in ((stats.index[2:], MUTED), ([runner_up], color(runner_up)), ([genre], color(genre))):
             part = stats.loc[[g for g in group if g in stats.index]]
             if part.empty:
                 continue
-            names = [genre_name(g) for g in part.index]
-            fig.add_trace(go.Box(
-                y=names, q1=part["q25"], median=part["median"], q3=part["q75"], lowerfence=part["q25"],
-                upperfence=part["q75"], orientation="h", marker_color=tint, line=dict(width=1.5),
+            q1, median, q3 = (part[c].to_numpy().tolist() for c in ("q25", "median", "q75"))
+            traces.append(dict(
+                type="box", orientation="h", y=[genre_name(g) for g in part.index], q1=q1, median=median, q3=q3,
+                lowerfence=q1, upperfence=q3, marker=dict(color=tint), line=dict(width=1.5),
                 fillcolor=tint if tint != MUTED else "rgba(91,96,112,0.5)", showlegend=False,
-                hovertemplate="%{y}<br>middle half: %{q1:.3g} – %{q3:.3g}<br>median %{median:.3g}<extra></extra>"),
-                row=row, col=col)
+                xaxis=f"x{suffix}", yaxis=f"y{suffix}",
+                hovertemplate="%{y}<br>middle half: %{q1:.3g} – %{q3:.3g}<br>median %{median:.3g}<extra></extra>"))
         low, high = min(stats["q25"].min(), e.value), max(stats["q75"].max(), e.value)
         pad = 0.08 * (high - low) or 0.1 * abs(e.value) or 1.0
-        fig.add_vline(x=e.value, line=dict(color="white", width=2, dash="dot"), row=row, col=col)
-        fig.update_yaxes(categoryorder="array", categoryarray=[genre_name(g) for g in order[::-1]],
-                         tickfont=dict(size=11), row=row, col=col)
-        fig.update_xaxes(showgrid=False, tickfont=dict(size=11), nticks=5, range=[low - pad, high + pad],
-                         row=row, col=col)
-    fig.update_annotations(font=dict(size=14))
-    return style(fig, height=340 * rows, legend=False).update_layout(margin=dict(t=55, b=10))
+        layout[f"xaxis{suffix}"] = dict(domain=x_domain, anchor=f"y{suffix}", range=[low - pad, high + pad],
+                                        showgrid=False, nticks=5, tickfont=dict(size=11))
+        layout[f"yaxis{suffix}"] = dict(domain=y_domain, anchor=f"x{suffix}", categoryorder="array",
+                                        categoryarray=categories, tickfont=dict(size=11))
+        shapes.append(dict(type="line", xref=f"x{suffix}", yref=f"y{suffix} domain", x0=e.value, x1=e.value,
+                           y0=0, y1=1, line=dict(color="white", width=2, dash="dot")))
+        titles.append(dict(text=f"{readable_name(result.schema, e.feature)}<br><sup>this clip: {number(e.value)}</sup>",
+                           x=sum(x_domain) / 2, y=y_domain[1], xref="paper", yref="paper", xanchor="center",
+                           yanchor="bottom", showarrow=False, font=dict(size=14)))
+    height = 340 * math.ceil(len(evidence) / columns)
+    return dict(data=traces, layout=dict(layout, shapes=shapes, annotations=titles, height=height, showlegend=False,
+                                         font=dict(size=14), margin=dict(l=10, r=10, t=55, b=10)))
 
 
 def _closeness(z: float) -> str:
