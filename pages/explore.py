@@ -174,7 +174,8 @@ if dist_tab.open:
             column = feature_picker("Feature", features, defaults[0], "explore_dist_feature")
         plot = right.segmented_control("Plot", ["Violin", "Box", "Histogram"], default="Violin", required=True,
                                        key="explore_dist_kind")
-        st.caption(schema.describe(column))
+        st.caption(schema.describe(column) + (" · Click a genre in the legend to hide or show it."
+                                               if plot == "Histogram" else ""))
         sample = plot_sample("distribution")
         st.plotly_chart(views.distribution(sample, column, plot, schema), key="explore_dist_chart")
 
