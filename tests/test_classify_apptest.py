@@ -1,0 +1,159 @@
+"""The Classify page's logic through Streamlit's AppTest (no browser), with the shipped default model:
+one clip, the content-hash cache, many files, every bad input, the microphone, dataset examples."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from streamlit.testing.v1 import AppTest
+
+from conftest import synth
+from core.schema import GENRES
+from ui import classify_data
+
+REPO = Path(__file__).resolve().parents[1]
+UPLOADS = "classify_files"
+
+
+def wav(kind: str = "music", seconds: float = 6.0, seed: int = 0, sr: int = 22_050, **kwargs) -> bytes:
+    """Synthetic audio as WAV bytes; ``seed`` makes the bytes (and so the cache key) unique per test."""
+    buffer = io.BytesIO()
+    sf.write(buffer, synth(kind, seconds=seconds, sr=sr, seed=seed, **kwargs), sr, format="WAV")
+    return buffer.getvalue()
+
+
+def classify_page() -> AppTest:
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=300)
+    at.switch_page("pages/classify.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def upload(at: AppTest, *files: tuple[str, bytes]) -> AppTest:
+    at.file_uploader(key=UPLOADS).set_value([(name, data, "application/octet-stream") for name, data in files]).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def html(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def shown_genre(at: AppTest) -> str:
+    text = html(at)
+    start = text.index('class="cp-genre"')
+    return text[text.index(">", start) + 1:text.index("</div>", start)]
+
+
+def test_one_clip_shows_its_genre_probabilities_and_views():
+    at = upload(classify_page(), ("song.wav", wav(seed=1)))
+    assert shown_genre(at).lower().replace("-", "") in GENRES
+    assert html(at).count('class="cp-bar"') == 5
+    assert "confident" in html(at)
+    assert any("analysed the whole file (0:06)" in c.value for c in at.caption)
+    assert [t.label for t in at.tabs] == ["Genre over time", "Waveform", "Mel spectrogram"]
+    assert any(h.value.startswith("Why ") for h in at.subheader)
+    assert not at.error
+
+
+def test_the_same_audio_is_analysed_once(monkeypatch):
+    calls = []
+    real = classify_data.classify
+    monkeypatch.setattr(classify_data, "classify", lambda *a, **k: calls.append(1) or real(*a, **k))
+    data = wav(seed=2)
+    at = upload(classify_page(), ("first.wav", data))
+    at.run()  # a plain rerun
+    upload(at, ("renamed copy.wav", data))  # same bytes, another name
+    assert len(calls) == 1
+    upload(at, ("other.wav", wav(seed=3)))
+    assert len(calls) == 2
+
+
+def test_many_files_give_a_table_errors_in_place_and_a_csv():
+    at = upload(classify_page(), ("a.wav", wav(seed=4)), ("b.wav", wav(seed=5, freq=330)), ("notes.txt", b"not audio"))
+    assert any("**3** files · **2** classified · **1** could not be analysed" in m.value for m in at.markdown)
+    assert len(at.error) == 1 and at.error[0].value.startswith("**notes.txt**: ")
+    table = at.dataframe[0].value
+    assert list(table["file"]) == ["a.wav", "b.wav"]
+    assert table["confidence"].between(0, 1).all()
+    assert at.get("download_button")[0].label == "Download CSV"
+    assert at.selectbox(key="classify_detail").options == ["a.wav", "b.wav"]
+    assert shown_genre(at)  # the details of the first file
+
+
+BAD = {
+    "non-audio": (b"just some text, not audio", "not an audio file we can read"),
+    "empty": (b"", "The file is empty (0 bytes)."),
+    "corrupt": (b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)) * 4, "not an audio file we can read, or it is damaged"),
+    "too short": (wav(seconds=0.4), "too short (0.4 s)"),
+    "silence": (wav("silence", seconds=4), "silent"),
+    "dc only": (wav("dc", seconds=4), "constant signal"),
+}
+
+
+@pytest.mark.parametrize("kind", BAD)
+def test_each_bad_input_gets_its_message_and_nothing_else(kind):
+    data, message = BAD[kind]
+    at = upload(classify_page(), (f"{kind}.wav", data))
+    assert len(at.error) == 1
+    assert at.error[0].value.startswith(f"**{kind}.wav**: ") and message in at.error[0].value
+    assert 'class="cp-genre"' not in html(at)
+
+
+def test_a_microphone_recording_is_classified():
+    at = classify_page()
+    at.segmented_control(key="classify_source").set_value("record").run()
+    at.audio_input(key="classify_mic").set_value(("recording.wav", wav(seed=6, sr=22_050), "audio/wav")).run()
+    assert not at.exception, at.exception
+    assert shown_genre(at)
+    assert any("**Microphone recording**" in c.value for c in at.caption)
+
+
+def test_example_clips_come_from_the_dataset_folder(tmp_path, monkeypatch):
+    for genre, seed in (("blues", 7), ("metal", 8)):
+        (tmp_path / genre).mkdir()
+        (tmp_path / genre / f"{genre}.00000.wav").write_bytes(wav(seed=seed))
+    monkeypatch.setenv("CPUNK_DATA_DIR", str(tmp_path))
+    at = classify_page()
+    at.segmented_control(key="classify_source").set_value("example").run()
+    assert at.selectbox(key="classify_example").options == ["blues/blues.00000.wav", "metal/metal.00000.wav"]
+    assert "the dataset label: <b>Blues</b>" in html(at)
+    at.selectbox(key="classify_example").select("metal/metal.00000.wav").run()
+    assert "the dataset label: <b>Metal</b>" in html(at)
+    at.button[0].click().run()  # "Surprise me" picks one of the clips
+    assert at.selectbox(key="classify_example").value in at.selectbox(key="classify_example").options
+
+
+def test_without_a_dataset_folder_examples_explain_how_to_get_them(monkeypatch):
+    monkeypatch.setenv("CPUNK_DATA_DIR", "")
+    at = classify_page()
+    at.segmented_control(key="classify_source").set_value("example").run()
+    assert any("set one with audio files in the sidebar" in i.value for i in at.info)
+
+
+def test_without_a_model_the_page_says_how_to_train_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("CPUNK_MODELS_DIR", str(tmp_path))
+    at = classify_page()
+    assert "No trained model found" in at.error[0].value
+
+
+def test_the_model_picker_preselects_the_default_and_shows_its_facts():
+    at = classify_page()
+    picker = at.selectbox(key="classify_model")
+    assert picker.value == "gtzan30-mlp"
+    assert "**Architecture**" in html(at)
+
+
+def test_the_waveform_envelope_keeps_the_peaks():
+    from core.display import waveform_envelope
+
+    y = np.zeros(22_050 * 4, dtype=np.float32)
+    y[30_000] = 0.9
+    y[60_000] = -0.7
+    times, low, high = waveform_envelope(y, 22_050, offset_s=10.0, columns=100)
+    assert len(times) <= 100 and times[0] == 10.0
+    assert high.max() == pytest.approx(0.9) and low.min() == pytest.approx(-0.7)
