@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from core.keras_env import keras, seed_everything, tf
+from core.models import build_model
 from core.training_data import Level, TrainingRows, training_rows, validation_split
 
 
@@ -174,8 +175,6 @@ def train(config: TrainConfig, table: pd.DataFrame | TrainingRows, callbacks: It
     validation tracks, or training loss without them) and the :class:`TrainHistory`. ``validation``
     gives the validation rows explicitly instead (e.g. a published split's "valid" tracks).
     """
-    from core.models import build_model  # here: core.models loads builder plugins that import this module
-
     t0 = time.perf_counter()
     seed_everything(config.seed)
     rows = table if isinstance(table, TrainingRows) else training_rows(table, config.level, classes)
