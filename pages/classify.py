@@ -35,7 +35,7 @@ def pick_model() -> data.ModelKey:
     name = st.selectbox("Model", names, index=names.index(default) if default in names else 0, key="classify_model",
                         format_func=lambda n: f"{n} (default)" if n == default else n)
     info = infos[names.index(name)]
-    with st.expander("About this model"):
+    with st.popover("About this model", icon=":material/info:", width="stretch"):  # overlays: no layout shift
         st.markdown("\n".join(f"- **{label}**: {value}" for label, value in views.model_facts(info.meta)))
         if info.meta.get("notes"):
             st.caption(info.meta["notes"])
@@ -75,7 +75,7 @@ def choose_clips() -> list[Clip]:
     names = [str(f.relative_to(data.audio_index(str(root)).root)) for f in files]
     if st.session_state.get(EXAMPLE) not in names:
         st.session_state[EXAMPLE] = next((n for n, f in zip(names, files) if data.known_genre(f)), names[0])
-    pick, dice = st.columns([5, 1], vertical_alignment="bottom")
+    pick, dice = st.columns([3, 1], vertical_alignment="bottom")
     choice = pick.selectbox(f"Example clip ({len(names):,} in the dataset folder)", names, key=EXAMPLE)
     dice.button("Surprise me", icon=":material/casino:", on_click=surprise, args=(names,), width="stretch")
     path = files[names.index(choice)]

@@ -179,3 +179,17 @@ def test_a_file_over_the_upload_limit_is_refused_in_place(page, start_app, tmp_p
     shot(page, "too-large")
     upload_files(page, UPLOADER, small, timeout_ms=180_000)
     assert verdict(page) in GENRE_NAMES
+
+
+def test_an_example_clip_from_the_dataset_folder(page, start_app, tmp_path, shot):
+    (tmp_path / "metal").mkdir()
+    write_wav(tmp_path / "metal" / "metal.00000.wav", music(8, seed=3, freq=110))
+    open_classify(page, start_app({"CPUNK_DATA_DIR": str(tmp_path)}))
+    rerun_after(page, page.locator('[data-testid="stButtonGroup"]').get_by_text("Example clip").click,
+                timeout_ms=180_000)
+    wait_for_charts(page, FIRST_CHARTS)
+    assert verdict(page) in GENRE_NAMES
+    expect(page.locator(".cp-known")).to_contain_text("the dataset label: Metal")
+    page.get_by_text("About this model").click()
+    expect(page.get_by_text("Architecture")).to_be_visible()
+    shot(page, "example-with-model-facts")
