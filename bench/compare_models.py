@@ -85,7 +85,7 @@ def build_cache(data: Path, cache: Path, workers: int) -> None:
 
 
 SEED_CONFIG = dict(architecture="seed_mlp", level="slice", epochs=120, batch_size=128)  # core.train defaults
-CNN_CONFIG = dict(epochs=20, crops_per_track=4, batch_size=32)
+CNN_CONFIG = dict(epochs=12, crops_per_track=2, batch_size=32)  # what the shared 2-core CPU allows
 HEAD_CONFIG = dict(epochs=60, batch_size=64)
 MODELS = ("seed_mlp", "cnn", "vgg_transfer")
 
@@ -211,7 +211,7 @@ def network_card(model, architecture: str, inputs: list[str], config: dict, hist
                            history.early_stopped, history.seconds, seed_rows, None)
     key = {"seed_mlp": "seed_mlp", "mel_cnn": "cnn", "vgg_transfer": "vgg_transfer", "ensemble": "ensemble"}[architecture]
     protocol = {"name": "track", "detail": report["protocol"], "dataset": report["dataset"]} if report else None
-    metrics = report["results"][key]["tracks"] if report and key in report["results"] else None
+    metrics = {"tracks": report["results"][key]["tracks"]} if report and key in report["results"] else None
     meta = model_card(model, train_config, history, source=source, protocol=protocol, metrics=metrics)
     meta["inputs"] = inputs
     return meta
