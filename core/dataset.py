@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 import psutil
@@ -187,6 +188,34 @@ def extract_track(track: Track, schema_id: str, max_slices: int | None) -> Track
                            cpu_s=time.process_time() - start)
 
 
+def record_result(result: TrackResult, summary: ExtractSummary, errors: dict[str, tuple[str, str]]) -> None:
+    """Count one finished track in ``summary`` and keep ``errors`` (the errors table) up to date."""
+    track_id = result.track.track_id
+    summary.cpu_seconds += result.cpu_s
+    if result.rows is None:
+        errors[track_id] = (result.track.path, result.reason)
+        summary.errors.append((track_id, result.reason))
+    else:
+        errors.pop(track_id, None)
+        summary.extracted += 1
+        summary.warnings += [(track_id, w) for w in result.warnings]
+
+
+def errors_table(errors: dict[str, tuple[str, str]]) -> pd.DataFrame:
+    """The errors table (:data:`core.parts.ERROR_COLUMNS`) of ``{track_id: (path, reason)}``."""
+    return pd.DataFrame([(k, p, r) for k, (p, r) in errors.items()], columns=list(ERROR_COLUMNS))
+
+
+class Engine(Protocol):
+    """Runs :func:`extract_track` over ``todo`` and saves the rows into the store ``root``, calling
+    :func:`record_result` for every track and ``progress`` as tracks finish (the local pool below;
+    :mod:`core.dask_engine` on a Dask cluster)."""
+
+    def __call__(self, todo: list[Track], root: Path, schema: FeatureSchema, max_slices: int | None, workers: int,
+                 part_tracks: int, summary: ExtractSummary, errors: dict[str, tuple[str, str]],
+                 progress: Progress | None) -> None: ...
+
+
 def extract_dataset(
     tracks: Iterable[Track],
     out_dir: str | os.PathLike,
@@ -196,10 +225,12 @@ def extract_dataset(
     workers: int | None = None,
     progress: Progress | None = None,
     part_tracks: int = PART_TRACKS,
+    engine: Engine | None = None,
 ) -> ExtractSummary:
     """Extract ``tracks`` into the store directory ``out_dir``, skipping tracks already there.
 
-    Uses a process pool of ``workers`` processes (default: all cores). ``progress(done, total)`` is
+    Uses a process pool of ``workers`` processes (default: all cores), or ``engine`` (e.g.
+    :func:`core.dask_engine.dask_engine`). ``progress(done, total)`` is
     called as tracks finish (``done`` counts skipped tracks too). Failed tracks are written to the
     store's errors table (and retried by the next run); the rows of finished tracks are saved every
     ``part_tracks`` tracks or :data:`PART_SECONDS`, whichever comes first.
@@ -215,8 +246,8 @@ def extract_dataset(
     if progress:
         progress(summary.skipped, summary.total)
     if todo:
-        _run_pool(todo, root, schema, max_slices, workers or os.cpu_count() or 1, part_tracks, summary, errors,
-                  progress)
+        (engine or _run_pool)(todo, root, schema, max_slices, workers or os.cpu_count() or 1, part_tracks, summary,
+                              errors, progress)
     summary.seconds = time.perf_counter() - start
     return summary
 
@@ -232,7 +263,7 @@ def _run_pool(todo: list[Track], root: Path, schema: FeatureSchema, max_slices: 
         if pending:
             write_part(root, pd.concat(pending, ignore_index=True))
             pending.clear()
-        write_errors(root, pd.DataFrame([(k, p, r) for k, (p, r) in errors.items()], columns=list(ERROR_COLUMNS)))
+        write_errors(root, errors_table(errors))
         last_save = time.monotonic()
 
     with ProcessPoolExecutor(min(workers, len(todo)), mp_context=_pool_context(), initializer=init_worker,
@@ -243,16 +274,9 @@ def _run_pool(todo: list[Track], root: Path, schema: FeatureSchema, max_slices: 
                 finished, futures = wait(futures, timeout=PART_SECONDS, return_when=FIRST_COMPLETED)
                 for future in finished:
                     result: TrackResult = future.result()
-                    track_id = result.track.track_id
-                    summary.cpu_seconds += result.cpu_s
-                    if result.rows is None:
-                        errors[track_id] = (result.track.path, result.reason)
-                        summary.errors.append((track_id, result.reason))
-                    else:
-                        errors.pop(track_id, None)
+                    record_result(result, summary, errors)
+                    if result.rows is not None:
                         pending.append(result.rows)
-                        summary.extracted += 1
-                        summary.warnings += [(track_id, w) for w in result.warnings]
                 if len(pending) >= part_tracks or time.monotonic() - last_save >= PART_SECONDS:
                     save()
                 if progress:

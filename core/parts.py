@@ -62,10 +62,14 @@ def done_track_ids(root: str | os.PathLike) -> set[str]:
     return done
 
 
-def write_part(root: str | os.PathLike, rows: pd.DataFrame) -> Path:
-    """Save ``rows`` as the next part (atomic)."""
-    parts = part_paths(root)
-    number = int(parts[-1].stem.split("-")[1]) + 1 if parts else 0
+def next_part_number(root: str | os.PathLike) -> int:
+    """The number the next part gets: one more than the highest so far (0 for none)."""
+    return max((int(p.stem.split("-")[1]) for p in part_paths(root)), default=-1) + 1
+
+
+def write_part(root: str | os.PathLike, rows: pd.DataFrame, number: int | None = None) -> Path:
+    """Save ``rows`` as part ``number`` (atomic; replaces that part), by default the next one."""
+    number = next_part_number(root) if number is None else number
     return write_parquet_atomic(rows, Path(root) / PARTS_DIR / f"part-{number:04d}.parquet")
 
 
