@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from core.dataset import PART_TRACKS, DatasetError, ExtractSummary, discover, extract_dataset
+from core.dataset import PART_TRACKS, DatasetError, Engine, ExtractSummary, discover, extract_dataset
 from core.parts import ERRORS_FILE, compact, is_store, read_errors, store_from_table
 from core.schema import SCHEMAS, get_schema
 from core.store import FeatureTableError, feature_schema_of, read_features, write_parquet_atomic
@@ -27,6 +27,10 @@ M4A, AIFF) or a CSV manifest with the columns path,label (paths relative to the 
 Interrupted runs (Ctrl-C, kill -9, power loss) resume: rerun the same command and only the missing
 files are analysed. Files that cannot be analysed are listed at the end and kept in the errors
 table (FILE.errors.parquet for a single file); they are retried on the next run.
+--engine dask runs the same extraction on a Dask cluster: the scheduler at --scheduler ADDRESS
+(`dask scheduler` + `dask worker ADDRESS` on each machine; the store and the audio must be on a
+file system every worker sees, under the same absolute paths), or a local cluster of --workers
+processes when no address is given.
 Exit status: 0 when every file was analysed, 1 when some failed, 2 for unusable input."""
 
 
@@ -41,6 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="feature schema (default: %(default)s; gtzan-kaggle is ~10x slower)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="parallel processes (default: all CPU cores)")
+    p.add_argument("--engine", choices=("local", "dask"), default="local",
+                   help="local process pool, or a Dask cluster (default: %(default)s)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (with --engine dask; "
+                        "default: a local cluster of --workers processes)")
     p.add_argument("--limit-files", type=int, default=None, metavar="N",
                    help="only the first N files (sorted by track id), e.g. for a quick try")
     p.add_argument("--part-size", type=int, default=PART_TRACKS, metavar="N",
@@ -58,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.slices < 0 or args.part_size < 1 or (args.workers is not None and args.workers < 1):
             raise DatasetError("--slices must be 0 or more, --workers and --part-size 1 or more.")
+        if args.scheduler and args.engine != "dask":
+            raise DatasetError("--scheduler is for --engine dask.")
         tracks = discover(args.data)[: args.limit_files]
         if single_file and out.is_file() and not is_store(store):
             previous = read_features(out)  # resume from the earlier result: its tracks count as done
@@ -70,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
             def progress(done: int, total: int) -> None:
                 bar.update(done - bar.n)
             summary = extract_dataset(tracks, store, schema, max_slices=args.slices, workers=args.workers,
-                                      progress=progress, part_tracks=args.part_size)
+                                      progress=progress, part_tracks=args.part_size, engine=_engine(args))
         if single_file:
             _finish_single_file(store, out, args.float32)
     except (DatasetError, FeatureTableError) as exc:
@@ -82,6 +93,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     _report(summary, out)
     return 1 if summary.errors else 0
+
+
+def _engine(args: argparse.Namespace) -> Engine | None:
+    if args.engine != "dask":
+        return None
+    from core.dask_engine import dask_engine  # imports dask only when asked for
+    return dask_engine(args.scheduler)
 
 
 def _finish_single_file(store: Path, out: Path, float32: bool) -> None:

@@ -1,0 +1,103 @@
+"""Extraction on a Dask cluster: ``python -m core extract DATA --out STORE --engine dask [--scheduler ADDRESS]``.
+
+The same per-file function (:func:`core.dataset.extract_track`), store layout and bookkeeping
+(:func:`core.dataset.record_result`, :mod:`core.parts`) as the local process pool. The tracks go to
+the workers in batches of ``part_tracks``; a worker extracts its batch and writes it straight into the
+store as one part whose number the client chose, so a batch that Dask runs again after its worker
+died replaces its own part instead of adding a second copy. Only a row-less summary of each track comes
+back; the client keeps the errors table and reports progress as futures complete
+(:func:`distributed.as_completed`). The store must therefore be a path every worker can write (one
+machine, or a file system shared by all of them).
+
+Without a scheduler address, a :class:`distributed.LocalCluster` of ``workers`` single-threaded
+processes is started for the run and closed after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+from distributed import Client, Future, LocalCluster, as_completed
+
+from core.dataset import (DatasetError, Engine, ExtractSummary, Progress, Track, TrackResult, errors_table,
+                          extract_track, record_result)
+from core.parts import next_part_number, write_errors, write_part
+from core.schema import FeatureSchema
+
+CONNECT_TIMEOUT_S = 30
+
+
+class WorkersLostError(DatasetError):
+    """Some batches could not be finished because their workers kept dying; what finished is saved."""
+
+
+def extract_batch(tracks: list[Track], schema_id: str, max_slices: int | None, root: str,
+                  number: int) -> list[TrackResult]:
+    """Worker side: extract ``tracks``, save their rows as part ``number`` of the store ``root``, and
+    return their results without the rows (an empty frame marks success, ``None`` a failure)."""
+    results = [extract_track(track, schema_id, max_slices) for track in tracks]
+    rows = [r.rows for r in results if r.rows is not None]
+    if rows:
+        write_part(root, pd.concat(rows, ignore_index=True), number)
+    return [r if r.rows is None else replace(r, rows=r.rows.iloc[:0]) for r in results]
+
+
+def dask_engine(scheduler: str | None = None) -> Engine:
+    """An engine for :func:`core.dataset.extract_dataset` that runs on the Dask scheduler at
+    ``scheduler`` (e.g. ``tcp://10.0.0.5:8786``), or on a local cluster of ``workers`` processes."""
+    return partial(run_on_dask, scheduler=scheduler)
+
+
+@contextmanager
+def connect(scheduler: str | None, workers: int) -> Iterator[Client]:
+    """A client of the scheduler at ``scheduler``, or of a new local cluster of ``workers`` processes."""
+    if scheduler is None:
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+            with Client(cluster) as client:
+                yield client
+        return
+    try:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+    except OSError as exc:
+        raise DatasetError(f"Cannot reach the Dask scheduler at {scheduler} ({exc}); start it with "
+                           "`dask scheduler` and its workers with `dask worker ADDRESS`.") from None
+    with client:
+        yield client
+
+
+def run_on_dask(todo: list[Track], root: Path, schema: FeatureSchema, max_slices: int | None, workers: int,
+                part_tracks: int, summary: ExtractSummary, errors: dict[str, tuple[str, str]],
+                progress: Progress | None, *, scheduler: str | None = None) -> None:
+    """The :class:`core.dataset.Engine` behind :func:`dask_engine` (``workers`` only sizes a local cluster)."""
+    store = str(Path(root).resolve())  # workers may run elsewhere: never relative to our working directory
+    first = next_part_number(root)
+    batches = [todo[i:i + part_tracks] for i in range(0, len(todo), part_tracks)]
+    lost: list[Track] = []
+    with connect(scheduler, workers) as client:
+        futures: dict[Future, list[Track]] = {
+            client.submit(extract_batch, batch, schema.id, max_slices, store, first + i, pure=False): batch
+            for i, batch in enumerate(batches)}
+        try:
+            for future in as_completed(list(futures)):
+                batch = futures.pop(future)
+                if future.status != "finished":  # e.g. KilledWorker: its workers died too often
+                    lost += batch
+                    continue
+                for result in future.result():
+                    record_result(result, summary, errors)
+                write_errors(root, errors_table(errors))
+                if progress:
+                    progress(summary.skipped + summary.extracted + len(summary.errors), summary.total)
+        finally:
+            client.cancel(list(futures))
+            write_errors(root, errors_table(errors))
+    if lost:
+        raise WorkersLostError(
+            f"{len(lost)} files were not analysed because the Dask workers running them died repeatedly "
+            f"(first: {lost[0].track_id}); what finished is saved; rerun the same command to continue.")
+
