@@ -3,6 +3,11 @@
 The job id is kept in ``st.session_state`` and in the URL (``?job=...``), so a reloaded tab (a new
 Streamlit session) finds its run again and becomes its owner. A job's owner is "alive" while its
 Streamlit session is connected; a run whose tab was closed stops after the registry's grace time.
+
+Streamlit calls ``keras.backend.clear_session()`` after every script run (to reset Keras between
+reruns). With a model training on another thread that resets Keras' global state and clears
+TensorFlow's caches mid-fit, twice a second while the live curves refresh: training crawled (no
+epoch in minutes). :func:`_keep_keras_while_training` skips that clean-up while a job runs.
 """
 
 from __future__ import annotations
@@ -11,11 +16,24 @@ from typing import Any
 
 import streamlit as st
 from streamlit import runtime
-from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.scriptrunner import get_script_run_ctx, script_runner
 
 from core.jobs import JOBS, Alive, Job, JobError, Work
 
 KEY, PARAM = "train_job", "job"
+
+
+def _keep_keras_while_training(clean=script_runner._clean_problem_modules):
+    """Streamlit's after-run clean-up, except while a training job runs (private API, Streamlit 1.67)."""
+    def clean_unless_training() -> None:
+        if not JOBS.running():
+            clean()
+    clean_unless_training.patched = True
+    return clean_unless_training
+
+
+if not getattr(script_runner._clean_problem_modules, "patched", False):
+    script_runner._clean_problem_modules = _keep_keras_while_training()
 
 
 def session_id() -> str:
