@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.schema import FeatureSchema
@@ -48,10 +49,18 @@ def read_store(root: str | os.PathLike) -> pd.DataFrame:
     parts = part_paths(root)
     if not parts:
         raise FeatureTableError(f"The feature store {root} has no features yet.")
-    table = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    table = pd.concat([_read_part(p) for p in parts], ignore_index=True)
     table = table.drop_duplicates(["track_id", "slice"], keep="last").sort_values(
         ["track_id", "slice"], kind="stable")
     return validate_features(table, f"The feature store {root.name}")
+
+
+def _read_part(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise FeatureTableError(f"{path.parent.parent.name}/{PARTS_DIR}/{path.name} is not a readable Parquet "
+                                f"part ({exc}); remove it and rerun the extraction to redo its tracks.") from None
 
 
 def done_track_ids(root: str | os.PathLike) -> set[str]:

@@ -95,11 +95,17 @@ class LoadedModel:
 
 def _read_meta(folder: Path) -> dict[str, Any]:
     try:
-        return json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RegistryError(f"{folder.name}: {META_FILE} is missing; the folder is not a model.") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RegistryError(f"{folder.name}: {META_FILE} is not valid JSON ({exc}).") from None
+    schema, classes = (meta.get("feature_schema"), meta.get("classes")) if isinstance(meta, dict) else (None, None)
+    if not (isinstance(schema, dict) and isinstance(schema.get("id"), str) and isinstance(classes, list)
+            and classes and all(isinstance(c, str) for c in classes)):
+        raise RegistryError(f"{folder.name}: {META_FILE} is incomplete or tampered (it needs 'feature_schema' "
+                            "with an 'id' and a list of 'classes').")
+    return meta
 
 
 def list_models(root: str | os.PathLike | None = None) -> list[ModelInfo]:

@@ -122,6 +122,8 @@ def read_gtzan_csv(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     try:
         raw = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise FeatureTableError(f"{path.name} is empty: it has no header row and no data.") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
         raise FeatureTableError(f"{path.name} is not a readable CSV file ({exc}).") from None
     expected = list(CSV_ID_COLUMNS) + list(GTZAN_KAGGLE.columns)
