@@ -213,19 +213,30 @@ def model_facts(meta: dict[str, Any]) -> list[tuple[str, str]]:
     arch = meta.get("architecture", {})
     dataset = meta.get("dataset", {})
     facts = [("Architecture", f"{arch.get('name', '?')} ({arch.get('parameters', 0):,} parameters)"),
-             ("Input", f"{meta.get('feature_schema', {}).get('id', '?')} features of "
-                       f"{'whole tracks' if meta.get('level') == 'track' else '3-s slices'}"),
+             ("Input", f"{_inputs(meta)} of {'whole tracks' if meta.get('level') == 'track' else '3-s slices'}"),
              ("Trained on", f"{dataset.get('rows', '?'):,} rows of `{dataset.get('source', '?')}`"
               if isinstance(dataset.get("rows"), int) else f"`{dataset.get('source', '?')}`"),
              ("Created", str(meta.get("created", "?")).replace("T", " ")[:16])]
-    for name, value in _headline_metrics(meta.get("metrics", {})):
-        facts.append((name, value))
+    metrics = _headline_metrics(meta.get("metrics", {}))
+    if metrics and meta.get("protocol", {}).get("detail"):
+        facts.append(("Evaluated by", meta["protocol"]["detail"]))
+    facts += metrics
     history = meta.get("training", {}).get("history", {})
-    best = history.get("best_epoch")
+    best = history.get("best_epoch") or 0
     epochs = history.get("epochs", [])
-    if best and len(epochs) >= best and "val_accuracy" in epochs[best - 1]:
-        facts.append(("Validation accuracy (training)", f"{epochs[best - 1]['val_accuracy']:.1%} at epoch {best}"))
+    accuracy = epochs[best - 1].get("val_accuracy") if 0 < best <= len(epochs) else None
+    if isinstance(accuracy, float):
+        facts.append(("Validation accuracy (training)", f"{accuracy:.1%} at epoch {best}"))
     return facts
+
+
+INPUT_NAMES = {"log_mel": "mel spectrogram", "musicnn": "musicnn embedding"}
+
+
+def _inputs(meta: dict[str, Any]) -> str:
+    """What the network reads: feature-schema columns, a mel spectrogram, a pretrained embedding."""
+    schema = f"{meta.get('feature_schema', {}).get('id', '?')} features"
+    return " + ".join(schema if i == "features" else INPUT_NAMES.get(i, i) for i in meta.get("inputs", ["features"]))
 
 
 def _headline_metrics(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
