@@ -72,7 +72,8 @@ def _label(name: str, where: str) -> str:
 
 
 def discover(path: str | os.PathLike) -> list[Track]:
-    """The tracks of a folder with one sub-folder per genre, or of a CSV manifest ``path,label``.
+    """The tracks of a folder with one sub-folder per genre, of a CSV manifest ``path,label``, or of a
+    metadata CSV ``track_id,path,genre`` / FMA ``tracks.csv`` (:mod:`core.metadata`).
 
     Track ids are relative paths without extension (posix style), sorted; labels are lower-case genres.
     """
@@ -111,6 +112,9 @@ def _discover_manifest(manifest: Path) -> list[Track]:
         table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{manifest.name} is not a readable CSV file ({exc}).") from None
+    from core.metadata import is_metadata_csv, read_metadata  # builds on this module
+    if is_metadata_csv(table):
+        return read_metadata(manifest)
     missing = [c for c in ("path", "label") if c not in table.columns]
     if missing:
         raise DatasetError(f"{manifest.name} needs the columns path,label; missing: {', '.join(missing)}.")
