@@ -108,11 +108,25 @@ def _read_meta(folder: Path) -> dict[str, Any]:
     return meta
 
 
+def _restore_interrupted(base: Path) -> None:
+    """Put back a model whose overwrite was killed between its two renames (old folder moved aside as
+    ``.old-<name>-<hex8>``, new one not yet moved in), so a crash never makes a model disappear."""
+    for old in base.glob(".old-*"):
+        name = old.name[len(".old-"):-9]
+        if (_NAME.match(name) and not (base / name).exists() and (old / MODEL_FILE).is_file()
+                and (old / META_FILE).is_file()):
+            try:
+                os.replace(old, base / name)
+            except OSError:  # another process got there first
+                pass
+
+
 def list_models(root: str | os.PathLike | None = None) -> list[ModelInfo]:
     """Every complete model in the directory (folders with both files), sorted by name."""
     base = _root(root)
     if not base.is_dir():
         return []
+    _restore_interrupted(base)
     found = []
     for folder in sorted(base.iterdir()):
         if folder.is_dir() and _NAME.match(folder.name) and (folder / MODEL_FILE).is_file():
@@ -126,6 +140,8 @@ def list_models(root: str | os.PathLike | None = None) -> list[ModelInfo]:
 def model_info(name: str, root: str | os.PathLike | None = None) -> ModelInfo:
     """The description of model ``name``; a clear error when there is no such model."""
     folder = _root(root) / check_name(name)
+    if not (folder / MODEL_FILE).is_file() and folder.parent.is_dir():
+        _restore_interrupted(folder.parent)
     if not (folder / MODEL_FILE).is_file():
         known = ", ".join(m.name for m in list_models(root)) or "none"
         raise RegistryError(f"No model named {name!r} in {_root(root)} (available: {known}).")
@@ -199,6 +215,8 @@ def default_name(root: str | os.PathLike | None = None) -> str | None:
         name = json.loads((_root(root) / DEFAULT_FILE).read_text(encoding="utf-8")).get("default")
     except (FileNotFoundError, json.JSONDecodeError, AttributeError):
         return None
+    if isinstance(name, str) and _NAME.match(name) and not (_root(root) / name / MODEL_FILE).is_file():
+        _restore_interrupted(_root(root))
     return name if isinstance(name, str) and _NAME.match(name) and (_root(root) / name / MODEL_FILE).is_file() else None
 
 
@@ -213,6 +231,6 @@ def delete_model(name: str, root: str | os.PathLike | None = None) -> None:
     info = model_info(name, root)
     if default_name(root) == name:
         raise RegistryError(f"{name!r} is the default model; make another model the default before deleting it.")
-    trash = info.path.parent / f".old-{name}-{uuid.uuid4().hex[:8]}"
+    trash = info.path.parent / f".trash-{name}-{uuid.uuid4().hex[:8]}"  # never restored
     os.replace(info.path, trash)
     shutil.rmtree(trash, ignore_errors=True)
