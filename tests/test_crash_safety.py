@@ -71,7 +71,7 @@ def tree_digest(folder: Path) -> dict[str, str]:
 def small_dataset(root: Path, per_genre: int = 12) -> list[str]:
     """``per_genre`` short clips in each of two genre folders, plus one broken file; returns the good ids."""
     ids = []
-    t = np.arange(int(2.5 * 22_050)) / 22_050
+    t = np.arange(int(6.5 * 22_050)) / 22_050  # two whole 3-s slices
     for g, genre in enumerate(("blues", "metal")):
         (root / genre).mkdir(parents=True)
         for i in range(per_genre):
