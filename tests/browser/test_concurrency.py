@@ -1,0 +1,77 @@
+"""Five browser sessions classify five different clips at the same time: each gets its own result (the one
+``core.predict.classify`` gives for its file, no cross-talk through caches or globals) and none an error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from browser_harness import count_reruns, file_uploader, open_page, wait_for_app
+from playwright.sync_api import expect
+
+from ui.classify_views import genre_name, percent
+
+UPLOADER = "Drop one or many songs"
+SESSIONS = 5
+SR = 22_050
+
+
+def clip(kind: int, seconds: float = 6.0) -> np.ndarray:
+    """Five short clips that sound (and classify) differently."""
+    t = np.arange(int(seconds * SR)) / SR
+    rng = np.random.default_rng(kind)
+    beat = (np.mod(t, 0.5) < 0.01).astype(float)
+    return [
+        0.4 * np.sin(2 * np.pi * 110 * t) + 0.4 * beat,
+        0.3 * rng.uniform(-1, 1, len(t)),
+        0.5 * np.sign(np.sin(2 * np.pi * 82 * t)) * (0.6 + 0.4 * beat),
+        0.2 * (np.sin(2 * np.pi * 440 * t) + np.sin(2 * np.pi * 554 * t) + np.sin(2 * np.pi * 659 * t)),
+        0.6 * beat + 0.1 * rng.normal(0, 1, len(t)) * (np.mod(t, 0.25) < 0.05),
+    ][kind].astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> list[tuple[Path, str]]:
+    """The clips and what the registry's default model says of each (genre and confidence as shown)."""
+    from core.predict import classify
+    from core.registry import load_model
+
+    folder = tmp_path_factory.mktemp("concurrency")
+    model = load_model()
+    out = []
+    for kind in range(SESSIONS):
+        path = folder / f"session-{kind}.wav"
+        sf.write(path, clip(kind), SR)
+        (genre, p), (runner_up, q) = classify(path, model).top(2)
+        out.append((path, f"{genre_name(genre)} | {percent(p)} confident · then {genre_name(runner_up)} {percent(q)}"))
+    assert len({expected for _, expected in out}) == SESSIONS, f"clips must be told apart: {out}"
+    return out
+
+
+def test_five_sessions_classify_at_once_each_gets_its_own_result(browser, app_url, clips, artifacts):
+    contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(SESSIONS)]
+    try:
+        pages = []
+        for context in contexts:
+            count_reruns(context)
+            page = context.new_page()
+            page.set_default_timeout(240_000)
+            open_page(page, f"{app_url}/classify", timeout_ms=240_000)
+            pages.append(page)
+        for page, (path, _) in zip(pages, clips):  # all five uploads start before any result is awaited
+            file_uploader(page, UPLOADER).locator('input[type="file"]').set_input_files(str(path))
+        seen = []
+        for i, (page, (path, expected)) in enumerate(zip(pages, clips)):
+            expect(page.locator(".cp-genre")).to_be_visible(timeout=240_000)
+            wait_for_app(page, 240_000)
+            page.screenshot(path=str(artifacts / f"session-{i}.png"))
+            assert page.locator('[data-testid="stException"]').count() == 0
+            assert page.locator('[data-testid="stAlert"]').filter(has_text="could not").count() == 0
+            expect(page.get_by_text(path.name).first).to_be_visible()
+            seen.append(f"{page.locator('.cp-genre').inner_text()} | {page.locator('.cp-confidence').inner_text()}")
+        assert seen == [expected for _, expected in clips]
+    finally:
+        for context in contexts:
+            context.close()
