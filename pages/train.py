@@ -17,7 +17,7 @@ from ui.navigation import PAGES, run_through_router
 from ui.table_picker import choose_table, read_table
 from ui.train_jobs import current_job, forget_job, start_job
 
-POLL_S = 0.5  # live curves refresh (a fragment rerun reads the job's snapshot)
+POLL_S = 1.0  # live curves refresh: a fragment rerun reads the job snapshot (bench/train_overhead.py: 0.5 s cost >10%)
 BATCH_SIZES = [16, 32, 64, 128, 256, 512]
 LEVELS = {"slice": "3-s slices", "track": "Whole tracks"}
 PROTOCOL_NAMES = {"seed": "seed: random rows (the seed's way)", "track": "track: held-out songs (honest)"}
@@ -41,14 +41,13 @@ counts = {"slice": kinds["slices"], "track": kinds["tracks"]}
 left, right = st.columns([2, 3])
 level = left.segmented_control("Rows", levels, default=levels[0], required=True, key="train_level", disabled=busy,
                                format_func=lambda k: f"{LEVELS[k]} ({counts[k]:,})")
+protocol = right.radio("Test protocol", HOLDOUT_PROTOCOLS, format_func=PROTOCOL_NAMES.get, horizontal=True,
+                       key="train_protocol", disabled=busy, index=1)
 tracks = table.drop_duplicates("track_id")["label"].value_counts()
 present = genre_order(tracks.index)
-with right:
-    genres = st.pills("Genres", present, selection_mode="multi", default=present, key="train_genres",
-                      disabled=busy, format_func=lambda g: f"{g} ({tracks[g]})",
-                      help="Numbers are tracks per genre. Genres are weighted by inverse frequency in training.") or []
-protocol = st.radio("Test protocol", HOLDOUT_PROTOCOLS, format_func=PROTOCOL_NAMES.get, horizontal=True,
-                    key="train_protocol", disabled=busy, index=1)
+genres = st.pills("Genres", present, selection_mode="multi", default=present, key="train_genres",
+                  disabled=busy, format_func=lambda g: f"{g} ({tracks[g]})",
+                  help="Numbers are tracks per genre. Genres are weighted by inverse frequency in training.") or []
 st.caption(f"{PROTOCOL_SENTENCES[protocol]} {TEST_FRACTION:.0%} of the {'rows' if protocol == 'seed' else 'tracks'} "
            "are held out for the test.")
 

@@ -181,3 +181,24 @@ def test_holdout_splits_follow_the_protocols() -> None:
     assert np.bincount(rows.y[test_index]).tolist() == [6, 6, 6]  # stratified
     with pytest.raises(ValueError, match="Unknown protocol"):
         holdout_split(rows, "file", seed=3)
+
+
+def test_registry_models_are_scored_on_the_same_test_rows(tmp_path, monkeypatch) -> None:
+    from core import registry
+    from core.holdout import compare_registry
+    from core.model_card import model_card
+
+    monkeypatch.setenv("CPUNK_MODELS_DIR", str(tmp_path))
+    table = synthetic_table(n_tracks=10, n_slices=3)
+    result = train_holdout(TrainConfig(epochs=3, **TINY), table, "track", compare=False)
+    meta = model_card(result.model, result.config, result.history, source="synthetic",
+                      protocol=result.protocol_card(), metrics=result.metrics_card())
+    registry.save_model("slices", result.model, meta)
+    registry.save_model("tracks", result.model, {**meta, "level": "track"})
+    registry.save_model("two-genres", result.model, {**meta, "classes": ["blues", "metal"]})
+    entries = {e["name"]: e for e in compare_registry(result.test_rows, "track", result.config)}
+    assert entries["slices"]["row_accuracy"] == pytest.approx(result.report.rows["accuracy"])
+    assert entries["slices"]["track_accuracy"] == pytest.approx(result.report.tracks["accuracy"])
+    assert entries["slices"]["stored_protocol"] == "track" and entries["slices"]["trained_on"] == "synthetic"
+    assert entries["tracks"]["skipped"] == "trained on track rows"
+    assert entries["two-genres"]["skipped"] == "does not know classical"

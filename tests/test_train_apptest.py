@@ -134,3 +134,23 @@ def test_an_unknown_run_in_the_url_and_a_failing_run_are_explained(models, tmp_p
     at.run()
     assert "Training failed: The track protocol holds out a fifth" in texts(at.error)
     assert "blues (2), classical (2), metal (2)" in texts(at.error)
+
+
+def test_streamlits_keras_cleanup_is_skipped_while_a_job_trains(monkeypatch):
+    import keras
+    import threading
+
+    from streamlit.runtime.scriptrunner import script_runner
+
+    import ui.train_jobs  # noqa: F401  (installs the guard)
+
+    cleared = []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda *a, **k: cleared.append(1))
+    release = threading.Event()
+    job = JOBS.start(lambda log, stop: release.wait(WAIT), total_epochs=1, owner="cleanup-test")
+    script_runner._clean_problem_modules()  # what Streamlit runs after every script run
+    assert cleared == []
+    release.set()
+    assert job.wait(WAIT)
+    script_runner._clean_problem_modules()
+    assert cleared == [1]
