@@ -37,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
     p.add_argument("--segment-seconds", type=float, default=None,
                    help="window length classify uses for segments (default: 3 s)")
+    p.add_argument("--evaluate", choices=("track", "seed"), default=None,
+                   help="first measure the recipe with this protocol (5 folds for track) and store the "
+                        "result in model.json's metrics")
     p.add_argument("--default", action="store_true", help="make it the default model")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model of that name")
     p.add_argument("--notes", default="", help="free text stored in model.json")
@@ -84,6 +87,17 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(architecture=args.architecture, level=args.level, epochs=args.epochs,
                          batch_size=args.batch_size, validation_fraction=args.validation,
                          balance_classes=not args.no_balance, seed=args.seed)
+    protocol, metrics = {}, {}
+    if args.evaluate:
+        from core.evaluate import evaluate
+
+        print(f"Evaluating the recipe ({args.evaluate} protocol) ...", file=sys.stderr)
+        report = evaluate(args.evaluate, config, table, source=" + ".join(args.features),
+                          progress=lambda msg: print(f"  {msg}", file=sys.stderr))
+        protocol = {"name": report.protocol, "level": report.level, "folds": len(report.folds) or None,
+                    "notes": report.notes}
+        metrics = {**report.summary(), "per_genre_tracks": report.tracks["per_genre"]}
+        print("  " + ", ".join(f"{k} {v:.3f}" for k, v in report.summary().items()), file=sys.stderr)
     stop = threading.Event()
     with tqdm(total=args.epochs, unit="epoch", file=sys.stderr) as bar:
         def show(report) -> None:
@@ -98,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
             return 2
     if history.stopped:
         print(f"Stopped after {len(history.epochs)} epochs; keeping the best one.", file=sys.stderr)
-    meta = model_card(model, config, history, source=" + ".join(args.features), notes=args.notes)
+    meta = model_card(model, config, history, source=" + ".join(args.features), protocol=protocol,
+                      metrics=metrics, notes=args.notes)
     if args.segment_seconds:
         meta["segment_seconds"] = args.segment_seconds
     info = registry.save_model(args.name, model, meta, overwrite=args.overwrite)
