@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
-from conftest import synth
+from synth_audio import synth
 from core.schema import GENRES
 from ui import classify_data
 

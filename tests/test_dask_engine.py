@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 from distributed import Client, LocalCluster
 
-from conftest import synth
+from synth_audio import synth
 from core.cli import main
 from core.dask_engine import dask_engine
 from core.dataset import discover, extract_dataset

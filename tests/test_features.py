@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from bench.features import clips, published_errors
-from conftest import synth
+from synth_audio import synth
 from core import features, reference, spectral
 from core.audio import SAMPLE_RATE, load_audio
 from core.features import HOP, N_FFT, extract
