@@ -105,7 +105,7 @@ def _clock(seconds: float) -> str:
 def _name(source: Source) -> str:
     if isinstance(source, (str, os.PathLike)):
         return Path(source).name
-    return getattr(source, "name", "the upload")
+    return getattr(source, "name", "This file")
 
 
 def _read_bytes(source: Source, max_bytes: int) -> tuple[BinaryIO | str, int]:
@@ -123,7 +123,8 @@ def _read_bytes(source: Source, max_bytes: int) -> tuple[BinaryIO | str, int]:
     if size == 0:
         raise AudioError("The file is empty (0 bytes).")
     if size > max_bytes:
-        raise AudioError(f"The file is too large ({size / 1e6:,.0f} MB; the limit is {max_bytes / 1e6:,.0f} MB).")
+        raise AudioError(f"The file is too large ({size:,} bytes; the limit is {max_bytes:,} bytes, "
+                         f"about {max_bytes / 1e6:,.0f} MB).")
     return handle, size
 
 
@@ -147,7 +148,7 @@ def probe(source: Source, *, max_bytes: int = MAX_BYTES) -> AudioInfo:
         if ff is None:
             raise _unreadable(_name(source)) from exc
         with ff as path:
-            return _ffprobe(path, size)
+            return _ffprobe(path, size, _name(source))
 
 
 def _info(snd: sf.SoundFile, size: int) -> AudioInfo:
@@ -185,7 +186,7 @@ def load_audio(
         if ff is None:
             raise _unreadable(_name(source)) from exc
         with ff as path:
-            info = _ffprobe(path, size)
+            info = _ffprobe(path, size, _name(source))
             _check_header(info)
             y = _ffmpeg_decode(path, limit)
         return _finish(y, info, limit, min_seconds, ())
@@ -289,14 +290,14 @@ def _ffmpeg_input(handle: BinaryIO | str) -> _TempInput | None:
     return _TempInput(handle)
 
 
-def _ffprobe(path: str, size: int) -> AudioInfo:
+def _ffprobe(path: str, size: int, name: str) -> AudioInfo:
     cmd = ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
            "stream=sample_rate,channels:format=duration,format_name", "-of", "json", path]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     meta = json.loads(out.stdout or "{}")
     streams = meta.get("streams") or []
     if out.returncode != 0 or not streams:
-        raise _unreadable(Path(path).name if not Path(path).name.startswith("cpunk-") else "The upload")
+        raise _unreadable(name)
     stream, fmt = streams[0], meta.get("format", {})
     return AudioInfo(
         format=str(fmt.get("format_name", "unknown")).split(",")[0].upper(),

@@ -171,7 +171,9 @@ def load_model(name: str | None = None, root: str | os.PathLike | None = None) -
     try:
         model = keras.models.load_model(info.path / MODEL_FILE, safe_mode=True, compile=False)
     except Exception as exc:  # Keras raises many types for a damaged file
-        raise RegistryError(f"Model {name!r} could not be loaded: {exc}") from exc
+        raise RegistryError(
+            f"Model {name!r} could not be loaded: its {MODEL_FILE} is missing or is not a valid Keras model file "
+            f"({type(exc).__name__}). Retrain or re-save the model.") from exc
     return LoadedModel(model, info, schema)
 
 
