@@ -48,8 +48,8 @@ present = genre_order(tracks.index)
 genres = st.pills("Genres", present, selection_mode="multi", default=present, key="train_genres",
                   disabled=busy, format_func=lambda g: f"{g} ({tracks[g]})",
                   help="Numbers are tracks per genre. Genres are weighted by inverse frequency in training.") or []
-st.caption(f"{PROTOCOL_SENTENCES[protocol]} {TEST_FRACTION:.0%} of the {'rows' if protocol == 'seed' else 'tracks'} "
-           "are held out for the test.")
+right.caption(f"{PROTOCOL_SENTENCES[protocol]} {TEST_FRACTION:.0%} of the {'rows' if protocol == 'seed' else 'tracks'} "
+              "are held out for the test.")
 
 # 2 · Model -----------------------------------------------------------------------------------------
 st.subheader("2 · Model")

@@ -27,7 +27,8 @@ def curves(epochs: Sequence[EpochReport], total: int, best_epoch: int | None = N
                                          legendgroup=name, showlegend=col == 1,
                                          hovertemplate=f"epoch %{{x}}<br>{name} {train_key} %{{y:.3f}}<extra></extra>"),
                               row=1, col=col)
-    fig.update_xaxes(title="epoch", range=[0.5, max(total, 2) + 0.5])
+    shown = min(total, max(10, 2 * len(epochs)))  # the axis grows with the run, so early epochs are readable
+    fig.update_xaxes(title="epoch", range=[0.5, max(shown, 2) + 0.5])
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
     fig.update_yaxes(rangemode="tozero", row=1, col=1)
     if best_epoch:

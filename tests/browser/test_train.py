@@ -1,0 +1,114 @@
+"""The Train page in a real browser: curves grow live, Stop ends a run early, a short run is saved as the
+default model and classifies a clip on the Classify page. Screenshots under test-artifacts/."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from browser_harness import REPO_ROOT, open_page, upload_files, wait_for_app
+from playwright.sync_api import Page, expect
+
+SHARED = REPO_ROOT.parent / "shared" / "data"
+GENRE_NAMES = ("Blues", "Classical", "Country", "Disco", "Hip-hop", "Jazz", "Metal", "Pop", "Reggae", "Rock")
+SLOW = 240_000  # ms: the CI machine is shared; training competes with other work
+
+pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    """A real GTZAN clip when the development data is there, else a synthetic 10-s WAV."""
+    real = SHARED / "gtzan_flac" / "metal" / "metal.00000.flac"
+    if real.is_file():
+        return real
+    t = np.arange(10 * 22_050) / 22_050
+    y = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.3 * (np.mod(t, 0.5) < 0.01) + 0.03 * np.random.default_rng(0).uniform(-1, 1, len(t))
+    sf.write(tmp_path / "song.wav", y.astype(np.float32), 22_050)
+    return tmp_path / "song.wav"
+
+
+def epoch_done(page: Page) -> int:
+    text = page.locator('[data-testid="stProgress"]').inner_text(timeout=SLOW)
+    return int(re.search(r"Epoch (\d+) of", text).group(1))
+
+
+def points(page: Page) -> int:
+    """Points of the training-loss curve drawn in the browser."""
+    return page.evaluate("""() => { const line = document.querySelector('[data-testid="stPlotlyChart"] .scatterlayer .trace path.js-line');
+                                    return line ? (line.getAttribute('d').match(/[ML]/g) || []).length : 0; }""")
+
+
+def set_number(page: Page, label: str, value: int) -> None:
+    field = page.get_by_label(label, exact=True)
+    field.fill(str(value))
+    field.press("Enter")
+    wait_for_app(page, SLOW)
+
+
+def start(page: Page, level: str, epochs: int) -> None:
+    page.get_by_role("radio", name=re.compile(f"^{level}")).click()  # a segmented control
+    wait_for_app(page, SLOW)
+    set_number(page, "Epochs", epochs)
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.locator('[data-testid="stProgress"]')).to_be_visible(timeout=SLOW)
+
+
+def test_curves_grow_stop_save_and_classify(page, start_app, tmp_path, clip, shot):
+    models = tmp_path / "models"
+    url = start_app({"CPUNK_DATA_DIR": "", "CPUNK_MODELS_DIR": str(models)})
+    open_page(page, f"{url}/train", timeout_ms=SLOW)
+    expect(page.get_by_role("heading", name="Train a model")).to_be_visible()
+    expect(page.get_by_text("held out entirely")).to_be_visible()
+    shot(page, "1-settings")
+
+    # A long run on the 3-s slices: the curves grow epoch by epoch, then Stop ends it early.
+    start(page, "3-s slices", 500)
+    page.wait_for_function("() => /Epoch [2-9]\\d* of 500/.test(document.body.innerText)", timeout=SLOW)
+    first_epoch, first_points = epoch_done(page), points(page)
+    page.wait_for_function(f"() => (document.body.innerText.match(/Epoch (\\d+) of 500/) || [0, 0])[1] > {first_epoch + 2}",
+                           timeout=SLOW)
+    page.wait_for_timeout(1500)  # one more poll so the chart has drawn the new epochs
+    later_epoch, later_points = epoch_done(page), points(page)
+    assert later_epoch > first_epoch and later_points > first_points >= 1
+    assert page.get_by_text("Time left").is_visible()
+    shot(page, "2-curves-growing")
+    page.get_by_role("button", name="Stop").click()
+    expect(page.get_by_text(re.compile(r"Stopped after \d+ of 500 epochs \(stopped on request\)"))).to_be_visible(timeout=SLOW)
+    wait_for_app(page, SLOW)
+    stopped_at = epoch_done(page)
+    assert stopped_at < 500
+    expect(page.get_by_role("heading", name="3 · Test results")).to_be_visible()
+    shot(page, "3-stopped")
+
+    # A short run on whole tracks, saved as the default model.
+    start(page, "Whole tracks", 3)
+    expect(page.get_by_text("Trained 3 epochs")).to_be_visible(timeout=SLOW)
+    wait_for_app(page, SLOW)
+    expect(page.get_by_text("Slice accuracy")).to_have_count(0)  # whole-track rows: one accuracy
+    expect(page.get_by_text("Track accuracy").first).to_be_visible()
+    shot(page, "4-finished")
+    name = page.get_by_label("Model name")
+    name.fill("browser-model")
+    page.get_by_text("Make it the default model").click()
+    page.get_by_role("button", name="Save model").click()
+    expect(page.get_by_text("Saved as browser-model and made the default model.")).to_be_visible(timeout=SLOW)
+    assert json.loads((models / "default.json").read_text()) == {"default": "browser-model"}
+    assert json.loads((models / "browser-model" / "model.json").read_text())["level"] == "track"
+    shot(page, "5-saved")
+
+    # The Classify page uses it at once.
+    page.get_by_role("link", name="Classify a song with it").click()
+    wait_for_app(page, SLOW)
+    page.wait_for_function("""() => [...document.querySelectorAll('[data-testid="stSelectbox"], [data-testid="stSelectbox"] input')]
+                                    .some(e => (e.value || e.innerText || '').includes('browser-model (default)'))""",
+                           timeout=SLOW)  # the model picker preselects the new default
+    upload_files(page, "Drop one or many songs", clip, timeout_ms=SLOW)
+    genre = page.locator(".cp-genre").inner_text(timeout=SLOW)
+    assert genre in GENRE_NAMES
+    assert not page.locator('[data-testid="stException"]').count()
+    shot(page, "6-classified")
