@@ -1,24 +1,22 @@
 """Explore a feature table: how genres differ, which features separate them, which tracks look mislabelled."""
 
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
 from core.explore import MI_MAX_ROWS, readable_name, row_kinds
-from core.store import FeatureTableError, feature_schema_of
+from core.store import feature_schema_of
 from ui import explore_data as data
 from ui import explore_views as views
 from ui.charts import genre_order
-from ui.loaders import audio_index, load_table, save_upload, table_files, version_of
+from ui.loaders import audio_index
 from ui.navigation import run_through_router
 from ui.settings import data_dir
+from ui.table_picker import choose_table, read_table
 
 # Rows drawn per chart (a stratified sample beyond that, with a note): violins/boxes are computed in
 # the browser, scatters draw with WebGL; statistics, rankings and the projection always use all rows.
 MAX_POINTS = {"distribution": 5_000, "scatter": 10_000}
 TOP_OUTLIERS = 100
-PATH_CHOICE, UPLOAD_CHOICE = "Another file or store folder (path)…", "Upload a CSV or Parquet file…"
 DEFAULT_FEATURES = ("spectral_centroid_mean", "rms_mean", "tempo", "mfcc2_mean", "zero_crossing_rate_mean",
                     "chroma_stft_mean", "chroma1_mean")
 CORRELATION_PARTS = {"mean": "Averages over time", "var": "Variation over time", "all": "All features"}
@@ -28,41 +26,6 @@ run_through_router()
 st.title("Explore the dataset")
 st.caption("How do genres differ? Pick a feature table, filter it, compare genres feature by feature, "
            "and click any point to inspect (and hear) its track.")
-
-
-def choose_table() -> Path:
-    """The source picker; stops the page with a hint until a table is chosen."""
-    files = table_files(data_dir())
-    labels = [f.label for f in files] + [PATH_CHOICE, UPLOAD_CHOICE]
-    choice = st.selectbox("Feature table", labels, key="explore_source",
-                          help="The demo table shipped with the app, tables in the dataset folder (sidebar), "
-                               "a Parquet store from `python -m core extract`, or a published GTZAN CSV.")
-    if choice == PATH_CHOICE:
-        typed = st.text_input("Path to a feature table", key="explore_path",
-                              placeholder="features.parquet, a store folder, or features_30_sec.csv").strip()
-        if not typed:
-            st.info("Enter the path of a Parquet file, a store folder or a GTZAN feature CSV.")
-            st.stop()
-        return Path(typed).expanduser()
-    if choice == UPLOAD_CHOICE:
-        upload = st.file_uploader("Feature table file", type=["csv", "parquet"], key="explore_upload")
-        if upload is None:
-            st.info("Drop a feature table here: a Parquet file from `python -m core extract` or a "
-                    "published GTZAN CSV (features_30_sec.csv / features_3_sec.csv).")
-            st.stop()
-        return save_upload(upload.name, upload.getvalue())
-    return files[labels.index(choice)].path
-
-
-def read_table(path: Path) -> tuple[pd.DataFrame, float]:
-    try:
-        version = version_of(path)
-        return load_table(str(path), version), version
-    except FileNotFoundError:
-        st.error(f"Not found: `{path}`")
-    except FeatureTableError as exc:
-        st.error(f"This table cannot be explored: {exc}")
-    st.stop()
 
 
 def feature_picker(label: str, columns: list[str], default: str, key: str) -> str:
@@ -122,8 +85,8 @@ def show_track(table: pd.DataFrame, row_label: int, query: data.Query) -> None:
                                "z": st.column_config.NumberColumn(format="%+.1f")})
 
 
-path = choose_table()
-table, version = read_table(path)
+path, _ = choose_table("explore")
+table, version = read_table(path, "explored")
 schema = feature_schema_of(table)
 features = list(schema.columns)
 kinds = row_kinds(table)

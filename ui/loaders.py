@@ -20,6 +20,7 @@ from core.store import read_features
 from ui.settings import REPO_ROOT
 
 DEMO_DIR = REPO_ROOT / "demo"
+PRIMARY_DEMO = DEMO_DIR / "gtzan_seed.parquet"  # the seed features: what the default model reads
 UPLOAD_DIR = Path(tempfile.gettempdir()) / "classically-punk-uploads"
 TABLE_SUFFIXES = (".parquet", ".csv")
 
@@ -33,8 +34,9 @@ class TableFile:
 
 
 def table_files(data_dir: Path | None) -> list[TableFile]:
-    """The shipped demo tables, then tables in the dataset folder (its top level and ``features/``)."""
-    found = [TableFile(f"Demo: {p.stem}", p) for p in sorted(DEMO_DIR.glob("*.parquet"))]
+    """The shipped demo tables (the seed-schema one first), then tables in the dataset folder (its top level and ``features/``)."""
+    demos = sorted(DEMO_DIR.glob("*.parquet"), key=lambda p: (p != PRIMARY_DEMO, p.name))
+    found = [TableFile(f"Demo: {p.stem}", p) for p in demos]
     if data_dir is not None:
         for folder in (data_dir, data_dir / "features"):
             if folder.is_dir():
