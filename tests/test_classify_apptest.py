@@ -143,8 +143,10 @@ def test_without_a_model_the_page_says_how_to_train_one(tmp_path, monkeypatch):
 
 def test_the_model_picker_preselects_the_default_and_shows_its_facts():
     at = classify_page()
+    from core.registry import default_name
+
     picker = at.selectbox(key="classify_model")
-    assert picker.value == "gtzan30-mlp"
+    assert picker.value == default_name()
     assert "**Architecture**" in html(at)
 
 
