@@ -163,7 +163,7 @@ def results(job: Job) -> None:
         "row_accuracy": st.column_config.NumberColumn("slice accuracy" if slices else "row accuracy", format="percent"),
         "track_accuracy": st.column_config.NumberColumn("track accuracy", format="percent")})
     st.caption("Every model is scored on this run's test rows. A saved model may have been trained on some of "
-               "them (the shipped default saw every track of the published 30-s table), which flatters it.")
+               "them (the shipped models saw the demo tables' tracks), which flatters it.")
     save_form(job)
 
 
