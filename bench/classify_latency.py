@@ -36,6 +36,8 @@ import soundfile as sf
 import streamlit
 from playwright.sync_api import Page, sync_playwright
 
+from core.registry import default_name
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
 from browser_harness import (  # noqa: E402
     REPO_ROOT, StreamlitServer, count_reruns, file_uploader, launch_chromium, open_page, rerun_after, wait_for_app,
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         clip = args.clip or (DEFAULT_CLIP if DEFAULT_CLIP.is_file() else synthetic_clip(Path(tmp)))
         with StreamlitServer(timeout_s=300) as server:
             result = measure(server.url, server.process.pid, clip, args.repeats, Path(tmp))
-    report = {"clip": clip.name, **result, "goal_warm_drawn_s": GOAL_SECONDS,
+    report = {"clip": clip.name, "model": default_name(), **result, "goal_warm_drawn_s": GOAL_SECONDS,
               "load_average_1m_at_end": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
               "python": platform.python_version(), "streamlit": streamlit.__version__,
               "command": "python -m bench.classify_latency" + (f" --clip {args.clip}" if args.clip else "")
