@@ -37,10 +37,14 @@ def epoch_done(page: Page) -> int:
     return int(re.search(r"Epoch (\d+) of", text).group(1))
 
 
-def points(page: Page) -> int:
-    """Points of the training-loss curve drawn in the browser."""
-    return page.evaluate("""() => { const line = document.querySelector('[data-testid="stPlotlyChart"] .scatterlayer .trace path.js-line');
-                                    return line ? (line.getAttribute('d').match(/[ML]/g) || []).length : 0; }""")
+POINTS_JS = """() => { const line = document.querySelector('[data-testid="stPlotlyChart"] .scatterlayer .trace path.js-line');
+                       return line ? (line.getAttribute('d').match(/[ML]/g) || []).length : 0; }"""
+
+
+def points(page: Page, more_than: int = 0) -> int:
+    """Points of the training-loss curve drawn in the browser, once more than ``more_than`` are drawn."""
+    page.wait_for_function(f"() => ({POINTS_JS})() > {more_than}", timeout=SLOW)
+    return page.evaluate(POINTS_JS)
 
 
 def set_number(page: Page, label: str, value: int) -> None:
@@ -72,8 +76,7 @@ def test_curves_grow_stop_save_and_classify(page, start_app, tmp_path, clip, sho
     first_epoch, first_points = epoch_done(page), points(page)
     page.wait_for_function(f"() => (document.body.innerText.match(/Epoch (\\d+) of 500/) || [0, 0])[1] > {first_epoch + 2}",
                            timeout=SLOW)
-    page.wait_for_timeout(1500)  # one more poll so the chart has drawn the new epochs
-    later_epoch, later_points = epoch_done(page), points(page)
+    later_epoch, later_points = epoch_done(page), points(page, more_than=first_points)
     assert later_epoch > first_epoch and later_points > first_points >= 1
     assert page.get_by_text("Time left").is_visible()
     shot(page, "2-curves-growing")
