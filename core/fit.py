@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
 from core.keras_env import keras, tf
-from core.train import EpochListener, EpochReport, StopFlag, _EpochCallback
+from core.train import EpochListener, EpochReport, StopFlag, EpochTracker
 
 
 @dataclass
@@ -37,7 +37,7 @@ def fit(model: keras.Model, data: tf.data.Dataset, epochs: int, *, validation: t
     """Fit ``model`` for up to ``epochs``; without ``validation`` the monitor falls back to training loss."""
     t0 = time.perf_counter()
     monitor = monitor if validation is not None else monitor.removeprefix("val_")
-    tracker = _EpochCallback(epochs, list(listeners), stop, monitor, patience)
+    tracker = EpochTracker(epochs, list(listeners), stop, monitor, patience)
     tracker._check_stop()
     if not tracker.stopped:
         model.fit(data, epochs=epochs, verbose=0, shuffle=False, callbacks=[tracker], validation_data=validation)

@@ -106,7 +106,7 @@ class TrainHistory:
                 "validation_rows": len(self.validation_rows) if self.validation_rows else 0}
 
 
-class _EpochCallback(keras.callbacks.Callback):
+class EpochTracker(keras.callbacks.Callback):
     """Reports epochs to listeners, keeps the best weights, honours the stop flag and patience."""
 
     def __init__(self, epochs: int, listeners: list[Callable[[EpochReport], None]], stop: StopFlag | None,
@@ -185,7 +185,7 @@ def train(config: TrainConfig, table: pd.DataFrame | TrainingRows, callbacks: It
         fit_rows, val_rows = (rows, None) if split is None else (rows.subset(split[0]), rows.subset(split[1]))
     monitor = config.monitor if val_rows is not None else config.monitor.removeprefix("val_")
     model = build_model(config.architecture, fit_rows.x, len(rows.classes), **config.model_config)
-    tracker = _EpochCallback(config.epochs, list(callbacks), stop, monitor, config.patience)
+    tracker = EpochTracker(config.epochs, list(callbacks), stop, monitor, config.patience)
     tracker._check_stop()
     if not tracker.stopped:
         weights = class_weights(fit_rows.y, len(rows.classes)) if config.balance_classes else None
