@@ -44,6 +44,14 @@ def _listing(items: list, total: int | None = None) -> str:
     return shown + (f" … ({total} in all)" if total > _SHOWN else "")
 
 
+def _column_problems(columns: list, expected: list[str], unknown_as: str) -> str:
+    """'missing columns: ...; <unknown_as>: ...' for what differs from ``expected`` ("" when nothing does)."""
+    missing = [c for c in expected if c not in columns]
+    unknown = [c for c in columns if c not in expected]
+    return "; ".join(([f"missing columns: {_listing(missing)}"] if missing else [])
+                     + ([f"{unknown_as}: {_listing(unknown)}"] if unknown else []))
+
+
 def feature_schema_of(df: pd.DataFrame) -> FeatureSchema:
     """The schema a feature table was extracted with, from its ``schema_version`` column."""
     if "schema_version" not in df.columns:
@@ -66,12 +74,9 @@ def validate_features(df: pd.DataFrame, source: str = "The table") -> pd.DataFra
     """
     schema = feature_schema_of(df)
     expected = list(IDENTITY_COLUMNS) + list(schema.columns)
-    missing = [c for c in expected if c not in df.columns]
-    unknown = [c for c in df.columns if c not in expected]
-    if missing or unknown:
-        parts = ([f"missing columns: {_listing(missing)}"] if missing else []) + (
-            [f"columns not in schema {schema.id}: {_listing(unknown)}"] if unknown else [])
-        raise FeatureTableError(f"{source} does not match feature schema {schema.id}: {'; '.join(parts)}.")
+    problems = _column_problems(list(df.columns), expected, f"columns not in schema {schema.id}")
+    if problems:
+        raise FeatureTableError(f"{source} does not match feature schema {schema.id}: {problems}.")
     out = df[expected].reset_index(drop=True)
     for col in ("track_id", "path", "label", "schema_version"):
         out[col] = out[col].fillna("").astype(str)
@@ -127,12 +132,9 @@ def read_gtzan_csv(path: str | os.PathLike) -> pd.DataFrame:
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
         raise FeatureTableError(f"{path.name} is not a readable CSV file ({exc}).") from None
     expected = list(CSV_ID_COLUMNS) + list(GTZAN_KAGGLE.columns)
-    missing = [c for c in expected if c not in raw.columns]
-    unknown = [c for c in raw.columns if c not in expected]
-    if missing or unknown:
-        parts = ([f"missing columns: {_listing(missing)}"] if missing else []) + (
-            [f"unexpected columns: {_listing(unknown)}"] if unknown else [])
-        raise FeatureTableError(f"{path.name} is not a published GTZAN feature CSV: {'; '.join(parts)}.")
+    problems = _column_problems(list(raw.columns), expected, "unexpected columns")
+    if problems:
+        raise FeatureTableError(f"{path.name} is not a published GTZAN feature CSV: {problems}.")
     names = raw["filename"].fillna("").astype(str).str.extract(_CSV_FILENAME)
     bad = np.flatnonzero(names["track"].isna().to_numpy())
     if len(bad):
