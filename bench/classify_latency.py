@@ -36,6 +36,7 @@ import soundfile as sf
 import streamlit
 from playwright.sync_api import Page, sync_playwright
 
+from core.atomic import write_json
 from core.registry import default_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
@@ -128,10 +129,7 @@ def main(argv: list[str] | None = None) -> int:
               "python": platform.python_version(), "streamlit": streamlit.__version__,
               "command": "python -m bench.classify_latency" + (f" --clip {args.clip}" if args.clip else "")
                          + f" --repeats {args.repeats}"}
-    RESULTS.parent.mkdir(exist_ok=True)
-    tmp_file = RESULTS.with_suffix(".tmp")
-    tmp_file.write_text(json.dumps(report, indent=1) + "\n")
-    os.replace(tmp_file, RESULTS)
+    write_json(RESULTS, report)
     print(f"Classify page, {clip.name} (load average {report['load_average_1m_at_end']} on {report['cpus']} CPUs)\n")
     print("| step | verdict shown (s) | all drawn (s) | server CPU (s) | browser CPU (s) |\n|---|---|---|---|---|")
     steps = [("cold", result["cold"]), *((f"warm {i}", w) for i, w in enumerate(result["warm"], 1)),

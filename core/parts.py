@@ -22,7 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.schema import FeatureSchema
-from core.store import FeatureTableError, atomic_file, validate_features, write_parquet_atomic
+from core.atomic import write_json
+from core.store import FeatureTableError, validate_features, write_parquet_atomic
 
 PARTS_DIR = "parts"
 ERRORS_FILE = "errors.parquet"
@@ -125,8 +126,7 @@ def open_store(root: str | os.PathLike, schema: FeatureSchema, max_slices: int |
     (root / PARTS_DIR).mkdir(parents=True, exist_ok=True)
     manifest = {**wanted, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "layout": f"{PARTS_DIR}/part-NNNN.parquet + {ERRORS_FILE}"}
-    with atomic_file(root / MANIFEST_FILE) as handle:
-        handle.write(json.dumps(manifest, indent=2).encode())
+    write_json(root / MANIFEST_FILE, manifest)
     return root
 
 

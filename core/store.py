@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from core.atomic import atomic_file
 from core.schema import GENRES, GTZAN_KAGGLE, IDENTITY_COLUMNS, WHOLE_TRACK, FeatureSchema, get_schema
 
 # Columns of the published GTZAN CSVs besides the 57 feature columns.
@@ -169,20 +166,3 @@ def write_parquet_atomic(df: pd.DataFrame, path: str | os.PathLike, *, float32: 
     with atomic_file(path) as handle:
         pq.write_table(table, handle, compression="zstd")
     return path
-
-
-@contextmanager
-def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
-    """A temporary file beside ``path``, renamed onto it when the block succeeds (deleted if not)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; these are ordinary data files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

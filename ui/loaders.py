@@ -7,7 +7,6 @@ pages must not modify them in place.
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.atomic import write_bytes
 from core.explore import AudioIndex
 from core.store import read_features
 from ui.settings import REPO_ROOT
@@ -63,10 +63,7 @@ def save_upload(name: str, data: bytes) -> Path:
     suffix = Path(name).suffix.lower()
     target = UPLOAD_DIR / f"{hashlib.sha256(data).hexdigest()[:20]}{suffix}"
     if not target.exists():
-        UPLOAD_DIR.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=UPLOAD_DIR, suffix=".tmp", delete=False) as tmp:
-            tmp.write(data)
-        os.replace(tmp.name, target)
+        write_bytes(target, data)
     return target
 
 
