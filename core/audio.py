@@ -137,20 +137,6 @@ def _unreadable(name: str) -> AudioError:
     )
 
 
-def probe(source: Source, *, max_bytes: int = MAX_BYTES) -> AudioInfo:
-    """Read only the header: format, rate, channels, declared duration."""
-    handle, size = _read_bytes(source, max_bytes)
-    try:
-        with sf.SoundFile(handle) as snd:
-            return _info(snd, size)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        ff = _ffmpeg_input(handle)
-        if ff is None:
-            raise _unreadable(_name(source)) from exc
-        with ff as path:
-            return _ffprobe(path, size, _name(source))
-
-
 def _info(snd: sf.SoundFile, size: int) -> AudioInfo:
     frames = snd.frames if 0 <= snd.frames < 2**62 else 0
     return AudioInfo(snd.format, int(snd.samplerate), int(snd.channels),
