@@ -21,9 +21,10 @@ from typing import Protocol
 import pandas as pd
 import psutil
 
+from core.atomic import remove_temporaries
 from core.audio import AudioError, load_audio
 from core.features import extract
-from core.parts import (ERROR_COLUMNS, done_track_ids, open_store, read_errors, remove_temporaries, write_errors,
+from core.parts import (ERROR_COLUMNS, done_track_ids, open_store, read_errors, write_errors,
                         write_part)
 from core.schema import GENRES, FeatureSchema, get_schema
 
@@ -241,7 +242,7 @@ def extract_dataset(
     """
     tracks = list(tracks)
     root = open_store(out_dir, schema, max_slices)
-    remove_temporaries(root)
+    remove_temporaries(root, recursive=True)
     done = done_track_ids(root)
     todo = [t for t in tracks if t.track_id not in done]
     summary = ExtractSummary(total=len(tracks), skipped=len(tracks) - len(todo))

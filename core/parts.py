@@ -83,12 +83,6 @@ def write_part(root: str | os.PathLike, rows: pd.DataFrame, number: int | None =
     return write_parquet_atomic(rows, Path(root) / PARTS_DIR / f"part-{number:04d}.parquet")
 
 
-def remove_temporaries(root: str | os.PathLike) -> None:
-    """Delete half-written temporary files left by a killed run."""
-    for tmp in Path(root).rglob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
-
-
 def read_errors(root: str | os.PathLike) -> pd.DataFrame:
     """The errors table of a store (empty when there were none)."""
     path = Path(root) / ERRORS_FILE

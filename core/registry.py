@@ -13,13 +13,12 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.atomic import umask, write_json
+from core.atomic import remove_temporaries, temporary_dir, write_json
 from core.keras_env import keras
 from core.schema import FeatureSchema, get_schema
 
@@ -110,15 +109,20 @@ def _read_meta(folder: Path) -> dict[str, Any]:
 
 def _restore_interrupted(base: Path) -> None:
     """Put back a model whose overwrite was killed between its two renames (old folder moved aside as
-    ``.old-<name>-<hex8>``, new one not yet moved in), so a crash never makes a model disappear."""
+    ``.old-<name>-<hex8>``, new one not yet moved in), so a crash never makes a model disappear; remove
+    old folders whose replacement is in place and the temporaries of killed saves."""
     for old in base.glob(".old-*"):
         name = old.name[len(".old-"):-9]
-        if (_NAME.match(name) and not (base / name).exists() and (old / MODEL_FILE).is_file()
-                and (old / META_FILE).is_file()):
+        if not _NAME.match(name):
+            continue
+        if (base / name / MODEL_FILE).is_file():
+            shutil.rmtree(old, ignore_errors=True)
+        elif not (base / name).exists() and (old / MODEL_FILE).is_file() and (old / META_FILE).is_file():
             try:
                 os.replace(old, base / name)
             except OSError:  # another process got there first
                 pass
+    remove_temporaries(base)
 
 
 def list_models(root: str | os.PathLike | None = None) -> list[ModelInfo]:
@@ -193,11 +197,9 @@ def save_model(name: str, model: keras.Model, meta: dict[str, Any], root: str | 
         raise RegistryError(f"A model named {name!r} already exists; choose another name or overwrite it.")
     base.mkdir(parents=True, exist_ok=True)
     meta = {**meta, "name": name}
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=base))
-    try:
-        os.chmod(tmp, 0o777 & ~umask())
+    with temporary_dir(final) as tmp:
         _inference_copy(model).save(tmp / MODEL_FILE)
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+        write_json(tmp / META_FILE, meta)
         if final.exists():
             old = base / f".old-{name}-{uuid.uuid4().hex[:8]}"
             os.replace(final, old)
@@ -205,9 +207,6 @@ def save_model(name: str, model: keras.Model, meta: dict[str, Any], root: str | 
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return ModelInfo(name, final, meta)
 
 
@@ -227,12 +226,3 @@ def set_default(name: str, root: str | os.PathLike | None = None) -> None:
     model_info(name, root)
     write_json(_root(root) / DEFAULT_FILE, {"default": name})
 
-
-def delete_model(name: str, root: str | os.PathLike | None = None) -> None:
-    """Remove model ``name``; the default model cannot be deleted (set another default first)."""
-    info = model_info(name, root)
-    if default_name(root) == name:
-        raise RegistryError(f"{name!r} is the default model; make another model the default before deleting it.")
-    trash = info.path.parent / f".trash-{name}-{uuid.uuid4().hex[:8]}"  # never restored
-    os.replace(info.path, trash)
-    shutil.rmtree(trash, ignore_errors=True)

@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
+from crash_helpers import killed_write
 from model_helpers import synthetic_table
 
 from core.parts import ERRORS_FILE, part_paths, read_errors, read_store
@@ -90,6 +91,7 @@ def test_kill_9_during_extraction_then_rerun_loses_and_duplicates_nothing(tmp_pa
     wait_until(lambda: len(part_paths(store)) >= 2, run)
     kill_9(run)
     saved_before = {p.name: tree_digest(p.parent)[p.name] for p in part_paths(store)}
+    left = [killed_write(store / "parts" / "part-9999.parquet"), killed_write(store / ERRORS_FILE)]
     done_before = set(read_store(store)["track_id"])
     assert done_before and done_before < set(ids), "the kill must land mid-run"
 
@@ -106,7 +108,9 @@ def test_kill_9_during_extraction_then_rerun_loses_and_duplicates_nothing(tmp_pa
         "a part saved before the kill was rewritten"
     assert list(read_errors(store)["track_id"]) == ["metal/broken"]
     assert (store / ERRORS_FILE).is_file()
-    assert not [p for p in store.rglob("*") if p.name.endswith(".tmp")], "a temporary file was left behind"
+    assert not any(p.exists() for p in left), "a killed write's temporary was left behind"
+    assert sorted(p.name for p in store.iterdir()) == sorted([ERRORS_FILE, "manifest.json", "parts"])
+    assert all(p.name.startswith("part-") for p in (store / "parts").iterdir()), "a temporary was left behind"
     assert len(read_store(store)) == len(raw)
 
 
@@ -227,6 +231,22 @@ def test_kill_9_at_each_step_of_a_model_save_never_shows_half_a_model(point: str
     for folder in visible:
         assert sorted(f.name for f in folder.iterdir()) == ["model.json", "model.keras"], f"half model: {folder}"
     assert [m.name for m in list_models(registry_copy)] == [name]
+    assert sorted(p.name for p in registry_copy.iterdir()) == sorted([name, "default.json"]), "leftovers"
     assert default_name(registry_copy) == name
     assert model_info(name, registry_copy).meta["notes"] in ("version A", "version B")
     assert load_model(name, registry_copy).name == name
+
+
+def test_only_the_temporaries_of_ended_writers_are_removed(tmp_path: Path) -> None:
+    from core.atomic import atomic_path, remove_temporaries
+    from core.registry import list_models
+
+    dead_file, dead_dir = killed_write(tmp_path / "a.parquet"), killed_write(tmp_path / "m", kind="dir")
+    with atomic_path(tmp_path / "b.parquet") as live:  # this process is still writing it
+        live.write_bytes(b"in progress")
+        (tmp_path / "b.parquet.notes").write_text("not a temporary")
+        assert sorted(remove_temporaries(tmp_path)) == sorted([dead_file, dead_dir])
+        assert live.exists() and (tmp_path / "b.parquet.notes").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.parquet", "b.parquet.notes"]
+    killed_write(tmp_path / "models" / "m", kind="dir")
+    assert list_models(tmp_path / "models") == [] and not list((tmp_path / "models").iterdir())

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
+from crash_helpers import killed_write
 
 from core.cli import main
 from core.dataset import DatasetError, Track, discover, extract_dataset
@@ -174,6 +175,7 @@ def test_kill_9_mid_run_then_rerun_gives_each_row_once(make_wav, tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
     saved = len(part_paths(store))
     assert saved >= 2 and (store / MANIFEST_FILE).is_file()
+    left = killed_write(store / "parts" / "part-9999.parquet")
     done_before = read_features(store)["track_id"].nunique()
     assert done_before < n, "the run finished before it could be killed; the test proves nothing"
 
@@ -183,4 +185,5 @@ def test_kill_9_mid_run_then_rerun_gives_each_row_once(make_wav, tmp_path):
     table = read_features(store)
     assert len(table) == n * 3
     assert all(sorted(s) == [-1, 0, 1] for s in table.groupby("track_id")["slice"].agg(list))
-    assert not list(store.rglob("*.tmp"))
+    assert not left.exists()
+    assert [p.name for p in (store / "parts").iterdir() if not p.name.startswith("part-")] == []

@@ -1,0 +1,30 @@
+"""A write killed halfway, through the real atomic-write code, leaving its real temporary behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+_KILLED_WRITE = """
+import os, signal, sys
+from core.atomic import atomic_path, temporary_dir
+target = sys.argv[1]
+with (temporary_dir(target) if sys.argv[2] == "dir" else atomic_path(target)) as tmp:
+    (tmp / "model.keras" if sys.argv[2] == "dir" else tmp).write_bytes(b"half a file")
+    print(tmp.name, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def killed_write(target: Path, kind: str = "file") -> Path:
+    """Start writing ``target`` (a file, or a folder with ``kind="dir"``) in a process that is SIGKILLed
+    mid-write; returns the temporary it left."""
+    run = subprocess.run([sys.executable, "-c", _KILLED_WRITE, str(target), kind], cwd=REPO, capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert run.returncode == -9, run.stderr
+    left = target.parent / run.stdout.strip()
+    assert left.exists()
+    return left
