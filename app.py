@@ -1,6 +1,7 @@
 """Classically Punk: the Streamlit entry point (``streamlit run app.py``).
 
-Pages live in ``pages/`` and are listed in :data:`ui.navigation.PAGES` (one line per page).
+Pages live in ``app_pages/`` and are listed in :data:`ui.navigation.PAGES` (one line per page). The
+folder is not called ``pages/``: next to app.py that name switches on Streamlit's legacy multipage mode.
 """
 
 import streamlit as st

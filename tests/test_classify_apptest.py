@@ -28,7 +28,7 @@ def wav(kind: str = "music", seconds: float = 6.0, seed: int = 0, sr: int = 22_0
 
 def classify_page() -> AppTest:
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=300)
-    at.switch_page("pages/classify.py").run()
+    at.switch_page("app_pages/classify.py").run()
     assert not at.exception, at.exception
     return at
 

@@ -31,7 +31,7 @@ def no_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
 def explore(path: Path | None = None) -> AppTest:
     """The Explore page, showing the table at ``path`` when given."""
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.switch_page("pages/explore.py").run()
+    at.switch_page("app_pages/explore.py").run()
     if path is not None:
         at.selectbox(key="explore_source").select(PATH_CHOICE).run()
         at.text_input(key="explore_path").input(str(path)).run()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = sorted([REPO / "app.py", *(p for d in ("core", "pages", "ui", "bench") for p in (REPO / d).rglob("*.py"))])
+SOURCES = sorted([REPO / "app.py", *(p for d in ("core", "app_pages", "ui", "bench") for p in (REPO / d).rglob("*.py"))])
 UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "joblib", "shelve", "marshal", "cloudpickle"}
 UNSAFE_CALLS = {"eval", "exec", "__import__", "read_pickle", "to_pickle", "enable_unsafe_deserialization"}
 

@@ -43,7 +43,7 @@ def train_page(path: Path | None = None, job_id: str | None = None) -> AppTest:
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
     if job_id:
         at.query_params["job"] = job_id
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     if path is not None:
         at.selectbox(key="train_source").select(PATH_CHOICE).run()
         at.text_input(key="train_path").input(str(path)).run()

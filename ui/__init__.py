@@ -1,1 +1,1 @@
-"""App-side helpers shared by the Streamlit pages (the only package besides pages/ that imports streamlit)."""
+"""App-side helpers shared by the Streamlit pages (the only package besides app_pages/ that imports streamlit)."""

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui.navigation import HOME, PAGES, run_through_router
+from ui.navigation import HOME, PAGES
 
 
 def default_model() -> None:
@@ -27,7 +27,6 @@ def default_model() -> None:
             st.caption(info.meta["notes"])
 
 
-run_through_router()
 st.title("Classically Punk")
 st.markdown(
     "#### Which genre is this song?\n"

@@ -9,7 +9,6 @@ from ui import explore_data as data
 from ui import explore_views as views
 from ui.charts import genre_order
 from ui.loaders import audio_index
-from ui.navigation import run_through_router
 from ui.settings import data_dir
 from ui.table_picker import choose_table, read_table
 
@@ -22,7 +21,6 @@ DEFAULT_FEATURES = ("spectral_centroid_mean", "rms_mean", "tempo", "mfcc2_mean",
 CORRELATION_PARTS = {"mean": "Averages over time", "var": "Variation over time", "all": "All features"}
 SELECTED = "explore_selected"  # (table path, row index label) of the track shown under the charts
 
-run_through_router()
 st.title("Explore the dataset")
 st.caption("How do genres differ? Pick a feature table, filter it, compare genres feature by feature, "
            "and click any point to inspect (and hear) its track.")

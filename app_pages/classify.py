@@ -11,7 +11,6 @@ from core.registry import RegistryError, default_name, list_models
 from ui import classify_data as data
 from ui import classify_views as views
 from ui.classify_data import Clip
-from ui.navigation import run_through_router
 from ui.settings import data_dir
 
 SOURCES = {"upload": ":material/upload_file: Upload files", "record": ":material/mic: Record",
@@ -21,7 +20,6 @@ EXAMPLE = "classify_example"
 # Pictures rather than instruments: no hover layers or zoom handlers to build (the page redraws faster).
 STATIC = {"staticPlot": True}
 
-run_through_router()
 st.markdown(views.VERDICT_CSS, unsafe_allow_html=True)
 
 

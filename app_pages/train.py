@@ -13,7 +13,7 @@ from core.model_card import model_card
 from core.train import TrainConfig
 from ui import train_views as views
 from ui.charts import genre_order
-from ui.navigation import PAGES, run_through_router
+from ui.navigation import PAGES
 from ui.table_picker import choose_table, read_table
 from ui.train_jobs import current_job, forget_job, start_job
 
@@ -23,7 +23,6 @@ LEVELS = {"slice": "3-s slices", "track": "Whole tracks"}
 PROTOCOL_NAMES = {"seed": "seed: random rows (the seed's way)", "track": "track: held-out songs (honest)"}
 SAVED = "train_saved"  # (job id, model name, made default) of the last save
 
-run_through_router()
 st.title("Train a model")
 st.caption("Pick a feature table and a model, press Train and watch it learn. Training runs in the "
            "background: the rest of the app stays usable, and a reloaded page finds its run again.")
@@ -190,7 +189,7 @@ def save_form(job: Job) -> None:
     if (done := st.session_state.get(SAVED)) and done[0] == job.id:
         st.success(f"Saved as **{done[1]}**" + (" and made the default model." if done[2] else "."),
                    icon=":material/save:")
-        classify = next((p for p in PAGES if p.path == "pages/classify.py"), None)
+        classify = next((p for p in PAGES if p.path == "app_pages/classify.py"), None)
         if classify is not None:
             st.page_link(classify.path, label="Classify a song with it", icon=classify.icon)
 
