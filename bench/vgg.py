@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"no clips under {DATA}")
 
     t0 = time.perf_counter()
-    model = musicnn.load_vgg_embedding()
+    model = musicnn.load_embedding()
     load_s = time.perf_counter() - t0
     model.predict_on_batch(musicnn.patches(load_audio(clips[0]).y, 22_050))  # warm-up (graph tracing)
 

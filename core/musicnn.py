@@ -1,12 +1,15 @@
-"""Pre-trained musicnn VGG (Pons & Serra, 2019) as a frozen Keras 3 network: inputs, embedding, tags.
+"""Pre-trained musicnn taggers (Pons & Serra, 2019) as frozen Keras 3 networks: inputs, embeddings, tags.
 
-The network is the ``MSD_vgg`` tagger of the ``musicnn`` package (ISC licence), trained on the Million
-Song Dataset's 50 most frequent tags, rebuilt in plain Keras layers by ``scripts/convert_musicnn.py``
-and stored in Keras-native form under ``models/_pretrained/musicnn_msd_vgg`` with its licence. It reads
-3-s log-mel patches: 16 kHz audio, 512-point STFT, hop 256, 96 mel bands, ``log10(10000 * mel + 1)``,
-187 frames per patch (``musicnn/extractor.py``). :func:`patches` makes them from :mod:`core.audio`'s
-output; :func:`load_vgg_embedding` maps them to a 256-d embedding (the flattened last pooling layer,
-the one the tag layer reads); :func:`tags` gives the original 50 tag probabilities of a recording.
+The four checkpoints of the ``musicnn`` 0.1.0 package (ISC licence), rebuilt in plain Keras layers by
+``scripts/convert_musicnn.py`` and stored in Keras-native form under ``models/_pretrained/musicnn_<name>``
+with their licence (:data:`CHECKPOINTS`): ``msd_*`` were trained on the Million Song Dataset's 50 most
+frequent Last.fm tags, ``mtt_*`` on MagnaTagATune's 50; ``*_vgg`` is the VGG-like baseline, ``*_musicnn``
+the musically motivated CNN (timbral + temporal front-end, residual mid-end, max+mean pooled back-end).
+All read the same 3-s log-mel patches: 16 kHz audio, 512-point STFT, hop 256, 96 mel bands,
+``log10(10000 * mel + 1)``, 187 frames per patch (``musicnn/extractor.py``); :func:`patches` makes them
+from :mod:`core.audio`'s output. :func:`load_embedding` maps them to the layer named ``embedding``
+(VGG: the 256-d flattened last pooling layer; musicnn: the 200-d penultimate layer), :func:`load_tagger`
+to the 50 tag probabilities (:func:`tag_names`), and :func:`tags` ranks them for a recording.
 TensorFlow is imported only when a network is loaded, so :func:`patches` stays cheap to import.
 """
 
@@ -25,7 +28,8 @@ N_FFT = 512
 HOP = 256
 N_MELS = 96
 PATCH_FRAMES = 187  # 3 s: librosa.time_to_frames(3, sr=16000, n_fft=512, hop_length=256) + 1
-MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "_pretrained" / "musicnn_msd_vgg"
+PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "models" / "_pretrained"
+CHECKPOINTS = ("msd_vgg", "msd_musicnn", "mtt_vgg", "mtt_musicnn")
 EMBEDDING_LAYER = "embedding"
 
 
@@ -59,11 +63,18 @@ def patches(y: np.ndarray, sr: int, hop_frames: int = PATCH_FRAMES) -> np.ndarra
     return np.stack([spec[s : s + PATCH_FRAMES] for s in starts])
 
 
-def load_vgg_tagger(model_dir: Path = MODEL_DIR):
-    """A fresh copy of the whole converted network: patches -> 50 tag probabilities (sigmoid), frozen."""
+def model_dir(name: str, root: Path = PRETRAINED_DIR) -> Path:
+    """The folder of converted checkpoint ``name`` (one of :data:`CHECKPOINTS`)."""
+    if name not in CHECKPOINTS:
+        raise ValueError(f"unknown musicnn checkpoint {name!r}; choose one of {', '.join(CHECKPOINTS)}")
+    return Path(root) / f"musicnn_{name}"
+
+
+def load_tagger(name: str = "msd_vgg", root: Path = PRETRAINED_DIR):
+    """A fresh frozen copy of a whole converted network: patches (n, 187, 96) -> 50 tag probabilities."""
     from core.keras_env import keras
 
-    path = Path(model_dir) / "model.keras"
+    path = model_dir(name, root) / "model.keras"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: run scripts/convert_musicnn.py (see its docstring)")
     model = keras.saving.load_model(path, compile=False, safe_mode=True)
@@ -71,34 +82,35 @@ def load_vgg_tagger(model_dir: Path = MODEL_DIR):
     return model
 
 
-def load_vgg_embedding(model_dir: Path = MODEL_DIR):
-    """A fresh frozen Keras model: patches (n, 187, 96) -> embeddings (n, 256) from the last pooling layer.
+def load_embedding(name: str = "msd_vgg", root: Path = PRETRAINED_DIR):
+    """A fresh frozen Keras model: patches (n, 187, 96) -> the ``embedding`` layer (VGG 256-d, musicnn 200-d).
 
     Set ``trainable = True`` on it (or some of its layers) to fine-tune; other copies are unaffected.
     """
     from core.keras_env import keras
 
-    tagger = load_vgg_tagger(model_dir)
-    model = keras.Model(tagger.inputs, tagger.get_layer(EMBEDDING_LAYER).output, name="musicnn_msd_vgg_embedding")
+    tagger = load_tagger(name, root)
+    model = keras.Model(tagger.input, tagger.get_layer(EMBEDDING_LAYER).output, name=f"musicnn_{name}_embedding")
     model.trainable = False
     return model
 
 
-@lru_cache(maxsize=2)
-def _shared_tagger(model_dir: Path):
-    return load_vgg_tagger(model_dir)
+@lru_cache(maxsize=4)
+def _shared_tagger(name: str, root: Path):
+    return load_tagger(name, root)
 
 
-@lru_cache(maxsize=2)
-def tag_names(model_dir: Path = MODEL_DIR) -> tuple[str, ...]:
+@lru_cache(maxsize=8)
+def tag_names(name: str = "msd_vgg", root: Path = PRETRAINED_DIR) -> tuple[str, ...]:
     """The tagger's output names, in output order (from the model folder's ``model.json``)."""
-    meta = json.loads((Path(model_dir) / "model.json").read_text(encoding="utf-8"))
+    meta = json.loads((model_dir(name, root) / "model.json").read_text(encoding="utf-8"))
     return tuple(meta["tags"])
 
 
-def tags(y: np.ndarray, sr: int, top_k: int | None = None, model_dir: Path = MODEL_DIR) -> list[tuple[str, float]]:
+def tags(y: np.ndarray, sr: int, top_k: int | None = None, name: str = "msd_vgg",
+         root: Path = PRETRAINED_DIR) -> list[tuple[str, float]]:
     """Tag probabilities of a recording (mean over its patches), highest first; ``top_k`` keeps the best."""
     x = patches(y, sr)
-    probs = np.asarray(_shared_tagger(Path(model_dir)).predict(x, batch_size=16, verbose=0)).mean(axis=0)
-    ranked = sorted(zip(tag_names(model_dir), probs.tolist()), key=lambda kv: kv[1], reverse=True)
+    probs = np.asarray(_shared_tagger(name, Path(root)).predict(x, batch_size=16, verbose=0)).mean(axis=0)
+    ranked = sorted(zip(tag_names(name, root), probs.tolist()), key=lambda kv: kv[1], reverse=True)
     return ranked[:top_k] if top_k is not None else ranked

@@ -57,12 +57,12 @@ def vgg_head(x_train: np.ndarray, n_classes: int, *, units: int = 128, dropout: 
 
 def transfer_model(head: keras.Model, embedding: keras.Model | None = None) -> keras.Model:
     """The deployable model: musicnn patches (n, 187, 96) -> frozen VGG embedding -> ``head`` -> genres."""
-    embedding = embedding if embedding is not None else musicnn.load_vgg_embedding()
+    embedding = embedding if embedding is not None else musicnn.load_embedding()
     inputs = keras.Input(shape=(musicnn.PATCH_FRAMES, musicnn.N_MELS), name="musicnn_patches")
     return keras.Model(inputs, head(embedding(inputs)), name="vgg_transfer")
 
 
 def embed(patches: np.ndarray, embedding: keras.Model | None = None, batch_size: int = 32) -> np.ndarray:
     """Embeddings ``(n, 256)`` of musicnn patches with the frozen network."""
-    embedding = embedding if embedding is not None else musicnn.load_vgg_embedding()
+    embedding = embedding if embedding is not None else musicnn.load_embedding()
     return np.asarray(embedding.predict(patches, batch_size=batch_size, verbose=0), dtype=np.float32)

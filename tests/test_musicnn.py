@@ -11,7 +11,8 @@ import pytest
 from core import musicnn
 from core.audio import SAMPLE_RATE, load_audio
 
-REFERENCE = Path(__file__).parent / "data" / "musicnn_msd_vgg_reference.npz"
+DATA = Path(__file__).parent / "data"
+EMBEDDING_SIZES = {"msd_vgg": 256, "msd_musicnn": 200, "mtt_vgg": 256, "mtt_musicnn": 200}
 
 
 def tone(seconds: float, sr: int, amplitude: float = 0.3) -> np.ndarray:
@@ -19,29 +20,43 @@ def tone(seconds: float, sr: int, amplitude: float = 0.3) -> np.ndarray:
     return (amplitude * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
 
 
-def test_keras_model_reproduces_original_tf1_graph():
+@pytest.mark.parametrize("name", musicnn.CHECKPOINTS)
+def test_converted_checkpoint_reproduces_original_tf1_graph(name):
     """Outputs of the original graph (run with tf.compat.v1 by scripts/convert_musicnn.py) on 4 patches."""
-    with np.load(REFERENCE, allow_pickle=False) as ref:
+    with np.load(DATA / f"musicnn_{name}_reference.npz", allow_pickle=False) as ref:
         x, tags, embedding = ref["patches"].astype(np.float32), ref["tags"], ref["embedding"]
-    got_tags = np.asarray(musicnn.load_vgg_tagger().predict(x, verbose=0))
-    got_emb = np.asarray(musicnn.load_vgg_embedding().predict(x, verbose=0))
+    got_tags = np.asarray(musicnn.load_tagger(name)(x, training=False))
+    got_emb = np.asarray(musicnn.load_embedding(name)(x, training=False))
+    assert got_emb.shape == (4, EMBEDDING_SIZES[name]) and got_tags.shape == (4, 50)
     np.testing.assert_allclose(got_tags, tags, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(got_emb, embedding, rtol=1e-4, atol=1e-4)  # embedding values reach ~6
+    np.testing.assert_allclose(got_emb, embedding, rtol=1e-4, atol=1e-4)  # embedding values reach ~8
     assert tags.std(axis=0).max() > 0.05, "reference patches should not all give the same tags"
 
 
-def test_embedding_model_is_frozen_256d():
-    model = musicnn.load_vgg_embedding()
+def test_embedding_model_is_frozen():
+    model = musicnn.load_embedding()
     assert model.input_shape == (None, musicnn.PATCH_FRAMES, musicnn.N_MELS)
     assert model.output_shape == (None, 256)
     assert model.trainable_weights == [] and len(model.non_trainable_weights) > 0
     model.trainable = True  # a fresh copy: fine-tuning one does not unfreeze the next
-    assert musicnn.load_vgg_embedding().trainable_weights == []
+    assert musicnn.load_embedding().trainable_weights == []
+
+
+def test_tag_names_follow_the_training_set():
+    assert len(musicnn.tag_names("msd_musicnn")) == 50 and "Hip-Hop" in musicnn.tag_names("msd_musicnn")
+    assert musicnn.tag_names("msd_vgg") == musicnn.tag_names("msd_musicnn")
+    assert {"classical", "rock", "metal", "country"} <= set(musicnn.tag_names("mtt_musicnn"))
+    assert musicnn.tag_names("mtt_vgg") == musicnn.tag_names("mtt_musicnn")
+
+
+def test_unknown_checkpoint_names_the_choices():
+    with pytest.raises(ValueError, match="msd_musicnn"):
+        musicnn.load_embedding("msd_big")
 
 
 def test_missing_model_folder_says_how_to_make_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="convert_musicnn"):
-        musicnn.load_vgg_tagger(tmp_path)
+        musicnn.load_tagger("mtt_musicnn", root=tmp_path)
 
 
 def test_patches_follow_musicnn_recipe():
