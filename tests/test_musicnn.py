@@ -1,4 +1,4 @@
-"""The converted musicnn MSD_vgg network: reproduces the original TF1 graph, input patches, tags."""
+"""The converted musicnn networks: each reproduces its original TF1 graph; input patches; tags."""
 
 from __future__ import annotations
 
