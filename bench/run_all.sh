@@ -13,4 +13,5 @@ $py -m bench.models classify                          # warm classify of a 30-s 
 $py -m bench.classify_latency --repeats 5             # Classify page in Chromium, warm and cold
 $py -m bench.explore_render                           # Explore page in Chromium, 10k and 100k rows
 $py -m bench.train_overhead --epochs 30 --repeats 3   # Train page live updates vs CLI
+$py -m bench.pretrained                               # musicnn networks, ms per 3-s patch
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
