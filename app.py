@@ -6,6 +6,7 @@ folder is not called ``pages/``: next to app.py that name switches on Streamlit'
 
 import streamlit as st
 
+from ui.loaders import warm_indexes
 from ui.navigation import HOME, PAGES
 from ui.settings import dataset_sidebar
 
@@ -13,4 +14,5 @@ st.set_page_config(page_title="Classically Punk", page_icon=":material/graphic_e
 
 current = st.navigation([spec.page(default=spec is HOME) for spec in PAGES])
 dataset_sidebar()
+warm_indexes()
 current.run()

@@ -10,7 +10,9 @@ from core.predict import Classification, summary_row
 from core.registry import RegistryError, default_name, list_models
 from ui import classify_data as data
 from ui import classify_views as views
+from ui import session_models
 from ui.classify_data import Clip
+from ui.mode import readable, upload_allowed, upload_limit_message
 from ui.settings import data_dir
 
 SOURCES = {"upload": ":material/upload_file: Upload files", "record": ":material/mic: Record",
@@ -24,15 +26,17 @@ st.markdown(views.VERDICT_CSS, unsafe_allow_html=True)
 
 
 def pick_model() -> data.ModelKey:
-    """The model picker (default preselected) with the model's facts; stops the page when none loads."""
-    infos = list_models()
+    """The model picker (default preselected; this session's own models first) with the model's facts;
+    stops the page when none loads."""
+    own = {f"yours: {i.name}": i for i in session_models.models()}  # ':' never occurs in a registry name
+    infos = {**own, **{i.name: i for i in list_models()}}
     if not infos:
         st.error("No trained model found. Train one with `python -m core train` (see the README).")
         st.stop()
-    names, default = [i.name for i in infos], default_name()
+    names, default = list(infos), default_name()
     name = st.selectbox("Model", names, index=names.index(default) if default in names else 0, key="classify_model",
                         format_func=lambda n: f"{n} (default)" if n == default else n)
-    info = infos[names.index(name)]
+    info = infos[name]
     with st.popover("About this model", icon=":material/info:", width="stretch"):  # overlays: no layout shift
         st.markdown("\n".join(f"- **{label}**: {value}" for label, value in views.model_facts(info.meta)))
         if info.meta.get("notes"):
@@ -59,24 +63,34 @@ def choose_clips() -> list[Clip]:
             "Drop one or many songs", accept_multiple_files=True, key="classify_files",
             help=f"{FORMATS}. Up to {st.get_option('server.maxUploadSize')} MB each; the first 10 minutes of a "
                  "longer file are analysed. Several files give a results table you can download.")
-        return [Clip(f.name, f.getvalue()) for f in files or []]
+        clips = [Clip(f.name, f.getvalue()) for f in files or []]
+        allowed = [c for c in clips if upload_allowed(c.digest)]
+        if len(allowed) < len(clips):
+            refused = ", ".join(c.name for c in clips if c not in allowed)
+            st.error(f"{upload_limit_message()} Not analysed: {refused}.", icon=":material/hourglass:")
+        return allowed
     if source == "record":
         recording = st.audio_input("Record from your microphone (10 s or more works best)", sample_rate=22_050,
                                    key="classify_mic")
         return [Clip("Microphone recording", recording.getvalue())] if recording else []
     root = data_dir()
     files = data.example_files(root) if root else []
+    if files is None:
+        st.info("Still looking for audio files in the dataset folder; try again in a moment.",
+                icon=":material/hourglass:")
+        st.button("Check again", icon=":material/refresh:", key="classify_rescan")
+        return []
     if not files:
         st.info("Example clips come from the dataset folder: set one with audio files in the sidebar.",
                 icon=":material/folder_open:")
         return []
-    names = [str(f.relative_to(data.audio_index(str(root)).root)) for f in files]
+    names = [str(f.relative_to(root.resolve())) for f in files]
     if st.session_state.get(EXAMPLE) not in names:
         st.session_state[EXAMPLE] = next((n for n, f in zip(names, files) if data.known_genre(f)), names[0])
     pick, dice = st.columns([3, 1], vertical_alignment="bottom")
     choice = pick.selectbox(f"Example clip ({len(names):,} in the dataset folder)", names, key=EXAMPLE)
     dice.button("Surprise me", icon=":material/casino:", on_click=surprise, args=(names,), width="stretch")
-    path = files[names.index(choice)]
+    path = readable(files[names.index(choice)])
     return [Clip(path.name, path.read_bytes(), label=data.known_genre(path))]
 
 

@@ -9,6 +9,7 @@ from ui import explore_data as data
 from ui import explore_views as views
 from ui.charts import genre_order
 from ui.loaders import audio_index
+from ui.mode import readable
 from ui.settings import data_dir
 from ui.table_picker import choose_table, read_table
 
@@ -62,11 +63,14 @@ def show_track(table: pd.DataFrame, row_label: int, query: data.Query) -> None:
         st.subheader(f":material/music_note: {row['track_id']}")
         st.markdown(f"Labelled **{row['label']}** · {part}")
         root = data_dir()
-        audio = audio_index(str(root)).locate(row["path"], row["track_id"]) if root else None
+        index = audio_index(root) if root else None
+        audio = index.locate(row["path"], row["track_id"]) if index else None
         if audio is not None:
             end = None if row["slice"] < 0 else int(row["start_s"] + row["duration_s"])  # a slice plays alone
-            st.audio(str(audio), start_time=int(row["start_s"]), end_time=end)
+            st.audio(str(readable(audio)), start_time=int(row["start_s"]), end_time=end)
             st.caption(f"Audio: `{audio.relative_to(root.resolve())}`")
+        elif root and index is None:
+            st.caption("Still looking for audio files in the dataset folder; select the track again in a moment.")
         else:
             st.caption("Audio not found under the dataset folder (sidebar), so it cannot be played.")
         means, stds = data.genre_stats(query, features)

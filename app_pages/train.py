@@ -5,14 +5,17 @@ import datetime as dt
 import streamlit as st
 
 from core import registry
-from core.explore import row_kinds
+from core.explore import row_kinds, select_rows
 from core.holdout import (HOLDOUT_PROTOCOLS, PROTOCOL_SENTENCES, SEED_REPORTED, TEST_FRACTION, table_architectures,
                           train_holdout, tunable_defaults)
 from core.jobs import FAILED, RUNNING, STOPPED, Job, JobError, JobSnapshot
 from core.model_card import model_card
+from core.modes import AccessError
 from core.train import TrainConfig
+from ui import session_models
 from ui import train_views as views
 from ui.charts import genre_order
+from ui.mode import policy
 from ui.navigation import PAGES
 from ui.table_picker import choose_table, read_table
 from ui.train_jobs import current_job, forget_job, start_job
@@ -27,6 +30,7 @@ st.title("Train a model")
 st.caption("Pick a feature table and a model, press Train and watch it learn. Training runs in the "
            "background: the rest of the app stays usable, and a reloaded page finds its run again.")
 
+rules = policy()
 job = current_job()
 busy = job is not None and job.status == RUNNING
 
@@ -54,7 +58,8 @@ right.caption(f"{PROTOCOL_SENTENCES[protocol]} {TEST_FRACTION:.0%} of the {'rows
 st.subheader("2 · Model")
 cols = st.columns(6)
 architecture = cols[0].selectbox("Architecture", table_architectures(), key="train_architecture", disabled=busy)
-epochs = cols[1].number_input("Epochs", 1, 2000, 120, key="train_epochs", disabled=busy)
+epochs = cols[1].number_input("Epochs", 1, rules.limits.max_epochs if rules.public else 2000, 120,
+                              key="train_epochs", disabled=busy)
 batch_size = cols[2].selectbox("Batch size", BATCH_SIZES, index=BATCH_SIZES.index(128), key="train_batch",
                                disabled=busy)
 model_config = {}
@@ -76,14 +81,16 @@ elif st.button("Train", type="primary", icon=":material/model_training:", disabl
                          seed=int(seed), model_config=model_config)
     classes = tuple(genre_order(genres))
     subset = table[table["label"].isin(classes)]
-    info = {"source": source, "path": str(path), "protocol": protocol, "classes": classes, "config": config}
+    origin = source if rules.public else str(path)  # what the model card and comparison name as its data
+    info = {"source": source, "path": origin, "protocol": protocol, "classes": classes, "config": config}
 
     def work(log, stop):
-        return train_holdout(config, subset, protocol, classes=classes, callbacks=[log], stop=stop, source=str(path))
+        return train_holdout(config, subset, protocol, classes=classes, callbacks=[log], stop=stop, source=origin)
 
     try:
-        start_job(work, config.epochs, info)
-    except JobError as exc:
+        rules.check_training(config.epochs, len(select_rows(subset, slices=level == "slice")))
+        start_job(work, config.epochs, info, max_running=rules.max_jobs_server)
+    except (JobError, AccessError) as exc:
         st.error(str(exc), icon=":material/hourglass:")
     else:
         st.rerun()
@@ -167,28 +174,48 @@ def results(job: Job) -> None:
 
 
 def save_form(job: Job) -> None:
+    """Lab mode: save to the shared registry (optionally as the default). Public mode: keep the model for
+    this session only (Classify offers it to this visitor) and download it; the registry stays read-only."""
     result = job.result
     st.subheader("4 · Save")
     suggested = f"{result.config.architecture}-{result.config.level}-{dt.datetime.now():%Y%m%d-%H%M}".replace("_", "-")
+    if rules.public:
+        st.caption("On this public demo a model stays in your browser session: the Classify page offers it to "
+                   "you alone, and you can download it (model.keras and its card). Shared models and the "
+                   "default are not changed.")
     with st.form("train_save_form", border=False):
         name = st.text_input("Model name", value=suggested, key="train_save_name", max_chars=64)
-        default = st.checkbox("Make it the default model (the Classify page uses it at once)", key="train_save_default")
-        overwrite = st.checkbox("Replace a saved model of the same name", key="train_save_overwrite")
-        submitted = st.form_submit_button("Save model", type="primary", icon=":material/save:")
+        if not rules.public:
+            default = st.checkbox("Make it the default model (the Classify page uses it at once)",
+                                  key="train_save_default")
+            overwrite = st.checkbox("Replace a saved model of the same name", key="train_save_overwrite")
+        submitted = st.form_submit_button("Keep for this session" if rules.public else "Save model", type="primary",
+                                          icon=":material/save:")
     if submitted:
         try:
             meta = model_card(result.model, result.config, result.history, source=job.info["path"],
                               protocol=result.protocol_card(), metrics=result.metrics_card())
-            saved = registry.save_model(name.strip(), result.model, meta, overwrite=overwrite)
-            if default:
-                registry.set_default(saved.name)
+            if rules.public:
+                default, saved = False, session_models.keep(name.strip(), result.model, meta,
+                                                            rules.limits.session_models)
+            else:
+                saved = registry.save_model(name.strip(), result.model, meta, overwrite=overwrite)
+                if default:
+                    registry.set_default(saved.name)
         except registry.RegistryError as exc:
             st.error(str(exc))
         else:
             st.session_state[SAVED] = (job.id, saved.name, default)
     if (done := st.session_state.get(SAVED)) and done[0] == job.id:
-        st.success(f"Saved as **{done[1]}**" + (" and made the default model." if done[2] else "."),
-                   icon=":material/save:")
+        if rules.public:
+            st.success(f"Kept as **{done[1]}** for this session.", icon=":material/save:")
+            if kept := next((i for i in session_models.models() if i.name == done[1]), None):
+                st.download_button("Download the model (.zip)", data=session_models.archive(kept),
+                                   file_name=f"{kept.name}.zip", mime="application/zip", icon=":material/download:",
+                                   on_click="ignore", key="train_download")
+        else:
+            st.success(f"Saved as **{done[1]}**" + (" and made the default model." if done[2] else "."),
+                       icon=":material/save:")
         classify = next((p for p in PAGES if p.path == "app_pages/classify.py"), None)
         if classify is not None:
             st.page_link(classify.path, label="Classify a song with it", icon=classify.icon)

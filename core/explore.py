@@ -9,9 +9,14 @@ other genre's centre: GTZAN has known mislabels). Audio files are located only i
 
 from __future__ import annotations
 
+import os
 import re
+import threading
+import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +25,7 @@ import pandas as pd
 from sklearn.decomposition import PCA
 from sklearn.feature_selection import f_classif, mutual_info_classif
 
+from core.modes import ScanBounds
 from core.schema import IDENTITY_COLUMNS, WHOLE_TRACK, FeatureSchema
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".au", ".m4a", ".aiff", ".aif")
@@ -177,23 +183,46 @@ def genre_outliers(df: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class AudioIndex:
-    """Audio files under one root folder, found by relative path or by file stem."""
+    """Audio files under one root folder, found by relative path or by file stem.
+
+    ``truncated`` says which bound stopped the scan (None when the whole tree was read).
+    """
 
     root: Path
     by_stem: Mapping[str, Path]
+    truncated: str | None = None
 
     @classmethod
-    def scan(cls, root: str | Path) -> AudioIndex:
-        """Index every audio file under ``root`` (first in sorted order wins for a repeated stem)."""
+    def scan(cls, root: str | Path, bounds: ScanBounds) -> AudioIndex:
+        """Index the audio files under ``root`` within ``bounds`` (first found wins for a repeated stem).
+
+        Folders are walked in sorted order without following directory symlinks (so a link loop
+        or a link to ``/`` is never entered); a file symlink counts only when its target is inside the root.
+        """
         root = Path(root).resolve()
         by_stem: dict[str, Path] = {}
-        for file in sorted(root.rglob("*")):
-            if file.suffix.lower() in AUDIO_EXTENSIONS and file.is_file():
-                by_stem.setdefault(file.stem, file)
-        return cls(root, by_stem)
+        deadline, seen = time.monotonic() + bounds.max_seconds, 0
+        truncated = None
+        for folder, dirs, files in os.walk(root, onerror=lambda _: None):
+            depth = len(Path(folder).relative_to(root).parts)
+            if depth >= bounds.max_depth and dirs:
+                truncated, dirs[:] = truncated or f"folders deeper than {bounds.max_depth} levels skipped", []
+            dirs.sort()
+            seen += len(files) + len(dirs)
+            if seen > bounds.max_entries or time.monotonic() > deadline:
+                truncated = (f"stopped after {bounds.max_entries:,} entries" if seen > bounds.max_entries
+                             else f"stopped after {bounds.max_seconds:g} s")
+                break
+            for name in sorted(files):
+                file = Path(folder, name)
+                if file.suffix.lower() in AUDIO_EXTENSIONS and file.stem not in by_stem:
+                    target = file.resolve() if file.is_symlink() else file
+                    if target.is_relative_to(root) and target.is_file():
+                        by_stem[file.stem] = file
+        return cls(root, by_stem, truncated)
 
     def locate(self, path: str, track_id: str) -> Path | None:
-        """The audio of a table row, only if it lies under the root.
+        """The audio of a table row, only if it is an audio file under the root.
 
         ``path`` (the row's path column, absolute, relative to the working folder or to the root) is
         tried first; then the file named like the track id (``blues/blues.00000`` -> ``blues.00000.*``).
@@ -201,9 +230,38 @@ class AudioIndex:
         if path:
             for candidate in (Path(path), self.root / path):
                 resolved = candidate.resolve()
-                if resolved.is_file() and resolved.is_relative_to(self.root):
+                if (resolved.suffix.lower() in AUDIO_EXTENSIONS and resolved.is_relative_to(self.root)
+                        and resolved.is_file()):
                     return resolved
         return self.by_stem.get(Path(track_id).name)
+
+
+class IndexCache:
+    """Audio indexes scanned on a background thread, shared by every caller (the ``size`` latest roots).
+
+    A caller waits at most ``wait_s`` for a scan and gets None while it still runs; the scan goes on
+    and the next call finds it done. Call :meth:`get` with ``wait_s=0`` to start scans ahead of time.
+    """
+
+    def __init__(self, size: int = 4):
+        self.size = size
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audio-scan")
+        self._scans: OrderedDict[tuple[Path, ScanBounds], Future[AudioIndex]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, root: str | Path, bounds: ScanBounds, wait_s: float) -> AudioIndex | None:
+        key = (Path(root).resolve(), bounds)
+        with self._lock:
+            if key not in self._scans:
+                self._scans[key] = self._pool.submit(AudioIndex.scan, *key)
+                while len(self._scans) > self.size:
+                    self._scans.popitem(last=False)
+            self._scans.move_to_end(key)
+            future = self._scans[key]
+        try:
+            return future.result(timeout=wait_s)
+        except TimeoutError:
+            return None
 
 
 def synthetic_table(schema: FeatureSchema, n_tracks: int, slices: int = 0, seed: int = 0,

@@ -154,14 +154,15 @@ class JobRegistry:
         self._lock = threading.Lock()
 
     def start(self, work: Work, total_epochs: int, owner: str, alive: Alive | None = None,
-              info: dict[str, Any] | None = None) -> Job:
-        """Start ``work`` on a new thread for ``owner``; :class:`JobError` if the owner or server is busy."""
+              info: dict[str, Any] | None = None, max_running: int | None = None) -> Job:
+        """Start ``work`` on a new thread for ``owner``; :class:`JobError` if the owner or server is busy
+        (``max_running`` runs at once, :attr:`max_running` when None)."""
         with self._lock:
             self._prune()
             running = [j for j in self._jobs.values() if j.status == RUNNING]
             if any(j.owner == owner for j in running):
                 raise JobError("A training run of yours is still going; stop it or wait for it to end first.")
-            if len(running) >= self.max_running:
+            if len(running) >= (max_running or self.max_running):
                 raise JobError(f"{len(running)} training runs are going on this server already; "
                                "try again when one has ended.")
             job = Job(work, total_epochs, owner, alive, self.grace_s, info, self._clock)

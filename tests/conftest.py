@@ -15,6 +15,9 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUM
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+# AppTest sets no server.address, which means public mode (core.modes): tests run the lab app unless
+# they ask for public mode themselves (tests/test_public_mode.py).
+os.environ["CPUNK_MODE"] = "lab"
 
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -50,3 +53,14 @@ def make_wav(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return make
+
+
+@pytest.fixture
+def no_jobs_left():
+    """Stop every training run a test started (a TensorFlow thread alive at interpreter exit aborts it)."""
+    from core.jobs import JOBS
+
+    yield
+    for job in JOBS.running():
+        job.stop()
+        job.wait(300)

@@ -8,6 +8,7 @@ from core.explore import (
     AudioIndex, correlation, filter_rows, genre_outliers, genre_summary, pca_projection, readable_name,
     row_kinds, sample_rows, select_rows, separability, synthetic_table,
 )
+from core.modes import LAB_SCAN
 from core.schema import GTZAN_KAGGLE, SEED, WHOLE_TRACK
 from core.store import validate_features
 
@@ -107,7 +108,7 @@ def test_audio_is_found_by_path_or_name_but_only_under_the_root(tmp_path):
     clip = root / "jazz" / "jazz.00001.wav"
     clip.write_bytes(b"RIFF")
     (tmp_path / "secret.wav").write_bytes(b"RIFF")
-    index = AudioIndex.scan(root)
+    index = AudioIndex.scan(root, LAB_SCAN)
     assert index.locate(str(clip), "whatever") == clip.resolve()
     assert index.locate("jazz/jazz.00001.wav", "x") == clip.resolve()
     assert index.locate("", "gtzan/jazz/jazz.00001") == clip.resolve()

@@ -15,21 +15,13 @@ from core.store import write_parquet_atomic
 PATH_CHOICE = "Another file or store folder (path)…"
 REPO = Path(__file__).resolve().parents[1]
 WAIT = 300
+pytestmark = pytest.mark.usefixtures("no_jobs_left")
 
 
 @pytest.fixture
 def table_path(tmp_path: Path) -> Path:
     """3 genres x 10 tracks, 3 slices each (seed schema)."""
     return write_parquet_atomic(synthetic_table(n_tracks=10, n_slices=3), tmp_path / "features.parquet")
-
-
-@pytest.fixture(autouse=True)
-def no_jobs_left():
-    """Stop every run a test started (a TensorFlow thread alive at interpreter exit aborts it)."""
-    yield
-    for job in JOBS.running():
-        job.stop()
-        job.wait(WAIT)
 
 
 @pytest.fixture

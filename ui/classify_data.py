@@ -20,7 +20,7 @@ from core.registry import MODEL_FILE, META_FILE, LoadedModel, ModelInfo, load_mo
 from core.schema import GENRES
 from ui.loaders import audio_index
 
-ModelKey = tuple[str, float]  # (name, version stamp of its files)
+ModelKey = tuple[str, float, str]  # (name, version stamp of its files, its registry folder)
 
 
 @dataclass(frozen=True)
@@ -37,14 +37,14 @@ class Clip:
 
 
 def model_key(info: ModelInfo) -> ModelKey:
-    """The cache key of a registered model: its name and the newest modification time of its files."""
-    return info.name, max((info.path / f).stat().st_mtime for f in (MODEL_FILE, META_FILE))
+    """The cache key of a registered model: its name, the newest modification time of its files, its registry."""
+    return info.name, max((info.path / f).stat().st_mtime for f in (MODEL_FILE, META_FILE)), str(info.path.parent)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
 def model(key: ModelKey) -> LoadedModel:
     """:func:`core.registry.load_model`, once per process and model version (raises RegistryError)."""
-    return load_model(key[0])
+    return load_model(key[0], key[2])
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -58,9 +58,10 @@ def analyse(digest: str, key: ModelKey, _data: bytes) -> Classification | str:
         return str(exc)
 
 
-def example_files(root: Path) -> list[Path]:
-    """Audio files under the dataset folder ``root`` (one per file name), sorted by path."""
-    return sorted(audio_index(str(root)).by_stem.values())
+def example_files(root: Path) -> list[Path] | None:
+    """Audio files under the dataset folder ``root`` (one per file name), sorted by path; None while scanning."""
+    index = audio_index(root)
+    return None if index is None else sorted(index.by_stem.values())
 
 
 def known_genre(path: Path) -> str | None:

@@ -15,6 +15,7 @@ from core.display import genre_statistics, mel_band_hz, waveform_envelope
 from core.explore import readable_name
 from core.predict import Classification, Evidence, summary_columns
 from ui.charts import GENRE_COLORS, style
+from ui.mode import source_label
 
 GENRE_NAMES = {"hiphop": "Hip-hop"}
 ACCENT = "#ff3d7f"
@@ -214,8 +215,8 @@ def model_facts(meta: dict[str, Any]) -> list[tuple[str, str]]:
     dataset = meta.get("dataset", {})
     facts = [("Architecture", f"{arch.get('name', '?')} ({arch.get('parameters', 0):,} parameters)"),
              ("Input", f"{_inputs(meta)} of {'whole tracks' if meta.get('level') == 'track' else '3-s slices'}"),
-             ("Trained on", f"{dataset.get('rows', '?'):,} rows of `{dataset.get('source', '?')}`"
-              if isinstance(dataset.get("rows"), int) else f"`{dataset.get('source', '?')}`"),
+             ("Trained on", f"{dataset.get('rows', '?'):,} rows of `{source_label(dataset.get('source', '?'))}`"
+              if isinstance(dataset.get("rows"), int) else f"`{source_label(dataset.get('source', '?'))}`"),
              ("Created", str(meta.get("created", "?")).replace("T", " ")[:16])]
     metrics = _headline_metrics(meta.get("metrics", {}))
     if metrics and meta.get("protocol", {}).get("detail"):

@@ -15,14 +15,17 @@ import pandas as pd
 import streamlit as st
 
 from core.atomic import write_bytes
-from core.explore import AudioIndex
+from core.explore import AudioIndex, IndexCache
 from core.store import read_features
+from ui.mode import policy
 from ui.settings import REPO_ROOT
 
 DEMO_DIR = REPO_ROOT / "demo"
 PRIMARY_DEMO = DEMO_DIR / "gtzan_seed.parquet"  # the seed features: what the default model reads
 UPLOAD_DIR = Path(tempfile.gettempdir()) / "classically-punk-uploads"
 TABLE_SUFFIXES = (".parquet", ".csv")
+SCAN_WAIT_S = 3.0  # a page waits this long for a folder scan, then says it is still running
+AUDIO_INDEXES = IndexCache(size=8)
 
 
 @dataclass(frozen=True)
@@ -34,14 +37,16 @@ class TableFile:
 
 
 def table_files(data_dir: Path | None) -> list[TableFile]:
-    """The shipped demo tables (the seed-schema one first), then tables in the dataset folder (its top level and ``features/``)."""
+    """The shipped demo tables (the seed-schema one first), then tables in the dataset folder (its top level
+    and ``features/``; a symlink only when it points inside the folder)."""
     demos = sorted(DEMO_DIR.glob("*.parquet"), key=lambda p: (p != PRIMARY_DEMO, p.name))
     found = [TableFile(f"Demo: {p.stem}", p) for p in demos]
     if data_dir is not None:
         for folder in (data_dir, data_dir / "features"):
             if folder.is_dir():
                 found += [TableFile(f"Dataset: {p.relative_to(data_dir)}", p) for p in sorted(folder.iterdir())
-                          if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES]
+                          if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES
+                          and p.resolve().is_relative_to(data_dir.resolve())]
     return found
 
 
@@ -67,7 +72,14 @@ def save_upload(name: str, data: bytes) -> Path:
     return target
 
 
-@st.cache_resource(max_entries=2, show_spinner="Looking for audio files…")
-def audio_index(root: str) -> AudioIndex:
-    """The audio files under the dataset folder, scanned once per folder."""
-    return AudioIndex.scan(root)
+def audio_index(root: Path) -> AudioIndex | None:
+    """The audio files under the dataset folder (scanned once, in the background, within the mode's
+    bounds), or None while the scan is still running."""
+    return AUDIO_INDEXES.get(root, policy().scan_bounds, SCAN_WAIT_S)
+
+
+def warm_indexes() -> None:
+    """Start scanning the public mode's shared folders before anyone asks (no-op once started)."""
+    rules = policy()
+    for root in rules.allowed_roots[:AUDIO_INDEXES.size] if rules.public else ():
+        AUDIO_INDEXES.get(root, rules.scan_bounds, 0)

@@ -1,26 +1,33 @@
-"""Pick and read a feature table: shipped demo, a table in the dataset folder, a typed path, or an upload."""
+"""Pick and read a feature table: shipped demo, a table in the dataset folder, a typed path (lab mode), or an upload."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from core.store import FeatureTableError
-from ui.loaders import load_table, save_upload, table_files, version_of
+from ui.loaders import DEMO_DIR, load_table, save_upload, table_files, version_of
+from ui.mode import policy, readable, upload_allowed, upload_limit_message
 from ui.settings import data_dir
 
 PATH_CHOICE, UPLOAD_CHOICE = "Another file or store folder (path)…", "Upload a CSV or Parquet file…"
 
 
 def choose_table(prefix: str, disabled: bool = False) -> tuple[Path, str]:
-    """The source picker (widget keys start with ``prefix``): (path, label); stops the page until chosen."""
+    """The source picker (widget keys start with ``prefix``): (path, label); stops the page until chosen.
+
+    Public mode offers no typed path: only the demo tables, the shared dataset folder's tables and uploads.
+    """
+    public = policy().public
     files = table_files(data_dir())
-    labels = [f.label for f in files] + [PATH_CHOICE, UPLOAD_CHOICE]
+    labels = [f.label for f in files] + ([] if public else [PATH_CHOICE]) + [UPLOAD_CHOICE]
     choice = st.selectbox("Feature table", labels, key=f"{prefix}_source", disabled=disabled,
                           help="The demo table shipped with the app, tables in the dataset folder (sidebar), "
-                               "a Parquet store from `python -m core extract`, or a published GTZAN CSV.")
+                               + ("" if public else "a Parquet store from `python -m core extract`, ")
+                               + "or a published GTZAN CSV.")
     if choice == PATH_CHOICE:
         typed = st.text_input("Path to a feature table", key=f"{prefix}_path", disabled=disabled,
                               placeholder="features.parquet, a store folder, or features_30_sec.csv").strip()
@@ -35,17 +42,25 @@ def choose_table(prefix: str, disabled: bool = False) -> tuple[Path, str]:
             st.info("Drop a feature table here: a Parquet file from `python -m core extract` or a "
                     "published GTZAN CSV (features_30_sec.csv / features_3_sec.csv).")
             st.stop()
-        return save_upload(upload.name, upload.getvalue()), f"upload: {upload.name}"
-    return files[labels.index(choice)].path, choice
+        data = upload.getvalue()
+        if not upload_allowed(hashlib.sha256(data).hexdigest()):
+            st.error(upload_limit_message(), icon=":material/hourglass:")
+            st.stop()
+        return save_upload(upload.name, data), f"upload: {upload.name}"
+    return readable(files[labels.index(choice)].path, DEMO_DIR), choice
 
 
 def read_table(path: Path, purpose: str = "used") -> tuple[pd.DataFrame, float]:
-    """The cached table and its version; a clear error (and the page stops) when it cannot be read."""
+    """The cached table and its version; a clear error (and the page stops) when it cannot be read.
+
+    In public mode a message names the file only, never its folder on the server.
+    """
+    shown = path.name if policy().public else str(path)
     try:
         version = version_of(path)
         return load_table(str(path), version), version
     except FileNotFoundError:
-        st.error(f"Not found: `{path}`")
+        st.error(f"Not found: `{shown}`")
     except FeatureTableError as exc:
-        st.error(f"This table cannot be {purpose}: {exc}")
+        st.error(f"This table cannot be {purpose}: {str(exc).replace(str(path), shown)}")
     st.stop()

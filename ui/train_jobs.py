@@ -67,10 +67,11 @@ def current_job() -> Job | None:
     return job
 
 
-def start_job(work: Work, total_epochs: int, info: dict[str, Any]) -> Job:
-    """Start ``work`` for this session, replacing its previous (ended) run; raises JobError when busy."""
+def start_job(work: Work, total_epochs: int, info: dict[str, Any], max_running: int | None = None) -> Job:
+    """Start ``work`` for this session, replacing its previous (ended) run; raises JobError when busy
+    (``max_running``: runs at once on the server, the registry's own limit when None)."""
     previous = st.session_state.get(KEY)
-    job = JOBS.start(work, total_epochs, session_id(), _alive(session_id()), info=info)
+    job = JOBS.start(work, total_epochs, session_id(), _alive(session_id()), info=info, max_running=max_running)
     if previous:
         JOBS.discard(previous)
     st.session_state[KEY] = job.id

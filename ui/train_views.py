@@ -11,6 +11,7 @@ from plotly.subplots import make_subplots
 from core.holdout import SEED_REPORTED
 from core.train import EpochReport
 from ui.charts import style
+from ui.mode import source_label
 
 TRAIN_COLOR, VALID_COLOR = "#ff3d7f", "#4c9bff"
 
@@ -64,7 +65,7 @@ def comparison(own: dict[str, Any], entries: list[dict[str, Any]]) -> pd.DataFra
     for e in entries:
         rows.append({"model": e["name"], "row_accuracy": e.get("row_accuracy"),
                      "track_accuracy": e.get("track_accuracy"),
-                     "note": e.get("skipped") or f"trained on {e['trained_on'] or 'unknown data'}"})
+                     "note": e.get("skipped") or f"trained on {source_label(e['trained_on']) or 'unknown data'}"})
     return pd.DataFrame(rows)
 
 
