@@ -22,6 +22,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from core import storage
+
 SAMPLE_RATE = 22_050
 SUPPORTED_FORMATS = ("WAV", "FLAC", "OGG", "MP3")
 FFMPEG_FORMATS = ("M4A/AAC", "WMA", "OPUS", "video files")
@@ -109,13 +111,22 @@ def _name(source: Source) -> str:
 
 
 def _read_bytes(source: Source, max_bytes: int) -> tuple[BinaryIO | str, int]:
-    """A path (checked) or an in-memory file object, and its size in bytes."""
-    if isinstance(source, (str, os.PathLike)):
+    """A path (checked) or an in-memory file object, and its size in bytes; a URL is read into memory."""
+    if storage.is_url(source):
+        try:
+            size = storage.size(source)
+            data = storage.read_bytes(source) if 0 < size <= max_bytes else b""
+        except FileNotFoundError:
+            raise AudioError(f"{_name(source)}: file not found.") from None
+        except OSError as exc:
+            raise AudioError(f"{_name(source)} could not be read from its store ({exc}).") from None
+        handle: BinaryIO | str = io.BytesIO(data)
+    elif isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if not os.path.isfile(path):
             raise AudioError(f"{Path(path).name}: file not found.")
         size = os.path.getsize(path)
-        handle: BinaryIO | str = path
+        handle = path
     else:
         data = bytes(source) if isinstance(source, (bytes, bytearray)) else source.read()
         size = len(data)
@@ -159,7 +170,7 @@ def load_audio(
     min_seconds: float = MIN_SECONDS,
     max_bytes: int = MAX_BYTES,
 ) -> Audio:
-    """Decode ``source`` (path, bytes or binary file object) to mono float32 at 22,050 Hz.
+    """Decode ``source`` (path, URL, bytes or binary file object) to mono float32 at 22,050 Hz.
 
     Reads in blocks of 10 s, downmixes and resamples each block (soxr, high quality) and keeps
     only the part selected by ``limit``. Raises :class:`AudioError` for anything unusable.

@@ -6,8 +6,9 @@ the workers in batches of ``part_tracks``; a worker extracts its batch and write
 store as one part whose number the client chose, so a batch that Dask runs again after its worker
 died replaces its own part instead of adding a second copy. Only a row-less summary of each track comes
 back; the client keeps the errors table and reports progress as futures complete
-(:func:`distributed.as_completed`). The store must therefore be a path every worker can write (one
-machine, or a file system shared by all of them).
+(:func:`distributed.as_completed`). The store and the audio must therefore be where every worker can
+reach them: one machine, a file system shared by all of them, or an object store (``s3://...``,
+``gs://...``; :mod:`core.storage`), which workers read and write directly with their own credentials.
 
 Without a scheduler address, a :class:`distributed.LocalCluster` of ``workers`` single-threaded
 processes is started for the run and closed after it.
@@ -28,6 +29,7 @@ from core.dataset import (DatasetError, Engine, ExtractSummary, Progress, Track,
                           extract_track, record_result)
 from core.parts import next_part_number, write_errors, write_part
 from core.schema import FeatureSchema
+from core.storage import Location, is_url
 
 CONNECT_TIMEOUT_S = 30
 
@@ -70,11 +72,12 @@ def connect(scheduler: str | None, workers: int) -> Iterator[Client]:
         yield client
 
 
-def run_on_dask(todo: list[Track], root: Path, schema: FeatureSchema, max_slices: int | None, workers: int,
+def run_on_dask(todo: list[Track], root: Location, schema: FeatureSchema, max_slices: int | None, workers: int,
                 part_tracks: int, summary: ExtractSummary, errors: dict[str, tuple[str, str]],
                 progress: Progress | None, *, scheduler: str | None = None) -> None:
     """The :class:`core.dataset.Engine` behind :func:`dask_engine` (``workers`` only sizes a local cluster)."""
-    store = str(Path(root).resolve())  # workers may run elsewhere: never relative to our working directory
+    # workers may run elsewhere: never relative to our working directory
+    store = root if is_url(root) else str(Path(root).resolve())
     first = next_part_number(root)
     batches = [todo[i:i + part_tracks] for i in range(0, len(todo), part_tracks)]
     lost: list[Track] = []

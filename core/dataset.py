@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import posixpath
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
 import psutil
 
+from core import storage
 from core.atomic import remove_temporaries
 from core.audio import AudioError, load_audio
 from core.features import extract
@@ -74,18 +75,21 @@ def _label(name: str, where: str) -> str:
 
 def discover(path: str | os.PathLike) -> list[Track]:
     """The tracks of a folder with one sub-folder per genre, of a CSV manifest ``path,label``, or of a
-    metadata CSV ``track_id,path,genre`` / FMA ``tracks.csv`` (:mod:`core.metadata`).
+    metadata CSV ``track_id,path,genre`` / FMA ``tracks.csv`` (:mod:`core.metadata`); each may be local
+    or a URL (``s3://bucket/gtzan``; :mod:`core.storage`).
 
     Track ids are relative paths without extension (posix style), sorted; labels are lower-case genres.
     """
-    path = Path(path)
-    if path.is_dir():
-        tracks = _discover_folder(path)
-    elif path.is_file() and path.suffix.lower() == ".csv":
+    path = storage.location(path)
+    is_dir = storage.is_dir(path)
+    loose = False  # audio files directly in the folder, not in genre sub-folders
+    if is_dir:
+        tracks, loose = _discover_folder(path)
+    elif storage.name(path).lower().endswith(".csv") and storage.is_file(path):
         tracks = _discover_manifest(path)
     else:
         raise DatasetError(f"{path}: expected a folder with one sub-folder per genre, or a CSV manifest (path,label).")
-    if not tracks and path.is_dir() and any(f.suffix.lower() in AUDIO_EXTENSIONS for f in path.iterdir()):
+    if not tracks and loose:
         raise DatasetError(f"{path}: put the audio files in one sub-folder per genre (blues/, classical/, ...), "
                            "or list them in a CSV manifest with the columns path,label.")
     if not tracks:
@@ -98,38 +102,43 @@ def discover(path: str | os.PathLike) -> list[Track]:
     return sorted(tracks, key=lambda t: t.track_id)
 
 
-def _discover_folder(root: Path) -> list[Track]:
-    tracks = []
-    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = [f for f in sorted(sub.rglob("*")) if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS]
-        if files:
-            label = _label(sub.name, f"{root}/{sub.name}")
-            tracks += [Track(f.relative_to(root).with_suffix("").as_posix(), str(f), label) for f in files]
-    return tracks
+def _discover_folder(root: storage.Location) -> tuple[list[Track], bool]:
+    """The tracks in genre sub-folders of ``root``, and whether audio files lie directly in ``root``."""
+    tracks, loose = [], False
+    for file, rel in storage.find(root):
+        stem, ext = posixpath.splitext(rel)
+        if ext.lower() not in AUDIO_EXTENSIONS:
+            continue
+        if "/" not in rel:
+            loose = True
+            continue
+        sub = rel.split("/", 1)[0]
+        if not sub.startswith("."):
+            tracks.append(Track(stem, str(file), _label(sub, f"{root}/{sub}")))
+    return tracks, loose
 
 
-def _discover_manifest(manifest: Path) -> list[Track]:
+def _discover_manifest(manifest: storage.Location) -> list[Track]:
+    name = storage.name(manifest)
     try:
-        table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+        with storage.open_input(manifest) as handle:
+            table = pd.read_csv(handle, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{manifest.name} is not a readable CSV file ({exc}).") from None
+        raise DatasetError(f"{name} is not a readable CSV file ({exc}).") from None
     from core.metadata import is_metadata_csv, read_metadata  # builds on this module
     if is_metadata_csv(table):
         return read_metadata(manifest)
     missing = [c for c in ("path", "label") if c not in table.columns]
     if missing:
-        raise DatasetError(f"{manifest.name} needs the columns path,label; missing: {', '.join(missing)}.")
-    base = manifest.parent.resolve()
+        raise DatasetError(f"{name} needs the columns path,label; missing: {', '.join(missing)}.")
+    base = storage.parent(manifest)
     tracks = []
     for row, (rel, label) in enumerate(zip(table["path"], table["label"]), start=2):
         if not rel.strip():
-            raise DatasetError(f"{manifest.name}, line {row}: empty path.")
-        file = (base / rel).resolve()
-        try:
-            track_id = file.relative_to(base).with_suffix("").as_posix()
-        except ValueError:
-            track_id = Path(rel).with_suffix("").as_posix().lstrip("/")
-        tracks.append(Track(track_id, str(file), _label(label, f"{manifest.name}, line {row}")))
+            raise DatasetError(f"{name}, line {row}: empty path.")
+        file = storage.resolve(base, rel)
+        track_id = posixpath.splitext(storage.relative_to(file, base) or rel.split("://")[-1])[0].lstrip("/")
+        tracks.append(Track(track_id, str(file), _label(label, f"{name}, line {row}")))
     return tracks
 
 
@@ -216,7 +225,7 @@ class Engine(Protocol):
     :func:`record_result` for every track and ``progress`` as tracks finish (the local pool below;
     :mod:`core.dask_engine` on a Dask cluster)."""
 
-    def __call__(self, todo: list[Track], root: Path, schema: FeatureSchema, max_slices: int | None, workers: int,
+    def __call__(self, todo: list[Track], root: storage.Location, schema: FeatureSchema, max_slices: int | None, workers: int,
                  part_tracks: int, summary: ExtractSummary, errors: dict[str, tuple[str, str]],
                  progress: Progress | None) -> None: ...
 
@@ -242,7 +251,8 @@ def extract_dataset(
     """
     tracks = list(tracks)
     root = open_store(out_dir, schema, max_slices)
-    remove_temporaries(root, recursive=True)
+    if not storage.is_url(root):  # an object store never holds temporaries (core.storage.write_bytes)
+        remove_temporaries(root, recursive=True)
     done = done_track_ids(root)
     todo = [t for t in tracks if t.track_id not in done]
     summary = ExtractSummary(total=len(tracks), skipped=len(tracks) - len(todo))
@@ -257,7 +267,7 @@ def extract_dataset(
     return summary
 
 
-def _run_pool(todo: list[Track], root: Path, schema: FeatureSchema, max_slices: int | None, workers: int,
+def _run_pool(todo: list[Track], root: storage.Location, schema: FeatureSchema, max_slices: int | None, workers: int,
               part_tracks: int, summary: ExtractSummary, errors: dict[str, tuple[str, str]],
               progress: Progress | None) -> None:
     pending: list[pd.DataFrame] = []

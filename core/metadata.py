@@ -5,20 +5,22 @@ Two layouts are read (see ``examples/metadata/``):
 * a flat CSV with the columns ``track_id``, ``genre`` (or ``genre_top``) and optionally ``path``;
 * FMA's own ``tracks.csv`` (two header rows; the genre is ``track/genre_top``).
 
-Paths are relative to the CSV's folder. A row without a path gets FMA's audio layout from its numeric
-id: track 2 is ``000/000002.mp3``, track 155066 is ``155/155066.mp3``. Genres are matched to the
+Paths are relative to the CSV's folder (which may be a URL, :mod:`core.storage`), absolute, or URLs.
+A row without a path gets FMA's audio layout from its numeric id: track 2 is ``000/000002.mp3``, track 155066 is ``155/155066.mp3``. Genres are matched to the
 project's ten without regard to case or punctuation (FMA's ``Hip-Hop`` is ``hiphop``); rows of other
 genres (FMA's ``Electronic``, ``Folk``, ...) or of none are left out, and how many is logged.
 """
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import re
-from pathlib import Path
 
 import pandas as pd
 
+from core import storage
 from core.dataset import DatasetError, Track
 from core.schema import GENRES
 
@@ -42,12 +44,13 @@ def genre_key(name: str) -> str:
     return re.sub(r"[^a-z]", "", name.lower())
 
 
-def read_metadata(csv: str | Path) -> list[Track]:
+def read_metadata(csv: str | os.PathLike) -> list[Track]:
     """The tracks of a metadata CSV whose genre is one of :data:`core.schema.GENRES`, in file order."""
-    csv = Path(csv)
+    csv = storage.location(csv)
+    name = storage.name(csv)
     table = _flat_table(csv)
     ours = {genre_key(g): g for g in GENRES}
-    base = csv.parent.resolve()
+    base = storage.parent(csv)
     tracks, skipped = [], 0
     for row, (track_id, path, genre) in enumerate(zip(table["track_id"], table["path"], table["genre"]), start=2):
         label = ours.get(genre_key(genre))
@@ -55,32 +58,35 @@ def read_metadata(csv: str | Path) -> list[Track]:
             skipped += 1
             continue
         if not track_id.strip():
-            raise DatasetError(f"{csv.name}, row {row}: empty track_id.")
+            raise DatasetError(f"{name}, row {row}: empty track_id.")
         if not path.strip():
             if not track_id.strip().isdigit():
-                raise DatasetError(f"{csv.name}, row {row}: no path, and track id {track_id!r} is not an FMA number.")
+                raise DatasetError(f"{name}, row {row}: no path, and track id {track_id!r} is not an FMA number.")
             path = fma_path(track_id)
-        tracks.append(Track(track_id.strip(), str((base / path).resolve()), label))
+        tracks.append(Track(track_id.strip(), str(storage.resolve(base, path)), label))
     if skipped:
-        log.warning("%s: %d of %d rows left out (genre not one of %s)", csv.name, skipped, len(table), ", ".join(GENRES))
+        log.warning("%s: %d of %d rows left out (genre not one of %s)", name, skipped, len(table), ", ".join(GENRES))
     if not tracks:
-        raise DatasetError(f"{csv.name}: no row has one of the genres {', '.join(GENRES)}.")
+        raise DatasetError(f"{name}: no row has one of the genres {', '.join(GENRES)}.")
     return tracks
 
 
-def _flat_table(csv: Path) -> pd.DataFrame:
+def _flat_table(csv: storage.Location) -> pd.DataFrame:
     """track_id, path, genre columns (strings) of either layout."""
+    name = storage.name(csv)
     try:
-        first = pd.read_csv(csv, dtype=str, keep_default_na=False, nrows=0)
+        text = io.BytesIO(storage.read_bytes(csv))
+        first = pd.read_csv(text, dtype=str, keep_default_na=False, nrows=0)
+        text.seek(0)
         if "track_id" in first.columns:
-            table = pd.read_csv(csv, dtype=str, keep_default_na=False)
+            table = pd.read_csv(text, dtype=str, keep_default_na=False)
         else:  # FMA tracks.csv: header rows (section, field), then a row naming the index "track_id"
-            fma = pd.read_csv(csv, dtype=str, keep_default_na=False, header=[0, 1], index_col=0, skiprows=[2])
+            fma = pd.read_csv(text, dtype=str, keep_default_na=False, header=[0, 1], index_col=0, skiprows=[2])
             table = pd.DataFrame({"track_id": fma.index.astype(str), "genre": fma[("track", "genre_top")].to_numpy()})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, KeyError) as exc:
-        raise DatasetError(f"{csv.name} is not a readable metadata CSV ({exc}).") from None
+        raise DatasetError(f"{name} is not a readable metadata CSV ({exc}).") from None
     genre = next((c for c in GENRE_COLUMNS if c in table.columns), None)
     if genre is None:
-        raise DatasetError(f"{csv.name} needs a genre column ({' or '.join(GENRE_COLUMNS)}) beside track_id.")
+        raise DatasetError(f"{name} needs a genre column ({' or '.join(GENRE_COLUMNS)}) beside track_id.")
     path = table["path"] if "path" in table.columns else pd.Series("", index=table.index)
     return pd.DataFrame({"track_id": table["track_id"], "path": path, "genre": table[genre]})

@@ -10,15 +10,16 @@ directory* written part by part by :mod:`core.dataset` (see :mod:`core.parts`).
 
 from __future__ import annotations
 
+import io
 import os
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from core import storage
 from core.atomic import atomic_file
 from core.schema import GENRES, GTZAN_KAGGLE, IDENTITY_COLUMNS, WHOLE_TRACK, FeatureSchema, get_schema
 
@@ -99,20 +100,23 @@ def validate_features(df: pd.DataFrame, source: str = "The table") -> pd.DataFra
 
 
 def read_features(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a feature table: a Parquet file, a store directory, or a published GTZAN CSV."""
-    path = Path(path)
-    if path.is_dir():
+    """Read a feature table: a Parquet file, a store directory, or a published GTZAN CSV; local or a
+    URL (:mod:`core.storage`)."""
+    path = storage.location(path)
+    name = storage.name(path)
+    if storage.is_dir(path):
         from core.parts import read_store  # the store directory builds on this module
         return read_store(path)
-    if not path.is_file():
+    if not storage.is_file(path):
         raise FeatureTableError(f"{path}: no such file or directory.")
-    if path.suffix.lower() == ".csv":
+    if name.lower().endswith(".csv"):
         return read_gtzan_csv(path)
     try:
-        df = pd.read_parquet(path)
+        with storage.open_input(path) as handle:
+            df = pd.read_parquet(handle)
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise FeatureTableError(f"{path.name} is not a readable Parquet feature table ({exc}).") from None
-    return validate_features(df, path.name)
+        raise FeatureTableError(f"{name} is not a readable Parquet feature table ({exc}).") from None
+    return validate_features(df, name)
 
 
 def read_gtzan_csv(path: str | os.PathLike) -> pd.DataFrame:
@@ -121,21 +125,22 @@ def read_gtzan_csv(path: str | os.PathLike) -> pd.DataFrame:
     ``blues.00000.wav`` becomes the whole-track row (slice -1) of track ``blues.00000``;
     ``blues.00000.3.wav`` becomes slice 3 of the same track, starting at 9 s.
     """
-    path = Path(path)
+    name = storage.name(path)
     try:
-        raw = pd.read_csv(path)
+        with storage.open_input(path) as handle:
+            raw = pd.read_csv(handle)
     except pd.errors.EmptyDataError:
-        raise FeatureTableError(f"{path.name} is empty: it has no header row and no data.") from None
+        raise FeatureTableError(f"{name} is empty: it has no header row and no data.") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
-        raise FeatureTableError(f"{path.name} is not a readable CSV file ({exc}).") from None
+        raise FeatureTableError(f"{name} is not a readable CSV file ({exc}).") from None
     expected = list(CSV_ID_COLUMNS) + list(GTZAN_KAGGLE.columns)
     problems = _column_problems(list(raw.columns), expected, "unexpected columns")
     if problems:
-        raise FeatureTableError(f"{path.name} is not a published GTZAN feature CSV: {problems}.")
+        raise FeatureTableError(f"{name} is not a published GTZAN feature CSV: {problems}.")
     names = raw["filename"].fillna("").astype(str).str.extract(_CSV_FILENAME)
     bad = np.flatnonzero(names["track"].isna().to_numpy())
     if len(bad):
-        raise FeatureTableError(f"{path.name}: column 'filename' has values that are not GTZAN clip names "
+        raise FeatureTableError(f"{name}: column 'filename' has values that are not GTZAN clip names "
                                 f"(like blues.00000.wav or blues.00000.3.wav) in rows {_listing(list(bad))}.")
     slices = pd.to_numeric(names["slice"]).fillna(WHOLE_TRACK).astype(np.int32)
     length = pd.to_numeric(raw["length"], errors="coerce")
@@ -149,20 +154,26 @@ def read_gtzan_csv(path: str | os.PathLike) -> pd.DataFrame:
         "schema_version": GTZAN_KAGGLE.id,
     })
     table = pd.concat([identity, raw[list(GTZAN_KAGGLE.columns)]], axis=1)
-    return validate_features(table, path.name)
+    return validate_features(table, name)
 
 
-def write_parquet_atomic(df: pd.DataFrame, path: str | os.PathLike, *, float32: bool = False) -> Path:
-    """Write ``df`` as zstd Parquet via a temporary file renamed into place (never a half file).
+def write_parquet_atomic(df: pd.DataFrame, path: str | os.PathLike, *, float32: bool = False
+                         ) -> storage.Location:
+    """Write ``df`` as zstd Parquet, never a half file: via a temporary file renamed into place, or
+    to a URL in one upload (:func:`core.storage.write_bytes`).
 
     ``float32=True`` stores the feature columns as float32 (half the size; read back as float64).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = storage.location(path)
     if float32:
         features = [c for c in df.columns if c not in IDENTITY_COLUMNS]
         df = df.astype({c: np.float32 for c in features})
     table = pa.Table.from_pandas(df, preserve_index=False)
-    with atomic_file(path) as handle:
+    if storage.is_url(path):
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, compression="zstd")
+        storage.write_bytes(path, buffer.getvalue())
+        return path
+    with atomic_file(path) as handle:  # streamed: a large table is not held twice in memory
         pq.write_table(table, handle, compression="zstd")
     return path

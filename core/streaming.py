@@ -1,7 +1,7 @@
 """Out-of-core training: stream a Parquet feature table into ``tf.data`` with flat memory.
 
 A table larger than memory (a store directory's parts, one Parquet file, or a folder of Parquet
-files) is read as Arrow record batches (:mod:`pyarrow.dataset`), never as a whole. :func:`scan` makes
+files; local or a URL such as ``s3://bucket/store``, :mod:`core.storage`) is read as Arrow record batches (:mod:`pyarrow.dataset`), never as a whole. :func:`scan` makes
 one pass for the row and class counts and the exact per-feature mean and variance (merged batch by
 batch), which set the model's Normalization layer; :func:`stream` then yields shuffled batches each
 epoch: files in a new order, rows mixed in a buffer of ``shuffle_rows``. Memory is bounded by that
@@ -28,6 +28,8 @@ from core.keras_env import keras, seed_everything, tf
 from core.models import build_model
 from core.parts import is_store, part_paths
 from core.schema import GENRES, WHOLE_TRACK, FeatureSchema, get_schema
+from core import storage
+from core.storage import Location
 from core.store import FeatureTableError
 from core.train import EpochListener, StopFlag, TrainConfig
 from core.training_data import LEVELS, Level
@@ -52,25 +54,33 @@ class StreamStats:
     variance: np.ndarray  # per feature (population), float64
 
 
-def table_files(source: str | Path) -> list[Path]:
+def table_files(source: str | Path) -> list[Location]:
     """The Parquet files of a store directory, a folder of Parquet files, or one Parquet file."""
-    source = Path(source)
-    if source.is_file():
+    source = storage.location(source)
+    if storage.is_file(source):
         return [source]
-    files = part_paths(source) if is_store(source) else sorted(source.glob("*.parquet"))
+    files = part_paths(source) if is_store(source) else storage.glob(source, "*.parquet")
     if not files:
         raise FeatureTableError(f"{source}: no Parquet feature files found.")
     return files
 
 
-def table_schema(files: list[Path]) -> FeatureSchema:
+def _dataset(file: Location) -> ds.Dataset:
+    """One Parquet file as a pyarrow dataset (read through fsspec when it is a URL)."""
+    if not storage.is_url(file):
+        return ds.dataset(file, format="parquet")
+    fs, inner = storage.filesystem(file)
+    return ds.dataset(inner, format="parquet", filesystem=fs)
+
+
+def table_schema(files: list[Location]) -> FeatureSchema:
     """The feature schema named by the first row's ``schema_version`` (and present in every file)."""
-    first = ds.dataset(files[0], format="parquet").head(1, columns=["schema_version"]).column(0).to_pylist()
+    first = _dataset(files[0]).head(1, columns=["schema_version"]).column(0).to_pylist()
     if not first:
         raise FeatureTableError(f"{files[0]} has no rows.")
     schema = get_schema(first[0])
     for file in files:
-        missing = sorted(set(schema.columns) - set(ds.dataset(file, format="parquet").schema.names))
+        missing = sorted(set(schema.columns) - set(_dataset(file).schema.names))
         if missing:
             raise FeatureTableError(f"{file} lacks columns of schema {schema.id}: {', '.join(missing[:5])}.")
     return schema
@@ -85,12 +95,12 @@ def in_validation(track_ids: pa.Array, fraction: float) -> np.ndarray:
     return buckets[encoded.indices.to_numpy()] < fraction * HASH_BUCKETS
 
 
-def _batches(files: Iterable[Path], schema: FeatureSchema, level: Level) -> Iterator[pa.RecordBatch]:
+def _batches(files: Iterable[Location], schema: FeatureSchema, level: Level) -> Iterator[pa.RecordBatch]:
     if level not in LEVELS:
         raise ValueError(f"Unknown level {level!r}; use one of {', '.join(LEVELS)}.")
     wanted = pc.field("slice") == WHOLE_TRACK if level == "track" else pc.field("slice") >= 0
     for file in files:
-        yield from ds.dataset(file, format="parquet").to_batches(
+        yield from _dataset(file).to_batches(
             columns=["track_id", "label", *schema.columns], filter=wanted, batch_size=RECORD_BATCH_ROWS,
             batch_readahead=1, fragment_readahead=1)
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 
 from tqdm import tqdm
+
+from core import storage
 
 from core.dataset import PART_TRACKS, DatasetError, Engine, ExtractSummary, discover, extract_dataset
 from core.parts import ERRORS_FILE, compact, is_store, read_errors, store_from_table
@@ -21,6 +21,8 @@ one whole-track row (slice -1) and up to --slices 3-second slice rows per file.
 
 DATA is a folder with one sub-folder per genre (blues/, classical/, ...; WAV, MP3, OGG, FLAC, AU,
 M4A, AIFF) or a CSV manifest with the columns path,label (paths relative to the manifest's folder).
+DATA and --out may be local or URLs of an object store (s3://bucket/gtzan, gs://..., az://...;
+credentials from the store's usual environment, e.g. AWS_* variables or ~/.aws for S3).
 
 --out DIR writes a store directory (manifest.json, parts/part-NNNN.parquet, errors.parquet);
 --out FILE.parquet writes one Parquet file at the end (working in FILE.parquet.parts/ meanwhile).
@@ -28,9 +30,9 @@ Interrupted runs (Ctrl-C, kill -9, power loss) resume: rerun the same command an
 files are analysed. Files that cannot be analysed are listed at the end and kept in the errors
 table (FILE.errors.parquet for a single file); they are retried on the next run.
 --engine dask runs the same extraction on a Dask cluster: the scheduler at --scheduler ADDRESS
-(`dask scheduler` + `dask worker ADDRESS` on each machine; the store and the audio must be on a
-file system every worker sees, under the same absolute paths), or a local cluster of --workers
-processes when no address is given.
+(`dask scheduler` + `dask worker ADDRESS` on each machine; the store and the audio must be in an
+object store or on a file system every worker sees, under the same absolute paths), or a local
+cluster of --workers processes when no address is given.
 Exit status: 0 when every file was analysed, 1 when some failed, 2 for unusable input."""
 
 
@@ -61,16 +63,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     schema = get_schema(args.schema)
-    out = Path(args.out)
-    single_file = out.suffix.lower() == ".parquet"
-    store = out.with_name(out.name + ".parts") if single_file else out
+    out = storage.location(args.out)
+    single_file = storage.name(out).lower().endswith(".parquet")
+    store = _beside(out, ".parts") if single_file else out
     try:
         if args.slices < 0 or args.part_size < 1 or (args.workers is not None and args.workers < 1):
             raise DatasetError("--slices must be 0 or more, --workers and --part-size 1 or more.")
         if args.scheduler and args.engine != "dask":
             raise DatasetError("--scheduler is for --engine dask.")
         tracks = discover(args.data)[: args.limit_files]
-        if single_file and out.is_file() and not is_store(store):
+        if single_file and storage.is_file(out) and not is_store(store):
             previous = read_features(out)  # resume from the earlier result: its tracks count as done
             if feature_schema_of(previous) != schema:
                 raise FeatureTableError(f"{out} holds {feature_schema_of(previous).id} features, not {schema.id}.")
@@ -102,19 +104,26 @@ def _engine(args: argparse.Namespace) -> Engine | None:
     return dask_engine(args.scheduler)
 
 
-def _finish_single_file(store: Path, out: Path, float32: bool) -> None:
+def _beside(out: storage.Location, suffix: str) -> storage.Location:
+    """``FILE.parquet`` + ``.parts`` -> ``FILE.parquet.parts``; ``.errors.parquet`` -> ``FILE.errors.parquet``."""
+    name = storage.name(out)
+    stem = name[:-len(".parquet")] if suffix.endswith(".parquet") else name
+    return storage.child(storage.parent(out), stem + suffix)
+
+
+def _finish_single_file(store: storage.Location, out: storage.Location, float32: bool) -> None:
     """Compact the store into ``out``, keep its errors beside it, and remove the working directory."""
     compact(store, out, float32=float32)
     errors = read_errors(store)
-    errors_file = out.with_name(out.stem + ".errors.parquet")
+    errors_file = _beside(out, ".errors.parquet")
     if errors.empty:
-        errors_file.unlink(missing_ok=True)
+        storage.remove(errors_file)
     else:
         write_parquet_atomic(errors, errors_file)
-    shutil.rmtree(store)
+    storage.remove(store, recursive=True)
 
 
-def _report(summary: ExtractSummary, out: Path) -> None:
+def _report(summary: ExtractSummary, out: storage.Location) -> None:
     analysed = summary.extracted + len(summary.errors)
     speed = (f" ({summary.extracted / summary.seconds:.2f} files/s, "
              f"{summary.cpu_seconds / analysed:.2f} CPU-s per file)") if analysed and summary.seconds else ""
@@ -123,7 +132,8 @@ def _report(summary: ExtractSummary, out: Path) -> None:
     for track_id, warning in summary.warnings:
         print(f"  warning: {track_id}: {warning}")
     if summary.errors:
-        where = out.with_name(out.stem + ".errors.parquet") if out.suffix.lower() == ".parquet" else out / ERRORS_FILE
+        single = storage.name(out).lower().endswith(".parquet")
+        where = _beside(out, ".errors.parquet") if single else storage.child(out, ERRORS_FILE)
         print(f"{len(summary.errors)} files could not be analysed (also saved in {where}):")
         for track_id, reason in summary.errors:
             print(f"  {track_id}: {reason}")
