@@ -8,14 +8,15 @@ clip's features with the per-genre statistics stored in ``model.json``.
 
 from __future__ import annotations
 
+import posixpath
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from core import storage
 from core.audio import AnalysisLimit, Audio, AudioError, Source, load_audio
 from core.features import HOP, compute_signals, extract_signals
 from core.model_inputs import predict_segments
@@ -150,13 +151,13 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
 
 
 def audio_files(paths: list[str]) -> list[str]:
-    """The files named, with folders expanded (recursively, audio extensions only, sorted)."""
+    """The files named (local or URLs), with folders expanded (recursively, audio extensions only, sorted)."""
     from core.dataset import AUDIO_EXTENSIONS
 
     out: list[str] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out += sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS)
+    for p in paths:
+        if storage.is_dir(p):
+            out += [str(f) for f, rel in storage.find(p) if posixpath.splitext(rel)[1].lower() in AUDIO_EXTENSIONS]
         else:
             out.append(str(p))
     return out

@@ -23,12 +23,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from core import storage
 from core.fit import FitHistory, fit
 from core.keras_env import keras, seed_everything, tf
 from core.models import build_model
 from core.parts import is_store, part_paths
 from core.schema import GENRES, WHOLE_TRACK, FeatureSchema, get_schema
-from core import storage
 from core.storage import Location
 from core.store import FeatureTableError
 from core.train import EpochListener, StopFlag, TrainConfig

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
+from core import storage
 from core.parts import store_from_table
 from core.schema import GTZAN_KAGGLE
 from core.store import FeatureTableError, read_features, write_parquet_atomic
@@ -23,10 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
+    out = storage.location(args.out)
     try:
         table = read_features(args.csv)
-        if out.suffix.lower() == ".parquet":
+        if storage.name(out).lower().endswith(".parquet"):
             write_parquet_atomic(table, out)
         else:
             slices = int(table["slice"].max()) + 1

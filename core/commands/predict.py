@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from core.predict import audio_files, predict_files
     from core.registry import RegistryError, load_model
-    from core.atomic import atomic_path
+    from core import storage
 
     try:
         model = load_model(args.model)
@@ -48,8 +48,7 @@ def run(args: argparse.Namespace) -> int:
                               progress=lambda _: bar.update(1))
     failed = table[table["error"] != ""]
     if args.out:
-        with atomic_path(args.out) as tmp:
-            table.to_csv(tmp, index=False)
+        storage.write_bytes(args.out, table.to_csv(index=False).encode())
         print(f"Wrote {args.out}: {len(table) - len(failed)} classified, {len(failed)} failed "
               f"(model {model.name}).")
     else:
