@@ -3,17 +3,14 @@ recorded, a worker killed mid-run loses and duplicates nothing, the CLI's --engi
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import soundfile as sf
 from distributed import Client, LocalCluster
 
-from synth_audio import synth
+from extraction_helpers import raw_rows, worker_killer, write_small_dataset
 from core.cli import main
 from core.dask_engine import dask_engine
 from core.dataset import discover, extract_dataset
@@ -32,14 +29,7 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
-    """Six short synthetic clips in two genres, and one file that is not audio."""
-    root = tmp_path_factory.mktemp("dask") / "data"
-    for i, genre in enumerate(("rock", "jazz") * 3):
-        path = root / genre / f"{genre}.{i:05d}.wav"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(path, synth("music", seconds=3.5, freq=180.0 + 40 * i, seed=i), 22_050)
-    (root / "rock" / "broken.wav").write_bytes(b"RIFF not really a wave file")
-    return root
+    return write_small_dataset(tmp_path_factory.mktemp("dask") / "data")
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +37,6 @@ def local_table(dataset, tmp_path_factory) -> pd.DataFrame:
     store = tmp_path_factory.mktemp("local") / "store"
     extract_dataset(discover(dataset), store, SEED, max_slices=SLICES, workers=1)
     return read_features(store)
-
-
-def raw_rows(store: Path) -> pd.DataFrame:
-    """Every row of every part, duplicates included."""
-    return pd.concat([pd.read_parquet(p) for p in part_paths(store)], ignore_index=True)
 
 
 def test_same_table_as_local_engine_and_bad_file_recorded(cluster, dataset, local_table, tmp_path):
@@ -71,16 +56,8 @@ def test_same_table_as_local_engine_and_bad_file_recorded(cluster, dataset, loca
 
 def test_worker_killed_mid_run_loses_and_duplicates_nothing(cluster, dataset, local_table, tmp_path):
     store = tmp_path / "store"
-    killed: list[int] = []
     with Client(cluster) as client:
-        def kill_a_busy_worker(done: int, total: int) -> None:
-            if killed or done == 0:
-                return
-            pids = client.run(os.getpid)
-            busy = [w for w, keys in client.processing().items() if keys] or list(pids)
-            killed.append(pids[busy[0]])
-            os.kill(killed[0], signal.SIGKILL)
-
+        kill_a_busy_worker, killed = worker_killer(client)
         summary = extract_dataset(discover(dataset), store, SEED, max_slices=SLICES, part_tracks=1,
                                   engine=dask_engine(cluster.scheduler_address), progress=kill_a_busy_worker)
         assert killed

@@ -9,18 +9,15 @@ and duplicates nothing, the CLI compacts to an ``s3://`` file, and a model strea
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from pathlib import Path
 
 import fsspec
+import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
-import soundfile as sf
 
-from synth_audio import synth
+from extraction_helpers import raw_rows, worker_killer, write_small_dataset
 from core import storage
 from core.cli import main
 from core.dataset import discover, extract_dataset
@@ -56,6 +53,19 @@ def test_memory_store_and_discovery(tmp_path):
         ("../elsewhere/c", "memory://elsewhere/c.ogg"), ("rock/a", "memory://ds/rock/a.wav")]
 
 
+def test_audio_from_a_url_is_decoded_as_from_disk(make_wav):
+    from core.audio import AudioError, load_audio
+    from core.predict import audio_files
+
+    wav = make_wav("music", seconds=2.0)
+    fsspec.filesystem("memory").pipe({"/songs/rock/a.wav": wav.read_bytes(), "/songs/rock/b.txt": b"x"})
+    from_url = load_audio("memory://songs/rock/a.wav")
+    np.testing.assert_array_equal(from_url.y, load_audio(wav).y)
+    assert audio_files(["memory://songs"]) == ["memory:///songs/rock/a.wav"]
+    with pytest.raises(AudioError, match="c.wav: file not found"):
+        load_audio("memory://songs/rock/c.wav")
+
+
 def _local_store(tmp_path: Path, table: pd.DataFrame) -> Path:
     root = open_store(tmp_path / "local", SEED, 2)
     write_part(root, table)
@@ -73,31 +83,22 @@ def s3():
     host, port = server.get_host_and_port()
     env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
            "AWS_ENDPOINT_URL": f"http://{host}:{port}"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    fs = fsspec.filesystem("s3", skip_instance_cache=True)
-    fs.mkdir(BUCKET)
-    try:
-        yield fs
-    finally:
-        server.stop()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):  # a developer's own settings
+            patch.delenv(key, raising=False)
+        fs = fsspec.filesystem("s3", skip_instance_cache=True)
+        fs.mkdir(BUCKET)
+        try:
+            yield fs
+        finally:
+            server.stop()
 
 
 @pytest.fixture(scope="module")
 def local_data(tmp_path_factory) -> Path:
-    """Six short synthetic clips in two genres, and one file that is not audio."""
-    root = tmp_path_factory.mktemp("objstore") / "data"
-    for i, genre in enumerate(("rock", "jazz") * 3):
-        path = root / genre / f"{genre}.{i:05d}.wav"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(path, synth("music", seconds=3.5, freq=180.0 + 40 * i, seed=i), 22_050)
-    (root / "rock" / "broken.wav").write_bytes(b"RIFF not really a wave file")
-    return root
+    return write_small_dataset(tmp_path_factory.mktemp("objstore") / "data")
 
 
 @pytest.fixture(scope="module")
@@ -131,12 +132,6 @@ def same_rows(table: pd.DataFrame, local: pd.DataFrame, local_data: Path) -> Non
     assert list(table["path"]) == [p.replace(str(local_data), DATA) for p in local["path"]]
 
 
-def raw_rows(store: str) -> pd.DataFrame:
-    """Every row of every part, duplicates included."""
-    return pd.concat([pq.read_table(storage.open_input(p)).to_pandas() for p in part_paths(store)],
-                     ignore_index=True)
-
-
 def test_extract_from_and_to_s3_equals_local_disk(cluster, s3, s3_data, local_data, local_table):
     from core.dask_engine import dask_engine
     store = f"s3://{BUCKET}/stores/plain"
@@ -158,16 +153,8 @@ def test_worker_killed_mid_run_resumes_with_no_lost_or_duplicated_rows(cluster, 
     from distributed import Client
     from core.dask_engine import dask_engine
     store = f"s3://{BUCKET}/stores/killed"
-    killed: list[int] = []
     with Client(cluster) as client:
-        def kill_a_busy_worker(done: int, total: int) -> None:
-            if killed or done == 0:
-                return
-            pids = client.run(os.getpid)
-            busy = [w for w, keys in client.processing().items() if keys] or list(pids)
-            killed.append(pids[busy[0]])
-            os.kill(killed[0], signal.SIGKILL)
-
+        kill_a_busy_worker, killed = worker_killer(client)
         extract_dataset(discover(s3_data), store, SEED, max_slices=SLICES, part_tracks=1,
                         engine=dask_engine(cluster.scheduler_address), progress=kill_a_busy_worker)
         assert killed
