@@ -96,6 +96,24 @@ def s3():
             server.stop()
 
 
+def test_reads_see_what_another_process_wrote_meanwhile(s3):
+    """Listings are not cached between reads: extraction workers write into the same store."""
+    table = synthetic_table(SEED, n_tracks=4, slices=1, seed=2)
+    first = table["track_id"].isin(sorted(set(table["track_id"]))[:2])
+    root = open_store(f"s3://{BUCKET}/stores/shared", SEED, 1)
+    write_part(root, table[first].reset_index(drop=True))
+    assert (len(part_paths(root)), len(done_track_ids(root)), len(read_errors(root))) == (1, 2, 0)
+    assert len(read_features(root)) == first.sum()
+    elsewhere = open_store(f"s3://{BUCKET}/stores/elsewhere", SEED, 1)
+    # Another process (the fixture's own S3 client) copies a part and an errors table into the store:
+    write_part(elsewhere, table[~first].reset_index(drop=True))
+    write_errors(elsewhere, pd.DataFrame({"track_id": ["x"], "path": ["s3://x.wav"], "reason": ["bad"]}))
+    s3.copy(f"{BUCKET}/stores/elsewhere/parts/part-0000.parquet", f"{BUCKET}/stores/shared/parts/part-0001.parquet")
+    s3.copy(f"{BUCKET}/stores/elsewhere/errors.parquet", f"{BUCKET}/stores/shared/errors.parquet")
+    assert (len(part_paths(root)), done_track_ids(root), len(read_errors(root))) == (2, set(table["track_id"]), 1)
+    assert len(read_features(root)) == len(table)
+
+
 @pytest.fixture(scope="module")
 def local_data(tmp_path_factory) -> Path:
     return write_small_dataset(tmp_path_factory.mktemp("objstore") / "data")
