@@ -1,12 +1,13 @@
 """Extraction from local disk vs from an S3 server: ``python -m bench.object_store --data ../shared/data/gtzan``.
 
 Runs :func:`core.dataset.extract_dataset` (the code behind ``python -m core extract``) with the same
-``--workers`` over the same clips twice per round: from the local folder into a local store, and from
-``s3://`` into an ``s3://`` store, the clips first uploaded to moto's S3 server on loopback (started
-here; the workers read each clip's bytes from it and the parts are uploaded to it). The difference is
-the cost of the object-store round trips (listing, one GET per clip, one PUT per part), without a
-real network's latency. A 2-clip warm-up run first starts the worker pool's fork server. Rounds alternate local / S3 so that changing load hits both alike; the load
-average is recorded around every run. Prints Markdown; writes ``bench/results/object_store.json``.
+``--workers`` over the same clips twice per round: from the local folder into a local store, and
+from ``s3://`` into an ``s3://`` store, the clips first uploaded to moto's S3 server on loopback
+(started here; the workers read each clip's bytes from it and the parts are uploaded to it). The
+difference is the cost of the object-store round trips (listing, one GET per clip, one PUT per
+part), without a real network's latency. A 2-clip warm-up run first starts the worker pool's fork
+server. Rounds alternate local / S3 so that changing load hits both alike; the load average is
+recorded around every run. Prints Markdown; writes ``bench/results/object_store.json``.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                                       args.slices))
     finally:
         server.stop()
-    rows = [{"source": k, "median_clips_per_s": statistics.median(r["clips_per_s"] for r in v), "runs": v}
+    rows = [{"source": k, "median_clips_per_s": round(statistics.median(r["clips_per_s"] for r in v), 2), "runs": v}
             for k, v in runs.items()]
     print(f"| source → store | clips | workers | clips/s (median of {args.rounds}) | runs (clips/s) | load avg |")
     print("|---|---:|---:|---:|---|---|")

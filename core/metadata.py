@@ -6,9 +6,10 @@ Two layouts are read (see ``examples/metadata/``):
 * FMA's own ``tracks.csv`` (two header rows; the genre is ``track/genre_top``).
 
 Paths are relative to the CSV's folder (which may be a URL, :mod:`core.storage`), absolute, or URLs.
-A row without a path gets FMA's audio layout from its numeric id: track 2 is ``000/000002.mp3``, track 155066 is ``155/155066.mp3``. Genres are matched to the
-project's ten without regard to case or punctuation (FMA's ``Hip-Hop`` is ``hiphop``); rows of other
-genres (FMA's ``Electronic``, ``Folk``, ...) or of none are left out, and how many is logged.
+A row without a path gets FMA's audio layout from its numeric id: track 2 is ``000/000002.mp3``,
+track 155066 is ``155/155066.mp3``. Genres are matched to the project's ten without regard to case
+or punctuation (FMA's ``Hip-Hop`` is ``hiphop``); rows of other genres (FMA's ``Electronic``,
+``Folk``, ...) or of none are left out, and how many is logged.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """Out-of-core training: stream a Parquet feature table into ``tf.data`` with flat memory.
 
 A table larger than memory (a store directory's parts, one Parquet file, or a folder of Parquet
-files; local or a URL such as ``s3://bucket/store``, :mod:`core.storage`) is read as Arrow record batches (:mod:`pyarrow.dataset`), never as a whole. :func:`scan` makes
-one pass for the row and class counts and the exact per-feature mean and variance (merged batch by
-batch), which set the model's Normalization layer; :func:`stream` then yields shuffled batches each
-epoch: files in a new order, rows mixed in a buffer of ``shuffle_rows``. Memory is bounded by that
-buffer and a few record batches, whatever the table's size. Validation tracks are chosen by a hash
-of the track id, so every slice of a track falls on the same side without a table in memory.
+files; local or a URL such as ``s3://bucket/store``, :mod:`core.storage`) is read as Arrow record
+batches (:mod:`pyarrow.dataset`), never as a whole. :func:`scan` makes one pass for the row and
+class counts and the exact per-feature mean and variance (merged batch by batch), which set the
+model's Normalization layer; :func:`stream` then yields shuffled batches each epoch: files in a new
+order, rows mixed in a buffer of ``shuffle_rows``. Memory is bounded by that buffer and a few record
+batches, whatever the table's size. Validation tracks are chosen by a hash of the track id, so every
+slice of a track falls on the same side without a table in memory.
 """
 
 from __future__ import annotations

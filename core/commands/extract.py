@@ -9,7 +9,6 @@ from concurrent.futures.process import BrokenProcessPool
 from tqdm import tqdm
 
 from core import storage
-
 from core.dataset import PART_TRACKS, DatasetError, Engine, ExtractSummary, discover, extract_dataset
 from core.parts import ERRORS_FILE, compact, is_store, read_errors, store_from_table
 from core.schema import SCHEMAS, get_schema
