@@ -1,15 +1,15 @@
 """Train a model in the browser: pick data and an architecture, watch it learn live, test it, save it."""
 
 import datetime as dt
+import json
 
 import streamlit as st
 
 from core import registry
 from core.explore import row_kinds, select_rows
 from core.holdout import (HOLDOUT_PROTOCOLS, PROTOCOL_SENTENCES, SEED_REPORTED, TEST_FRACTION, table_architectures,
-                          train_holdout, tunable_defaults)
-from core.jobs import FAILED, RUNNING, STOPPED, Job, JobError, JobSnapshot
-from core.model_card import model_card
+                          tunable_defaults)
+from core.jobs import FAILED, RUNNING, STOPPED, Job, JobError, JobSnapshot, TrainedRun, TrainProcess
 from core.modes import AccessError
 from core.train import TrainConfig
 from ui import session_models
@@ -18,7 +18,7 @@ from ui.charts import genre_order
 from ui.mode import policy
 from ui.navigation import PAGES
 from ui.table_picker import choose_table, read_table
-from ui.train_jobs import current_job, forget_job, start_job
+from ui.train_jobs import current_job, forget_job, heartbeat, start_job
 
 POLL_S = 1.0  # live curves refresh: a fragment rerun reads the job snapshot (bench/train_overhead.py: 0.5 s cost >10%)
 BATCH_SIZES = [16, 32, 64, 128, 256, 512]
@@ -34,66 +34,14 @@ rules = policy()
 job = current_job()
 busy = job is not None and job.status == RUNNING
 
-# 1 · Data ------------------------------------------------------------------------------------------
-st.subheader("1 · Data")
-path, source = choose_table("train", disabled=busy)
-table, _ = read_table(path, "trained on")
-kinds = row_kinds(table)
-levels = [k for k, n in (("slice", kinds["slices"]), ("track", kinds["tracks"])) if n]
-counts = {"slice": kinds["slices"], "track": kinds["tracks"]}
-left, right = st.columns([2, 3])
-level = left.segmented_control("Rows", levels, default=levels[0], required=True, key="train_level", disabled=busy,
-                               format_func=lambda k: f"{LEVELS[k]} ({counts[k]:,})")
-protocol = right.radio("Test protocol", HOLDOUT_PROTOCOLS, format_func=PROTOCOL_NAMES.get, horizontal=True,
-                       key="train_protocol", disabled=busy, index=1)
-tracks = table.drop_duplicates("track_id")["label"].value_counts()
-present = genre_order(tracks.index)
-genres = st.pills("Genres", present, selection_mode="multi", default=present, key="train_genres",
-                  disabled=busy, format_func=lambda g: f"{g} ({tracks[g]})",
-                  help="Numbers are tracks per genre. Genres are weighted by inverse frequency in training.") or []
-right.caption(f"{PROTOCOL_SENTENCES[protocol]} {TEST_FRACTION:.0%} of the {'rows' if protocol == 'seed' else 'tracks'} "
-              "are held out for the test.")
 
-# 2 · Model -----------------------------------------------------------------------------------------
-st.subheader("2 · Model")
-cols = st.columns(6)
-architecture = cols[0].selectbox("Architecture", table_architectures(), key="train_architecture", disabled=busy)
-epochs = cols[1].number_input("Epochs", 1, rules.limits.max_epochs if rules.public else 2000, 120,
-                              key="train_epochs", disabled=busy)
-batch_size = cols[2].selectbox("Batch size", BATCH_SIZES, index=BATCH_SIZES.index(128), key="train_batch",
-                               disabled=busy)
-model_config = {}
-tunable = tunable_defaults(architecture)
-if "learning_rate" in tunable:
-    model_config["learning_rate"] = cols[3].number_input(
-        "Learning rate", 1e-5, 1.0, float(tunable["learning_rate"]), step=1e-4, format="%.4f",
-        key=f"train_{architecture}_lr", disabled=busy)
-if "dropout" in tunable:
-    model_config["dropout"] = cols[4].slider("Dropout", 0.0, 0.8, float(tunable["dropout"]), 0.05,
-                                             key=f"train_{architecture}_dropout", disabled=busy)
-seed = cols[5].number_input("Seed", 0, 2**31 - 1, 42, key="train_seed", disabled=busy,
-                            help="The same seed, data and settings give the same split and the same model.")
-
-if len(genres) < 2:
-    st.warning("Choose at least two genres to train a classifier.")
-elif st.button("Train", type="primary", icon=":material/model_training:", disabled=busy, key="train_start"):
-    config = TrainConfig(architecture=architecture, level=level, epochs=int(epochs), batch_size=int(batch_size),
-                         seed=int(seed), model_config=model_config)
-    classes = tuple(genre_order(genres))
-    subset = table[table["label"].isin(classes)]
-    origin = source if rules.public else str(path)  # what the model card and comparison name as its data
-    info = {"source": source, "path": origin, "protocol": protocol, "classes": classes, "config": config}
-
-    def work(log, stop):
-        return train_holdout(config, subset, protocol, classes=classes, callbacks=[log], stop=stop, source=origin)
-
-    try:
-        rules.check_training(config.epochs, len(select_rows(subset, slices=level == "slice")))
-        start_job(work, config.epochs, info, max_running=rules.max_jobs_server)
-    except (JobError, AccessError) as exc:
-        st.error(str(exc), icon=":material/hourglass:")
-    else:
-        st.rerun()
+def run_settings(job: Job) -> None:
+    """The settings the run was started with (a reattached page shows these, not the form's defaults)."""
+    config: TrainConfig = job.info["config"]
+    extras = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in config.model_config.items())
+    st.caption(f"Run: {job.info['source']} · {LEVELS[config.level].lower()} · {len(job.info['classes'])} genres · "
+               f"{job.info['protocol']} protocol · {config.architecture}, {config.epochs} epochs, batch "
+               f"{config.batch_size}{', ' + extras if extras else ''}, seed {config.seed}")
 
 
 def best_so_far(snap: JobSnapshot) -> int | None:
@@ -104,6 +52,7 @@ def best_so_far(snap: JobSnapshot) -> int | None:
 
 def live(job: Job, watching: bool) -> None:
     """Progress, timing and the curves; while ``watching``, a full rerun once the run has ended."""
+    heartbeat()
     snap = job.snapshot()
     if watching and snap.status != RUNNING:
         st.rerun()
@@ -113,7 +62,7 @@ def live(job: Job, watching: bool) -> None:
         stop.button("Stopping…" if snap.stop_reason else "Stop", icon=":material/stop_circle:", key="train_stop",
                     on_click=job.stop, disabled=bool(snap.stop_reason), width="stretch")
     last = snap.epochs[-1] if snap.epochs else None
-    best = job.result.history.best_epoch if job.result is not None else best_so_far(snap)
+    best = job.result.history["best_epoch"] if job.result is not None else best_so_far(snap)
     a, b, c, d = st.columns(4)
     a.metric("Elapsed", views.duration(snap.elapsed_s))
     b.metric("Time left", views.duration(snap.eta_s) if snap.status == RUNNING else "done")
@@ -122,39 +71,107 @@ def live(job: Job, watching: bool) -> None:
     st.plotly_chart(views.curves(snap.epochs, snap.total_epochs, best), key="train_curves")
 
 
+if busy:  # the live run comes first; the settings form returns when the run has ended
+    st.subheader("Training")
+    run_settings(job)
+    st.fragment(run_every=POLL_S)(live)(job, True)
+    st.stop()
+
+# 1 · Data ------------------------------------------------------------------------------------------
+st.subheader("1 · Data")
+path, source = choose_table("train")
+table, _ = read_table(path, "trained on")
+kinds = row_kinds(table)
+levels = [k for k, n in (("slice", kinds["slices"]), ("track", kinds["tracks"])) if n]
+counts = {"slice": kinds["slices"], "track": kinds["tracks"]}
+left, right = st.columns([2, 3])
+level = left.segmented_control("Rows", levels, default=levels[0], required=True, key="train_level",
+                               format_func=lambda k: f"{LEVELS[k]} ({counts[k]:,})")
+protocol = right.radio("Test protocol", HOLDOUT_PROTOCOLS, format_func=PROTOCOL_NAMES.get, horizontal=True,
+                       key="train_protocol", index=1)
+tracks = table.drop_duplicates("track_id")["label"].value_counts()
+present = genre_order(tracks.index)
+genres = st.pills("Genres", present, selection_mode="multi", default=present, key="train_genres",
+                  format_func=lambda g: f"{g} ({tracks[g]})",
+                  help="Numbers are tracks per genre. Genres are weighted by inverse frequency in training.") or []
+right.caption(f"{PROTOCOL_SENTENCES[protocol]} {TEST_FRACTION:.0%} of the {'rows' if protocol == 'seed' else 'tracks'} "
+              "are held out for the test.")
+
+# 2 · Model -----------------------------------------------------------------------------------------
+st.subheader("2 · Model")
+cols = st.columns(6)
+architecture = cols[0].selectbox("Architecture", table_architectures(), key="train_architecture")
+epochs = cols[1].number_input("Epochs", 1, rules.limits.max_epochs if rules.public else 2000, 120,
+                              key="train_epochs")
+batch_size = cols[2].selectbox("Batch size", BATCH_SIZES, index=BATCH_SIZES.index(128), key="train_batch")
+model_config = {}
+tunable = tunable_defaults(architecture)
+if "learning_rate" in tunable:
+    model_config["learning_rate"] = cols[3].number_input(
+        "Learning rate", 1e-5, 1.0, float(tunable["learning_rate"]), step=1e-4, format="%.4f",
+        key=f"train_{architecture}_lr")
+if "dropout" in tunable:
+    model_config["dropout"] = cols[4].slider("Dropout", 0.0, 0.8, float(tunable["dropout"]), 0.05,
+                                             key=f"train_{architecture}_dropout")
+seed = cols[5].number_input("Seed", 0, 2**31 - 1, 42, key="train_seed",
+                            help="The same seed, data and settings give the same split and the same model.")
+
+if len(genres) < 2:
+    st.warning("Choose at least two genres to train a classifier.")
+elif st.button("Train", type="primary", icon=":material/model_training:", key="train_start"):
+    config = TrainConfig(architecture=architecture, level=level, epochs=int(epochs), batch_size=int(batch_size),
+                         seed=int(seed), model_config=model_config)
+    classes = tuple(genre_order(genres))
+    origin = source if rules.public else str(path)  # what the model card and comparison name as its data
+    info = {"source": source, "path": origin, "protocol": protocol, "classes": classes, "config": config}
+    try:
+        subset = table[table["label"].isin(classes)]
+        rules.check_training(config.epochs, len(select_rows(subset, slices=level == "slice")))
+        work = TrainProcess([str(path), f"--source={origin}", "--holdout", protocol, "--level", level,
+                             "--architecture", architecture, "--epochs", str(config.epochs), "--batch-size", str(config.batch_size),
+                             "--seed", str(config.seed), "--genres", ",".join(classes),
+                             "--model-config", json.dumps(model_config)])
+        start_job(work, config.epochs, info, max_running=rules.max_jobs_server)
+    except (JobError, AccessError) as exc:
+        st.error(str(exc), icon=":material/hourglass:")
+    else:
+        st.rerun()
+
+
 def results(job: Job) -> None:
     """Test metrics under the protocol, confusion matrix, per-genre scores, comparison, save."""
-    snap, result = job.snapshot(), job.result
-    history, report = result.history, result.report
-    kept = f"the model keeps epoch {history.best_epoch} (lowest {history.monitor.replace('_', ' ')})"
+    snap, run = job.snapshot(), job.result
+    if run is None:
+        st.info("The run was stopped before its first epoch ended, so there is no model to test or save.")
+        return
+    history, metrics, protocol = run.history, run.meta["metrics"], run.meta["protocol"]
+    kept = f"the model keeps epoch {history['best_epoch']} (lowest {history['monitor'].replace('_', ' ')})"
     if snap.status == STOPPED:
         st.warning(f"Stopped after {snap.done} of {snap.total_epochs} epochs ({snap.stop_reason}); {kept}.",
                    icon=":material/stop_circle:")
     else:
         st.success(f"Trained {snap.done} epochs in {views.duration(snap.elapsed_s)}; {kept}.",
                    icon=":material/check_circle:")
-    if history.best_epoch == 0:
-        st.info("No epoch finished, so there is no model to test or save. Train again.")
-        return
     st.subheader("3 · Test results")
-    slices = report.level == "slice"
-    st.caption(f"Protocol **{report.protocol}**: {len(result.test_rows):,} test rows from "
-               f"{len(set(result.test_rows.groups)):,} tracks, never used in training. "
+    slices = run.meta["level"] == "slice"
+    st.caption(f"Protocol **{protocol['name']}**: {protocol['test_rows']:,} test rows from "
+               f"{protocol['test_tracks']:,} tracks, never used in training. "
                + (f"The seed reported {SEED_REPORTED['accuracy']:.2%} on 3-s slices under the seed protocol."))
-    for note in report.notes:
+    for note in protocol["notes"]:
         st.warning(note, icon=":material/warning:")
+    rows, tracks = metrics["rows"], metrics["tracks"]
     cols = st.columns(4)
-    cols[0].metric("Slice accuracy" if slices else "Track accuracy", f"{report.rows['accuracy']:.1%}")
+    cols[0].metric("Slice accuracy" if slices else "Track accuracy", f"{rows['accuracy']:.1%}")
     if slices:
-        cols[1].metric("Track accuracy", f"{report.tracks['accuracy']:.1%}",
+        cols[1].metric("Track accuracy", f"{tracks['accuracy']:.1%}",
                        help="A track's verdict is the mean of its slices' probabilities.")
-    cols[2].metric("Top-3 accuracy", f"{report.rows['top3_accuracy']:.1%}")
-    cols[3].metric("Balanced accuracy", f"{report.rows['balanced_accuracy']:.1%}", help="Mean recall over genres.")
+    cols[2].metric("Top-3 accuracy", f"{rows['top3_accuracy']:.1%}")
+    cols[3].metric("Balanced accuracy", f"{rows['balanced_accuracy']:.1%}", help="Mean recall over genres.")
     what = st.segmented_control("Count", ["rows", "tracks"], default="rows", required=True, key="train_count",
                                 format_func=lambda w: "slices" if w == "rows" and slices else w) if slices else "rows"
-    scores = report.rows if what == "rows" else report.tracks
+    scores = rows if what == "rows" else tracks
     left, right = st.columns([1, 1])
-    left.plotly_chart(views.confusion(scores["confusion"], report.classes, "slices" if what == "rows" and slices
+    left.plotly_chart(views.confusion(scores["confusion"], run.info.classes, "slices" if what == "rows" and slices
                                       else "tracks"), key="train_confusion")
     with right:
         st.dataframe(views.per_genre(scores), hide_index=True, width="stretch", column_config={
@@ -163,22 +180,24 @@ def results(job: Job) -> None:
             "seed reported": st.column_config.NumberColumn(format="percent",
                                                            help="The seed project's per-genre figure (metric not stated).")})
     st.subheader("Compared with saved models")
-    own = {"row_accuracy": report.rows["accuracy"], "track_accuracy": report.tracks["accuracy"],
-           "note": f"{report.level} rows, {report.protocol} protocol"}
-    st.dataframe(views.comparison(own, result.comparison), hide_index=True, width="stretch", column_config={
-        "row_accuracy": st.column_config.NumberColumn("slice accuracy" if slices else "row accuracy", format="percent"),
-        "track_accuracy": st.column_config.NumberColumn("track accuracy", format="percent")})
-    st.caption("Every model is scored on this run's test rows. A saved model may have been trained on some of "
-               "them (the shipped models saw the demo tables' tracks), which flatters it.")
-    save_form(job)
+    own = {"row_accuracy": rows["accuracy"], "track_accuracy": tracks["accuracy"],
+           "note": f"{run.meta['level']} rows, {protocol['name']} protocol"}
+    st.dataframe(views.comparison(own, metrics.get("comparison", [])), hide_index=True, width="stretch",
+                 column_config={
+                     "row_accuracy": st.column_config.NumberColumn("slice accuracy" if slices else "row accuracy",
+                                                                   format="percent"),
+                     "track_accuracy": st.column_config.NumberColumn("track accuracy", format="percent")})
+    st.caption("Every model is scored on this run's test tracks (a model trained on the other kind of rows on "
+               "those tracks' rows of its kind, so only its track accuracy compares). A saved model may have been "
+               "trained on some of them (the shipped models saw the demo tables' tracks), which flatters it.")
+    save_form(job, run)
 
 
-def save_form(job: Job) -> None:
+def save_form(job: Job, run: TrainedRun) -> None:
     """Lab mode: save to the shared registry (optionally as the default). Public mode: keep the model for
     this session only (Classify offers it to this visitor) and download it; the registry stays read-only."""
-    result = job.result
     st.subheader("4 · Save")
-    suggested = f"{result.config.architecture}-{result.config.level}-{dt.datetime.now():%Y%m%d-%H%M}".replace("_", "-")
+    suggested = f"{run.config.architecture}-{run.config.level}-{dt.datetime.now():%Y%m%d-%H%M}".replace("_", "-")
     if rules.public:
         st.caption("On this public demo a model stays in your browser session: the Classify page offers it to "
                    "you alone, and you can download it (model.keras and its card). Shared models and the "
@@ -192,14 +211,13 @@ def save_form(job: Job) -> None:
         submitted = st.form_submit_button("Keep for this session" if rules.public else "Save model", type="primary",
                                           icon=":material/save:")
     if submitted:
+        st.session_state.pop(SAVED, None)  # one message: this attempt's
         try:
-            meta = model_card(result.model, result.config, result.history, source=job.info["path"],
-                              protocol=result.protocol_card(), metrics=result.metrics_card())
             if rules.public:
-                default, saved = False, session_models.keep(name.strip(), result.model, meta,
+                default, saved = False, session_models.keep(name.strip(), run.model(), run.meta,
                                                             rules.limits.session_models)
             else:
-                saved = registry.save_model(name.strip(), result.model, meta, overwrite=overwrite)
+                saved = registry.save_model(name.strip(), run.model(), run.meta, overwrite=overwrite)
                 if default:
                     registry.set_default(saved.name)
         except registry.RegistryError as exc:
@@ -220,20 +238,12 @@ def save_form(job: Job) -> None:
         if classify is not None:
             st.page_link(classify.path, label="Classify a song with it", icon=classify.icon)
 
-
 if job is not None:
     st.divider()
-    config: TrainConfig = job.info["config"]
-    extras = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in config.model_config.items())
-    st.caption(f"Run: {job.info['source']} · {LEVELS[config.level].lower()} · {len(job.info['classes'])} genres · "
-               f"{job.info['protocol']} protocol · {config.architecture}, {config.epochs} epochs, batch "
-               f"{config.batch_size}{', ' + extras if extras else ''}, seed {config.seed}")
-    if busy:
-        st.fragment(run_every=POLL_S)(live)(job, True)
+    run_settings(job)
+    live(job, False)
+    if job.status == FAILED:
+        st.error(f"Training failed: {job.snapshot().error}", icon=":material/error:")
     else:
-        live(job, False)
-        if job.status == FAILED:
-            st.error(f"Training failed: {job.snapshot().error}", icon=":material/error:")
-        else:
-            results(job)
-        st.button("Clear this run", icon=":material/delete:", key="train_forget", on_click=forget_job)
+        results(job)
+    st.button("Clear this run", icon=":material/delete:", key="train_forget", on_click=forget_job)

@@ -23,8 +23,10 @@ from sklearn.model_selection import train_test_split
 from core.evaluate import LEAK_NOTE, Report, metrics, track_average
 from core.keras_env import keras
 from core.models import BUILDERS, build_model
-from core.registry import ModelInfo, RegistryError, list_models, load_model
+from core.registry import ModelInfo, list_models, load_model
 from core.train import EpochListener, StopFlag, TrainConfig, TrainHistory, train
+from core.model_inputs import input_kinds
+from core.store import FeatureTableError
 from core.training_data import TrainingRows, grouped_folds, training_rows
 
 HOLDOUT_PROTOCOLS = ("seed", "track")
@@ -117,12 +119,15 @@ def _predict(model: keras.Model, rows: TrainingRows) -> np.ndarray:
     return np.asarray(model.predict(rows.x, batch_size=4096, verbose=0), dtype=np.float64)
 
 
-def compare_registry(test: TrainingRows, protocol: str, config: TrainConfig,
+def compare_registry(test: TrainingRows, protocol: str, config: TrainConfig, table: pd.DataFrame | None = None,
                      models: Iterable[ModelInfo] | None = None) -> list[dict[str, Any]]:
-    """Score every registry model that reads these rows (same schema and level) on the same test rows.
+    """Score every registry model that can read these rows on the same test rows (or test tracks).
 
-    Each entry: name, trained_on (source), its stored protocol and accuracy, and this split's row and
-    track accuracy, or ``skipped`` with the reason.
+    A model of the same schema whose only input is feature rows is scored on ``test``; one trained on the
+    other level is scored on the test tracks' rows of its level (taken from ``table``), so only its track
+    accuracy is comparable. Each entry: name, trained_on (source), its stored protocol and accuracy, and
+    this split's row and track accuracy, or ``skipped`` with the reason. A model that fails is skipped with
+    its error; the comparison itself never raises.
     """
     entries = []
     for info in list_models() if models is None else models:
@@ -130,23 +135,44 @@ def compare_registry(test: TrainingRows, protocol: str, config: TrainConfig,
         entry: dict[str, Any] = {"name": info.name, "trained_on": info.meta.get("dataset", {}).get("source", ""),
                                  "stored_protocol": info.meta.get("protocol", {}).get("name"),
                                  "stored_track_accuracy": stored.get("track_accuracy")}
-        missing = sorted(set(test.classes) - set(info.classes))
-        if info.schema_id != test.schema.id:
-            entry["skipped"] = f"reads {info.schema_id} features"
-        elif info.level != test.level:
-            entry["skipped"] = f"trained on {info.level} rows"
-        elif missing:
-            entry["skipped"] = f"does not know {', '.join(missing)}"
-        else:
-            try:
-                loaded = load_model(info.name)
-            except RegistryError as exc:
-                entry["skipped"] = str(exc)
+        try:
+            rows, why = _comparable_rows(info, test, table)
+            if rows is None:
+                entry["skipped"] = why
             else:
-                report = score(_predict(loaded.model, test), test, loaded.classes, protocol, config)
-                entry.update(row_accuracy=report.rows["accuracy"], track_accuracy=report.tracks["accuracy"])
+                loaded = load_model(info.name, info.path.parent)
+                report = score(_predict(loaded.model, rows), rows, loaded.classes, protocol, config)
+                entry["track_accuracy"] = report.tracks["accuracy"]
+                if rows is test:
+                    entry["row_accuracy"] = report.rows["accuracy"]
+                else:
+                    entry["scored_on"] = why
+        except Exception as exc:  # one model must never fail the run: its row says what went wrong
+            entry["skipped"] = f"could not be scored ({type(exc).__name__}: {exc})"[:300]
         entries.append(entry)
     return entries
+
+
+def _comparable_rows(info: ModelInfo, test: TrainingRows,
+                     table: pd.DataFrame | None) -> tuple[TrainingRows | None, str]:
+    """The rows ``info``'s model can be scored on (None and why not, or the rows and what they are)."""
+    inputs = input_kinds(info.meta)
+    missing = sorted(set(test.classes) - set(info.classes))
+    if inputs != ("features",):
+        return None, f"reads {', '.join(inputs)}, not feature-table rows"
+    if info.schema_id != test.schema.id:
+        return None, f"reads {info.schema_id} features"
+    if missing:
+        return None, f"does not know {', '.join(missing)}"
+    if info.level == test.level:
+        return test, ""
+    if table is None:
+        return None, f"trained on {info.level} rows"
+    tracks = table[table["track_id"].astype(str).isin(set(test.groups))]
+    try:
+        return training_rows(tracks, info.level, test.classes), f"the test tracks' {info.level} rows"
+    except FeatureTableError:
+        return None, f"trained on {info.level} rows, which this table does not have"
 
 
 def train_holdout(config: TrainConfig, table: pd.DataFrame, protocol: str, *, classes: tuple[str, ...] | None = None,
@@ -158,5 +184,5 @@ def train_holdout(config: TrainConfig, table: pd.DataFrame, protocol: str, *, cl
     model, history = train(config, rows.subset(train_index), callbacks=callbacks, stop=stop)
     test = rows.subset(test_index)
     report = score(_predict(model, test), test, rows.classes, protocol, config, source)
-    comparison = compare_registry(test, protocol, config) if compare else []
+    comparison = compare_registry(test, protocol, config, table) if compare else []
     return HoldoutResult(model, config, history, report, test, comparison)

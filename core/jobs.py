@@ -1,9 +1,11 @@
-"""Background training jobs: a worker thread per job, live epoch snapshots, a stop flag, a process-wide registry.
+"""Background training jobs: a watcher thread per job, live epoch snapshots, a stop flag, a process-wide registry.
 
 A job runs ``work(listener, stop)`` on its own thread; ``work`` reports epochs to ``listener`` (an
-:class:`core.train.EpochLog`) and polls ``stop`` (an object with ``is_set()``), exactly what
-:func:`core.train.train` takes. Readers (a UI polling every half second) call :meth:`Job.snapshot`,
-which copies the epochs under a lock and never blocks training.
+:class:`core.train.EpochLog`) and polls ``stop`` (an object with ``is_set()``). The Train page's work is
+a :class:`TrainProcess`: ``python -m core train ... --out FOLDER`` in a process of its own (so jobs never
+share Keras' global state, and a job trains exactly what the same command trains from a terminal), whose
+epoch reports are read back as they are written and which a stop request interrupts like Ctrl-C.
+Readers (a UI polling every second) call :meth:`Job.snapshot`, which copies the epochs under a lock.
 
 Jobs live in :data:`JOBS`, keyed by an unguessable id, so a reloaded page can reattach with
 :meth:`JobRegistry.adopt`. Each job has an *owner* (a UI session id) with an ``alive`` check: when the
@@ -14,13 +16,22 @@ one job, the process at most ``max_running``; finished jobs are forgotten ``keep
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
-from core.train import EpochLog, EpochReport, StopFlag
+from core.keras_env import keras
+from core.registry import ModelInfo, load_model, model_info
+from core.train import EpochLog, EpochReport, StopFlag, TrainConfig
 
 Work = Callable[[EpochLog, StopFlag], Any]
 Alive = Callable[[], bool]
@@ -85,7 +96,7 @@ class Job:
         try:
             result = self._work(self.log, self)
         except Exception as exc:  # reported to the page; the worker must never die silently
-            message = str(exc) if isinstance(exc, (ValueError, KeyError, OSError)) else f"{type(exc).__name__}: {exc}"
+            message = str(exc) if isinstance(exc, (ValueError, KeyError, OSError, JobError)) else f"{type(exc).__name__}: {exc}"
             self._end(FAILED, error=message.strip("'\""))
         else:
             self.result = result
@@ -202,3 +213,80 @@ class JobRegistry:
 
 
 JOBS = JobRegistry()
+
+REPO = Path(__file__).resolve().parents[1]
+POLL_S = 0.1
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """A job's trained model folder (outside the registry) and what its ``model.json`` says about the run."""
+
+    info: ModelInfo
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.info.meta
+
+    @property
+    def config(self) -> TrainConfig:
+        return TrainConfig.from_dict(self.meta["training"]["config"])
+
+    @property
+    def history(self) -> dict[str, Any]:
+        """``best_epoch``, ``monitor``, ``stopped``, ``epochs``, ... (see :meth:`core.train.TrainHistory.to_dict`)."""
+        return self.meta["training"]["history"]
+
+    def model(self) -> keras.Model:
+        """The trained Keras model (loaded safely from the folder)."""
+        return load_model(self.info.name, self.info.path.parent).model
+
+
+class TrainProcess:
+    """Job work: ``python -m core train ARGS --out FOLDER --report-jsonl FILE --stop-with-parent``.
+
+    Epoch reports reach the listener as the process writes them; a set stop flag sends it SIGINT (it
+    stops at the next batch and keeps its best epoch, as Ctrl-C does). Returns the :class:`TrainedRun`,
+    or None when it was stopped before an epoch ended; raises :class:`JobError` with the command's
+    message when it fails. The folder lives as long as this object.
+    """
+
+    def __init__(self, args: list[str]):
+        self._tmp = tempfile.TemporaryDirectory(prefix="cpunk-train-")
+        root = Path(self._tmp.name)
+        self.folder, self.reports, self.errors = root / "run", root / "epochs.jsonl", root / "stderr.txt"
+        self.command = [sys.executable, "-m", "core", "train", *args, "--out", str(self.folder),
+                        "--report-jsonl", str(self.reports), "--stop-with-parent"]
+
+    def __call__(self, listener: Callable[[EpochReport], None], stop: StopFlag) -> TrainedRun | None:
+        self.reports.touch()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+        with open(self.errors, "wb") as errors, open(self.reports, encoding="utf-8") as reports:
+            process = subprocess.Popen(self.command, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.DEVNULL, stderr=errors)
+            interrupted, pending = False, ""
+            try:
+                while True:
+                    ended = process.poll() is not None
+                    pending += reports.read()
+                    *lines, pending = pending.split("\n")
+                    for line in lines:
+                        listener(EpochReport(**json.loads(line)))
+                    if ended:
+                        break
+                    if not interrupted and stop.is_set():
+                        process.send_signal(signal.SIGINT)
+                        interrupted = True
+                    time.sleep(POLL_S)
+            finally:
+                if process.poll() is None:  # this thread is being torn down: never leave the process behind
+                    process.kill()
+                    process.wait()
+        if process.returncode == 0:
+            return TrainedRun(model_info(self.folder.name, self.folder.parent))
+        if interrupted and not (self.folder / "model.json").exists():
+            return None
+        message = [line for line in self.errors.read_text(errors="replace").splitlines() if line.strip()]
+        said = [line.removeprefix("error: ") for line in message if line.startswith("error: ")]
+        raise JobError(said[-1] if said else "Training ended unexpectedly (exit status "
+                       f"{process.returncode}): {message[-1] if message else 'no message'}")

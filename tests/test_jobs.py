@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 from model_helpers import synthetic_table
 
 from core.holdout import holdout_split, train_holdout
-from core.jobs import FAILED, FINISHED, ORPHANED, RUNNING, STOPPED, USER_STOP, JobError, JobRegistry
+from core.jobs import FAILED, FINISHED, ORPHANED, RUNNING, STOPPED, USER_STOP, JobError, JobRegistry, TrainProcess
+from core.keras_env import keras
+from core.store import write_parquet_atomic
 from core.train import EpochReport, TrainConfig
 from core.training_data import training_rows
 
 WAIT = 120  # generous: the test machine is shared
+REPO = Path(__file__).resolve().parents[1]
 
 
 def report(epoch: int, total: int) -> EpochReport:
@@ -144,31 +152,41 @@ def test_discard_stops_and_forgets() -> None:
 TINY = dict(batch_size=16, model_config={"units": (32, 16)})
 
 
-def test_two_sessions_training_at_once_do_not_corrupt_each_other() -> None:
-    three = synthetic_table(n_tracks=10, n_slices=3)
-    two = synthetic_table(n_tracks=10, n_slices=3, genres=("jazz", "rock"), seed=1)
-    jobs = JobRegistry()
+def test_jobs_train_in_processes_of_their_own_exactly_what_the_cli_trains(tmp_path, monkeypatch) -> None:
+    """Two jobs with one config next to a third that is stopped, and the same command from a terminal:
+    the same weights (jobs used to share Keras' global state in threads and differed)."""
+    monkeypatch.setenv("CPUNK_MODELS_DIR", str(tmp_path / "models"))  # no saved models to compare with
+    table = write_parquet_atomic(synthetic_table(n_tracks=10, n_slices=3), tmp_path / "t.parquet")
+    args = [str(table), "--holdout", "track", "--epochs", "4", "--batch-size", "16", "--seed", "7",
+            "--model-config", json.dumps(TINY["model_config"])]
+    jobs = JobRegistry(max_running=3)
+    a, b = (jobs.start(TrainProcess(args), total_epochs=4, owner=owner) for owner in "ab")
+    long = jobs.start(TrainProcess([*args[:-6], "--epochs", "2000", *args[-4:]]), total_epochs=2000, owner="c")
+    cli = subprocess.run([sys.executable, "-m", "core", "train", *args, "--out", str(tmp_path / "cli")], cwd=REPO,
+                         env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=600)
+    assert cli.returncode == 0, cli.stderr
+    while long.snapshot().done < 2 and long.status == RUNNING:
+        long.wait(0.1)
+    long.stop()
+    assert a.wait(600) and b.wait(600) and long.wait(600)
+    assert (a.status, b.status, long.status) == (FINISHED, FINISHED, STOPPED), (a.error, b.error, long.error)
+    assert a.snapshot().done == 4 and 2 <= long.snapshot().done < 2000
+    assert long.result.history["stopped"] and long.result.history["best_epoch"] <= long.snapshot().done
+    assert [e.loss for e in a.snapshot().epochs] == [e["loss"] for e in a.result.history["epochs"]]
 
-    def work(table, protocol, epochs):
-        config = TrainConfig(epochs=epochs, **TINY)
-        return lambda log, stop: train_holdout(config, table, protocol, callbacks=[log], stop=stop, compare=False)
+    def weights(folder: Path) -> list[np.ndarray]:
+        return keras.models.load_model(folder / "model.keras", safe_mode=True, compile=False).get_weights()
 
-    a = jobs.start(work(three, "track", 40), total_epochs=40, owner="a")
-    b = jobs.start(work(two, "seed", 6), total_epochs=6, owner="b")
-    while a.snapshot().done < 2:
-        a.wait(0.05)
-    a.stop()
-    assert a.wait(WAIT) and b.wait(WAIT)
-    assert (a.status, b.status) == (STOPPED, FINISHED), (a.error, b.error)
-    assert 2 <= a.snapshot().done < 40 and b.snapshot().done == 6
-    ra, rb = a.result, b.result
-    assert ra.report.classes == ("blues", "classical", "metal") and ra.model.output_shape == (None, 3)
-    assert rb.report.classes == ("jazz", "rock") and rb.model.output_shape == (None, 2)
-    assert ra.history.stopped and not rb.history.stopped
-    assert ra.history.best_epoch <= a.snapshot().done
-    # each model answers for its own rows: the test rows are predicted with its own classes
-    assert ra.report.rows["n"] == len(ra.test_rows) and rb.report.rows["n"] == len(rb.test_rows)
-    assert not set(ra.test_rows.groups) & set(ra.history.rows.groups)  # track protocol: no shared track
+    expected = weights(tmp_path / "cli")
+    for job in (a, b):
+        assert all(np.array_equal(w, e) for w, e in zip(weights(job.result.info.path), expected, strict=True))
+    assert a.result.meta["metrics"]["rows"] == json.loads((tmp_path / "cli" / "model.json").read_text())["metrics"]["rows"]
+
+
+def test_a_failing_training_process_says_why(tmp_path) -> None:
+    job = JobRegistry().start(TrainProcess([str(tmp_path / "absent.parquet")]), total_epochs=1, owner="a")
+    assert job.wait(600) and job.status == FAILED
+    assert "absent.parquet" in job.error and "Traceback" not in job.error
 
 
 def test_holdout_splits_follow_the_protocols() -> None:
@@ -202,3 +220,11 @@ def test_registry_models_are_scored_on_the_same_test_rows(tmp_path, monkeypatch)
     assert entries["slices"]["stored_protocol"] == "track" and entries["slices"]["trained_on"] == "synthetic"
     assert entries["tracks"]["skipped"] == "trained on track rows"
     assert entries["two-genres"]["skipped"] == "does not know classical"
+    registry.save_model("cnn", result.model, {**meta, "inputs": ["log_mel"]})
+    registry.save_model("broken", result.model, meta)
+    (tmp_path / "broken" / "model.keras").write_bytes(b"not a keras file")
+    entries = {e["name"]: e for e in compare_registry(result.test_rows, "track", result.config, table)}
+    assert entries["tracks"]["scored_on"] == "the test tracks' track rows" and "row_accuracy" not in entries["tracks"]
+    assert 0 <= entries["tracks"]["track_accuracy"] <= 1
+    assert entries["cnn"]["skipped"] == "reads log_mel, not feature-table rows"
+    assert entries["broken"]["skipped"].startswith("could not be scored (RegistryError")

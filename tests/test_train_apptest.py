@@ -87,7 +87,7 @@ def test_a_run_shows_test_results_and_saves_the_model_as_default(models, table_p
     per_genre = at.dataframe[0].value
     assert per_genre["genre"].tolist() == ["blues", "metal"]
     assert {"precision", "recall", "f1", "support", "seed reported"} <= set(per_genre.columns)
-    assert per_genre["support"].sum() == len(job.result.test_rows)
+    assert per_genre["support"].sum() == job.result.meta["protocol"]["test_rows"]
     at.text_input(key="train_save_name").input("my-model")
     at.checkbox(key="train_save_default").check()
     at.button[[b.label for b in at.button].index("Save model")].click().run()
@@ -95,10 +95,10 @@ def test_a_run_shows_test_results_and_saves_the_model_as_default(models, table_p
     assert "Saved as **my-model** and made the default model." in texts(at.success)
     meta = json.loads((models / "my-model" / "model.json").read_text())
     assert meta["classes"] == ["blues", "metal"] and meta["protocol"]["name"] == "track"
-    assert meta["metrics"]["summary"]["row_accuracy"] == job.result.report.rows["accuracy"]
+    assert meta["metrics"]["summary"]["row_accuracy"] == job.result.meta["metrics"]["rows"]["accuracy"]
     assert json.loads((models / "default.json").read_text()) == {"default": "my-model"}
     at.button[[b.label for b in at.button].index("Save model")].click().run()  # the name is taken now
-    assert "already exists" in texts(at.error)
+    assert "already exists" in texts(at.error) and not [s for s in at.success if "Saved as" in s.value]
 
 
 def test_stop_ends_a_run_early_keeping_the_best_epoch_and_a_reload_reattaches(models, table_path):
@@ -126,23 +126,3 @@ def test_an_unknown_run_in_the_url_and_a_failing_run_are_explained(models, tmp_p
     at.run()
     assert "Training failed: The track protocol holds out a fifth" in texts(at.error)
     assert "blues (2), classical (2), metal (2)" in texts(at.error)
-
-
-def test_streamlits_keras_cleanup_is_skipped_while_a_job_trains(monkeypatch):
-    import keras
-    import threading
-
-    from streamlit.runtime.scriptrunner import script_runner
-
-    import ui.train_jobs  # noqa: F401  (installs the guard)
-
-    cleared = []
-    monkeypatch.setattr(keras.backend, "clear_session", lambda *a, **k: cleared.append(1))
-    release = threading.Event()
-    job = JOBS.start(lambda log, stop: release.wait(WAIT), total_epochs=1, owner="cleanup-test")
-    script_runner._clean_problem_modules()  # what Streamlit runs after every script run
-    assert cleared == []
-    release.set()
-    assert job.wait(WAIT)
-    script_runner._clean_problem_modules()
-    assert cleared == [1]

@@ -1,56 +1,47 @@
 """The Train page's link to :mod:`core.jobs`: which job this browser session watches, and reattaching to it.
 
 The job id is kept in ``st.session_state`` and in the URL (``?job=...``), so a reloaded tab (a new
-Streamlit session) finds its run again and becomes its owner. A job's owner is "alive" while its
-Streamlit session is connected; a run whose tab was closed stops after the registry's grace time.
-
-Streamlit calls ``keras.backend.clear_session()`` after every script run (to reset Keras between
-reruns). With a model training on another thread that resets Keras' global state and clears
-TensorFlow's caches mid-fit, twice a second while the live curves refresh: training crawled (no
-epoch in minutes). :func:`_keep_keras_while_training` skips that clean-up while a job runs.
+Streamlit session) finds its run again and becomes its owner. A job's owner is "alive" while its page
+keeps asking for the run's progress (every second while it runs, :func:`heartbeat`); a run whose tab was
+closed stops after the registry's grace time. Public Streamlit API only.
+Training itself runs in a process of its own (:class:`core.jobs.TrainProcess`), so Streamlit's Keras
+clean-up after each script run cannot touch it.
 """
 
 from __future__ import annotations
 
+import secrets
+import time
 from typing import Any
 
 import streamlit as st
-from streamlit import runtime
-from streamlit.runtime.scriptrunner import get_script_run_ctx, script_runner
 
 from core.jobs import JOBS, Alive, Job, JobError, Work
 
-KEY, PARAM = "train_job", "job"
-
-
-def _keep_keras_while_training(clean=script_runner._clean_problem_modules):
-    """Streamlit's after-run clean-up, except while a training job runs (private API, Streamlit 1.67)."""
-    def clean_unless_training() -> None:
-        if not JOBS.running():
-            clean()
-    clean_unless_training.patched = True
-    return clean_unless_training
-
-
-if not getattr(script_runner._clean_problem_modules, "patched", False):
-    script_runner._clean_problem_modules = _keep_keras_while_training()
+KEY, PARAM, OWNER = "train_job", "job", "train_owner"
+HEARTBEAT_S = 10.0  # a running job's page asks every second; this long without a question: the tab is gone
+_SEEN: dict[str, float] = {}  # owner -> when its page last asked
 
 
 def session_id() -> str:
-    ctx = get_script_run_ctx()
-    return ctx.session_id if ctx is not None else "no-session"
+    """This browser session's owner id (random, kept in the session state)."""
+    if OWNER not in st.session_state:
+        st.session_state[OWNER] = secrets.token_urlsafe(12)
+    return st.session_state[OWNER]
 
 
-def _alive(session: str) -> Alive | None:
-    """Whether ``session`` is still connected (None outside a server, e.g. in AppTest: always alive)."""
-    if not runtime.exists():
-        return None
-    instance = runtime.get_instance()
-    return lambda: instance.is_active_session(session)
+def heartbeat() -> None:
+    """Note that this session's page is open (call on every run of the page and of its live fragment)."""
+    _SEEN[session_id()] = time.monotonic()
+
+
+def _alive(owner: str) -> Alive:
+    return lambda: time.monotonic() - _SEEN.get(owner, 0.0) < HEARTBEAT_S
 
 
 def current_job() -> Job | None:
     """The job this session watches (reattached from the URL after a reload), or None."""
+    heartbeat()
     job_id = st.session_state.get(KEY) or st.query_params.get(PARAM)
     if not job_id:
         return None

@@ -63,9 +63,11 @@ def comparison(own: dict[str, Any], entries: list[dict[str, Any]]) -> pd.DataFra
     """This run next to the registry models, all scored on the same test rows."""
     rows = [{"model": "this run (not saved yet)", **own}]
     for e in entries:
+        trained = f"trained on {source_label(e['trained_on']) or 'unknown data'}"
+        note = (f"not compared: {e['skipped']}" if e.get("skipped") else
+                f"track accuracy from {e['scored_on']}; {trained}" if e.get("scored_on") else trained)
         rows.append({"model": e["name"], "row_accuracy": e.get("row_accuracy"),
-                     "track_accuracy": e.get("track_accuracy"),
-                     "note": e.get("skipped") or f"trained on {source_label(e['trained_on']) or 'unknown data'}"})
+                     "track_accuracy": e.get("track_accuracy"), "note": note})
     return pd.DataFrame(rows)
 
 

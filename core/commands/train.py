@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import json
+import os
 import signal
 import sys
 import threading
-from typing import Iterator
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import pandas as pd
 from tqdm import tqdm
@@ -19,14 +23,21 @@ or a published GTZAN CSV) and save it as models/<NAME>/ (model.keras + model.jso
 --level slice trains on the 3-s slice rows (a track's verdict is then the mean of its segments);
 --level track trains on the whole-track rows. Tables given together must share a feature schema.
 About --validation of the tracks (grouped by track) are held out to pick the best epoch; use 0 to
-train on every row for the full number of epochs. Ctrl-C stops early and keeps the best epoch."""
+train on every row for the full number of epochs. Ctrl-C stops early and keeps the best epoch.
+
+--holdout PROTOCOL first holds out a fifth of the rows (seed) or tracks (track) as a test set, trains on
+the rest, scores the test set and the saved models that can read it, and stores all of it in model.json
+(what the Train page runs, as this command in a process of its own). --out FOLDER writes the model folder
+there instead of into the registry; --report-jsonl FILE appends one JSON line per finished epoch."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train a model on feature tables and save it",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("features", nargs="+", metavar="FEATURES", help="feature store, .parquet or GTZAN CSV")
-    p.add_argument("--name", required=True, help="model name (folder under the models directory)")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--name", help="model name (folder under the models directory)")
+    where.add_argument("--out", metavar="FOLDER", help="write the model folder here, outside the registry")
     p.add_argument("--level", choices=("slice", "track"), default="slice", help="rows to train on (default: %(default)s)")
     p.add_argument("--architecture", default="seed_mlp", help="model builder (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=120, help="default: %(default)s")
@@ -40,9 +51,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--evaluate", choices=("track", "seed"), default=None,
                    help="first measure the recipe with this protocol (5 folds for track) and store the "
                         "result in model.json's metrics")
+    p.add_argument("--holdout", choices=("seed", "track"), default=None,
+                   help="hold out a test set under this protocol, score it and compare the saved models")
+    p.add_argument("--genres", default=None, help="comma-separated genres to train on (default: all in the table)")
+    p.add_argument("--model-config", default="{}", metavar="JSON",
+                   help='builder settings, e.g. \'{"learning_rate": 0.001, "dropout": 0.2}\'')
+    p.add_argument("--report-jsonl", metavar="FILE", default=None, help="append each finished epoch as a JSON line")
+    p.add_argument("--stop-with-parent", action="store_true",
+                   help="exit when the process that started this one ends (for training jobs)")
     p.add_argument("--default", action="store_true", help="make it the default model")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model of that name")
     p.add_argument("--notes", default="", help="free text stored in model.json")
+    p.add_argument("--source", default=None, help="what model.json names as the training data (default: the paths)")
     p.set_defaults(func=run)
 
 
@@ -70,58 +90,103 @@ def ctrl_c_sets(event: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+class _StopFlag:
+    """Set by Ctrl-C (SIGINT); with ``watch_parent``, the process exits once its parent is gone (nobody is
+    left to read the result)."""
+
+    def __init__(self, watch_parent: bool):
+        self.event, self.parent = threading.Event(), os.getppid() if watch_parent else None
+
+    def is_set(self) -> bool:
+        if self.parent is not None and os.getppid() != self.parent:
+            os._exit(3)
+        return self.event.is_set()
+
+
+def _jsonl_writer(path: str) -> Callable[[Any], None]:
+    def write(report: Any) -> None:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(dataclasses.asdict(report)) + "\n")
+    return write
+
+
 def run(args: argparse.Namespace) -> int:
     from core import registry
     from core.model_card import model_card
     from core.store import FeatureTableError
     from core.train import TrainConfig, train
 
-    try:
-        registry.check_name(args.name)
-        if not args.overwrite and (registry.models_dir() / args.name).exists():
-            raise registry.RegistryError(f"A model named {args.name!r} already exists; use --overwrite.")
-        table = load_tables(args.features)
-    except (FeatureTableError, registry.RegistryError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    config = TrainConfig(architecture=args.architecture, level=args.level, epochs=args.epochs,
-                         batch_size=args.batch_size, validation_fraction=args.validation,
-                         balance_classes=not args.no_balance, seed=args.seed)
-    protocol, metrics = {}, {}
-    if args.evaluate:
-        from core.evaluate import evaluate
-
-        print(f"Evaluating the recipe ({args.evaluate} protocol) ...", file=sys.stderr)
-        report = evaluate(args.evaluate, config, table, source=" + ".join(args.features),
-                          progress=lambda msg: print(f"  {msg}", file=sys.stderr))
-        protocol = {"name": report.protocol, "level": report.level, "folds": len(report.folds) or None,
-                    "notes": report.notes}
-        metrics = {**report.summary(), "per_genre_tracks": report.tracks["per_genre"]}
-        print("  " + ", ".join(f"{k} {v:.3f}" for k, v in report.summary().items()), file=sys.stderr)
-    stop = threading.Event()
-    with tqdm(total=args.epochs, unit="epoch", file=sys.stderr) as bar:
-        def show(report) -> None:
-            bar.update(1)
-            val = "" if report.val_accuracy is None else f" val_acc {report.val_accuracy:.3f}"
-            bar.set_postfix_str(f"loss {report.loss:.3f} acc {report.accuracy:.3f}{val}")
+    stop = _StopFlag(args.stop_with_parent)
+    with ctrl_c_sets(stop.event):
         try:
-            with ctrl_c_sets(stop):
-                model, history = train(config, table, callbacks=[show], stop=stop)
-        except (FeatureTableError, ValueError, KeyError) as exc:
+            if args.name:
+                registry.check_name(args.name)
+                if not args.overwrite and (registry.models_dir() / args.name).exists():
+                    raise registry.RegistryError(f"A model named {args.name!r} already exists; use --overwrite.")
+            model_config = json.loads(args.model_config)
+            if not isinstance(model_config, dict):
+                raise ValueError("--model-config must be a JSON object.")
+            table = load_tables(args.features)
+            classes = tuple(g.strip() for g in args.genres.split(",") if g.strip()) if args.genres else None
+            if classes is not None:
+                table = table[table["label"].isin(classes)]
+        except (FeatureTableError, registry.RegistryError, OSError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        config = TrainConfig(architecture=args.architecture, level=args.level, epochs=args.epochs,
+                             batch_size=args.batch_size, validation_fraction=args.validation,
+                             balance_classes=not args.no_balance, seed=args.seed, model_config=model_config)
+        source = args.source or " + ".join(args.features)
+        protocol, metrics = {}, {}
+        if args.evaluate:
+            from core.evaluate import evaluate
+
+            print(f"Evaluating the recipe ({args.evaluate} protocol) ...", file=sys.stderr)
+            report = evaluate(args.evaluate, config, table, source=source,
+                              progress=lambda msg: print(f"  {msg}", file=sys.stderr))
+            protocol = {"name": report.protocol, "level": report.level, "folds": len(report.folds) or None,
+                        "notes": report.notes}
+            metrics = {**report.summary(), "per_genre_tracks": report.tracks["per_genre"]}
+            print("  " + ", ".join(f"{k} {v:.3f}" for k, v in report.summary().items()), file=sys.stderr)
+        with tqdm(total=args.epochs, unit="epoch", file=sys.stderr) as bar:
+            def show(report) -> None:
+                bar.update(1)
+                val = "" if report.val_accuracy is None else f" val_acc {report.val_accuracy:.3f}"
+                bar.set_postfix_str(f"loss {report.loss:.3f} acc {report.accuracy:.3f}{val}")
+            listeners = [show] + ([_jsonl_writer(args.report_jsonl)] if args.report_jsonl else [])
+            try:
+                if args.holdout:
+                    from core.holdout import train_holdout
+
+                    result = train_holdout(config, table, args.holdout, classes=classes, callbacks=listeners,
+                                           stop=stop, source=source)
+                    model, history = result.model, result.history
+                    protocol, metrics = result.protocol_card(), {**result.metrics_card(),
+                                                                 "comparison": result.comparison}
+                else:
+                    model, history = train(config, table, callbacks=listeners, stop=stop, classes=classes)
+            except (FeatureTableError, ValueError, KeyError) as exc:
+                bar.close()
+                print(f"error: {str(exc).strip(chr(39))}", file=sys.stderr)
+                return 2
+    if history.best_epoch == 0:
+        print("Stopped before the first epoch ended; nothing saved.", file=sys.stderr)
+        return 1
     if history.stopped:
         print(f"Stopped after {len(history.epochs)} epochs; keeping the best one.", file=sys.stderr)
-    meta = model_card(model, config, history, source=" + ".join(args.features), protocol=protocol,
-                      metrics=metrics, notes=args.notes)
+    meta = model_card(model, config, history, source=source, protocol=protocol, metrics=metrics, notes=args.notes)
     if args.segment_seconds:
         meta["segment_seconds"] = args.segment_seconds
-    info = registry.save_model(args.name, model, meta, overwrite=args.overwrite)
-    if args.default:
-        registry.set_default(args.name)
+    if args.out:
+        out = Path(args.out)
+        info = registry.save_model(out.name, model, meta, out.parent, overwrite=True)
+    else:
+        info = registry.save_model(args.name, model, meta, overwrite=args.overwrite)
+        if args.default:
+            registry.set_default(args.name)
     best = history.epochs[history.best_epoch - 1] if history.best_epoch else None
     summary = f" best epoch {history.best_epoch}" + (
         f" (val_acc {best.val_accuracy:.3f})" if best and best.val_accuracy is not None else "")
     print(f"Saved {info.path} ({len(history.rows)} {config.level} rows, {history.seconds:.1f} s;{summary})"
-          + (" as the default model" if args.default else ""))
+          + (" as the default model" if args.default and not args.out else ""))
     return 0

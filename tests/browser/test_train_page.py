@@ -115,3 +115,29 @@ def test_curves_grow_stop_save_and_classify(page, start_app, tmp_path, clip, sho
     assert genre in GENRE_NAMES
     assert not page.locator('[data-testid="stException"]').count()
     shot(page, "6-classified")
+
+
+def test_default_settings_with_the_shipped_models_train_compare_and_save(page, start_app, tmp_path, shot):
+    """Press Train without changing anything, next to a copy of the shipped registry (VGG, CNN, ensemble)."""
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(REPO_ROOT / "models", models, ignore=shutil.ignore_patterns("_pretrained"))
+    url = start_app({"CPUNK_MODELS_DIR": str(models)})
+    open_page(page, f"{url}/train", timeout_ms=SLOW)
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.locator('[data-testid="stProgress"]')).to_be_visible(timeout=SLOW)
+    assert page.get_by_role("button", name="Stop").is_visible()  # the live run is on top, not below the form
+    expect(page.get_by_text(re.compile(r"Trained \d+ epochs"))).to_be_visible(timeout=3 * SLOW)
+    wait_for_app(page, SLOW)
+    assert not page.get_by_text("Training failed").count()
+    shot(page, "finished")
+    name = page.get_by_label("Model name").input_value()
+    page.get_by_role("button", name="Save model").click()
+    expect(page.get_by_text(f"Saved as {name}.")).to_be_visible(timeout=SLOW)
+    assert not page.locator('[data-testid="stAlert"]').filter(has_text="already exists").count()
+    shot(page, "saved")
+    compared = {e["name"]: e for e in json.loads((models / name / "model.json").read_text())["metrics"]["comparison"]}
+    for other in ("clips100-ensemble", "clips100-mel-cnn", "clips100-vgg-transfer"):
+        assert compared[other]["skipped"].startswith("reads "), compared[other]  # says why, never fails the run
+    assert 0 <= compared["clips100-seed-mlp"]["row_accuracy"] <= 1
