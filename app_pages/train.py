@@ -7,8 +7,14 @@ import streamlit as st
 
 from core import registry
 from core.explore import row_kinds, select_rows
-from core.holdout import (HOLDOUT_PROTOCOLS, PROTOCOL_SENTENCES, SEED_REPORTED, TEST_FRACTION, table_architectures,
-                          tunable_defaults)
+from core.holdout import (
+    HOLDOUT_PROTOCOLS,
+    PROTOCOL_SENTENCES,
+    SEED_REPORTED,
+    TEST_FRACTION,
+    table_architectures,
+    tunable_defaults,
+)
 from core.jobs import FAILED, RUNNING, STOPPED, Job, JobError, JobSnapshot, TrainedRun, TrainProcess
 from core.modes import AccessError
 from core.train import TrainConfig
@@ -128,9 +134,9 @@ elif st.button("Train", type="primary", icon=":material/model_training:", key="t
         subset = table[table["label"].isin(classes)]
         rules.check_training(config.epochs, len(select_rows(subset, slices=level == "slice")))
         work = TrainProcess([str(path), f"--source={origin}", "--holdout", protocol, "--level", level,
-                             "--architecture", architecture, "--epochs", str(config.epochs), "--batch-size", str(config.batch_size),
-                             "--seed", str(config.seed), "--genres", ",".join(classes),
-                             "--model-config", json.dumps(model_config)])
+                             "--architecture", architecture, "--epochs", str(config.epochs),
+                             "--batch-size", str(config.batch_size), "--seed", str(config.seed),
+                             "--genres", ",".join(classes), "--model-config", json.dumps(model_config)])
         start_job(work, config.epochs, info, max_running=rules.max_jobs_server)
     except (JobError, AccessError) as exc:
         st.error(str(exc), icon=":material/hourglass:")

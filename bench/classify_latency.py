@@ -21,7 +21,6 @@ writes ``bench/results/classify_latency.json``. Goal: warm result drawn in <= 1 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -41,7 +40,14 @@ from core.registry import default_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
 from browser_harness import (  # noqa: E402
-    REPO_ROOT, StreamlitServer, count_reruns, file_uploader, launch_chromium, open_page, rerun_after, wait_for_app,
+    REPO_ROOT,
+    StreamlitServer,
+    count_reruns,
+    file_uploader,
+    launch_chromium,
+    open_page,
+    rerun_after,
+    wait_for_app,
 )
 
 RESULTS = Path(__file__).resolve().parent / "results" / "classify_latency.json"

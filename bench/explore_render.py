@@ -39,7 +39,12 @@ from core.store import write_parquet_atomic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
 from browser_harness import (  # noqa: E402
-    StreamlitServer, count_reruns, launch_chromium, open_page, rerun_after, wait_for_charts,
+    StreamlitServer,
+    count_reruns,
+    launch_chromium,
+    open_page,
+    rerun_after,
+    wait_for_charts,
 )
 
 RESULTS = Path(__file__).resolve().parent / "results" / "explore_render.json"

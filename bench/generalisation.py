@@ -41,7 +41,8 @@ def _clip_rows(path: str, track_id: str, label: str) -> list[dict]:
     """Feature rows of one clip: per schema, the whole track (window 0) and windows of each length."""
     from core.audio import load_audio
     from core.features import compute_signals, extract_signals
-    from core.schema import GTZAN_KAGGLE, SEED as SEED_SCHEMA
+    from core.schema import GTZAN_KAGGLE
+    from core.schema import SEED as SEED_SCHEMA
 
     audio = load_audio(path)
     signals = compute_signals(audio.y, audio.sr, SEED_SCHEMA.signals | GTZAN_KAGGLE.signals)
@@ -61,7 +62,8 @@ def _clip_rows(path: str, track_id: str, label: str) -> list[dict]:
 def clip_features(data: Path, cache: Path, workers: int = 2) -> dict[str, pd.DataFrame]:
     """Per schema, a table of our features of the shared OGG clips (cached as Parquet)."""
     from core.dataset import discover, init_worker
-    from core.schema import GTZAN_KAGGLE, SEED as SEED_SCHEMA
+    from core.schema import GTZAN_KAGGLE
+    from core.schema import SEED as SEED_SCHEMA
 
     files = {s.name: cache / f"clips-{s.name}.parquet" for s in (GTZAN_KAGGLE, SEED_SCHEMA)}
     if not all(f.exists() for f in files.values()):

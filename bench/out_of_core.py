@@ -28,8 +28,8 @@ SLICES = 10
 def write_table(root: Path, rows: int, part_rows: int) -> int:
     """A synthetic store of about ``rows`` rows, written part by part (whole tracks per part)."""
     from core.explore import synthetic_table
-    from core.parts import open_store, write_part
     from core.schema import SEED
+    from core.store import open_store, write_part
 
     open_store(root, SEED, SLICES)
     tracks_per_part = max(1, part_rows // (SLICES + 1))

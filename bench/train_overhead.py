@@ -22,7 +22,6 @@ import gc
 import os
 import platform
 import statistics
-import threading
 import time
 from pathlib import Path
 

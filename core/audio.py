@@ -273,7 +273,7 @@ class _TempInput:
             return self._path
         fd, self._tmp = tempfile.mkstemp(prefix="cpunk-", suffix=".bin")
         with os.fdopen(fd, "wb") as f:
-            f.write(self._data)
+            f.write(self._data or b"")
         return self._tmp
 
     def __exit__(self, *exc: object) -> None:

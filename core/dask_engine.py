@@ -1,7 +1,7 @@
 """Extraction on a Dask cluster: ``python -m core extract DATA --out STORE --engine dask [--scheduler ADDRESS]``.
 
 The same per-file function (:func:`core.dataset.extract_track`), store layout and bookkeeping
-(:func:`core.dataset.record_result`, :mod:`core.parts`) as the local process pool. The tracks go to
+(:func:`core.dataset.record_result`, :mod:`core.store`) as the local process pool. The tracks go to
 the workers in batches of ``part_tracks``; a worker extracts its batch and writes it straight into the
 store as one part whose number the client chose, so a batch that Dask runs again after its worker
 died replaces its own part instead of adding a second copy. Only a row-less summary of each track comes
@@ -25,11 +25,10 @@ from pathlib import Path
 import pandas as pd
 from distributed import Client, Future, LocalCluster, as_completed
 
-from core.dataset import (DatasetError, Engine, ExtractSummary, Progress, Track, TrackResult, errors_table,
-                          extract_track, record_result)
-from core.parts import next_part_number, write_errors, write_part
+from core.dataset import DatasetError, Engine, ExtractSummary, Progress, Track, TrackResult, errors_table, extract_track, record_result
 from core.schema import FeatureSchema
 from core.storage import Location, is_url
+from core.store import next_part_number, write_errors, write_part
 
 CONNECT_TIMEOUT_S = 30
 

@@ -2,7 +2,7 @@
 
 :func:`discover` lists the tracks of a GTZAN-style folder (one sub-folder per genre) or of a CSV
 manifest ``path,label``. :func:`extract_dataset` analyses them in a process pool and saves the rows
-part by part (:mod:`core.parts`), so a rerun after a crash, even ``kill -9``, only does what is
+part by part (:mod:`core.store`), so a rerun after a crash, even ``kill -9``, only does what is
 missing. A file that cannot be analysed is recorded in the store's errors table and the run goes on.
 """
 
@@ -25,9 +25,9 @@ from core import storage
 from core.atomic import remove_temporaries
 from core.audio import AudioError, load_audio
 from core.features import extract
-from core.parts import (ERROR_COLUMNS, done_track_ids, open_store, read_errors, write_errors,
-                        write_part)
+from core.metadata import DatasetError, Track, is_metadata_csv, read_metadata
 from core.schema import GENRES, FeatureSchema, get_schema
+from core.store import ERROR_COLUMNS, done_track_ids, open_store, read_errors, write_errors, write_part
 
 AUDIO_EXTENSIONS = frozenset({".wav", ".mp3", ".ogg", ".flac", ".au", ".m4a", ".aiff", ".aif"})
 PART_TRACKS = 50  # tracks per part file: a crash loses at most this many tracks' work
@@ -37,19 +37,6 @@ THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUM
               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 Progress = Callable[[int, int], None]
-
-
-class DatasetError(ValueError):
-    """A dataset folder or manifest that cannot be used; the message says why."""
-
-
-@dataclass(frozen=True)
-class Track:
-    """One audio file of a dataset: a unique id (relative path without extension), where, which genre."""
-
-    track_id: str
-    path: str
-    label: str
 
 
 @dataclass
@@ -125,7 +112,6 @@ def _discover_manifest(manifest: storage.Location) -> list[Track]:
             table = pd.read_csv(handle, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{name} is not a readable CSV file ({exc}).") from None
-    from core.metadata import is_metadata_csv, read_metadata  # builds on this module
     if is_metadata_csv(table):
         return read_metadata(manifest)
     missing = [c for c in ("path", "label") if c not in table.columns]
@@ -150,7 +136,9 @@ def init_worker(main_pid: int) -> None:
     """
     for name in THREAD_ENV:
         os.environ[name] = "1"
-    from threadpoolctl import threadpool_limits  # for libraries the worker had already loaded
+    from threadpoolctl import (
+        threadpool_limits,  # for libraries the worker had already loaded
+    )
     threadpool_limits(1)
     threading.Thread(target=_exit_with, args=(main_pid,), daemon=True).start()
 
@@ -216,7 +204,7 @@ def record_result(result: TrackResult, summary: ExtractSummary, errors: dict[str
 
 
 def errors_table(errors: dict[str, tuple[str, str]]) -> pd.DataFrame:
-    """The errors table (:data:`core.parts.ERROR_COLUMNS`) of ``{track_id: (path, reason)}``."""
+    """The errors table (:data:`core.store.ERROR_COLUMNS`) of ``{track_id: (path, reason)}``."""
     return pd.DataFrame([(k, p, r) for k, (p, r) in errors.items()], columns=list(ERROR_COLUMNS))
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -99,7 +99,7 @@ Progress = Callable[[str], None]
 
 
 def evaluate_seed(config: TrainConfig, table: pd.DataFrame, *, test_fraction: float = 0.2, source: str = "",
-                  callbacks: list[EpochListener] = ()) -> Report:
+                  callbacks: Iterable[EpochListener] = ()) -> Report:
     """The seed's protocol: a stratified random split of the rows (leaky; see LEAK_NOTE)."""
     rows = training_rows(table, config.level)
     train_index, test_index = train_test_split(np.arange(len(rows)), test_size=test_fraction,
@@ -110,7 +110,7 @@ def evaluate_seed(config: TrainConfig, table: pd.DataFrame, *, test_fraction: fl
 
 
 def evaluate_track(config: TrainConfig, table: pd.DataFrame, *, folds: int = 5, source: str = "",
-                   callbacks: list[EpochListener] = (), progress: Progress | None = None) -> Report:
+                   callbacks: Iterable[EpochListener] = (), progress: Progress | None = None) -> Report:
     """Stratified k-fold grouped by track: out-of-fold predictions for every row."""
     rows = training_rows(table, config.level)
     probs = np.zeros((len(rows), len(rows.classes)))
@@ -142,7 +142,7 @@ def read_split_file(path: str) -> pd.Series:
 
 
 def evaluate_file(config: TrainConfig, table: pd.DataFrame, split_file: str, *, source: str = "",
-                  callbacks: list[EpochListener] = ()) -> Report:
+                  callbacks: Iterable[EpochListener] = ()) -> Report:
     """Train on the split file's train tracks (valid picks the best epoch), test on its test tracks."""
     rows = training_rows(table, config.level)
     split = read_split_file(split_file).reindex(rows.groups).to_numpy()

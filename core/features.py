@@ -82,7 +82,8 @@ def compute_signals(y: np.ndarray, sr: int = SAMPLE_RATE, needed: frozenset[str]
     tuning = None
     if chroma and len(y) // HOP >= BLOCK_FRAMES:  # more than one block
         peaks = [spectral.pitch_peaks(np.square(np.abs(_stft(b))), sr, N_FFT) for b in _blocks(y)]
-        tuning = spectral.tuning_of_peaks(*(np.concatenate(p) for p in zip(*peaks)))
+        pitches, mags = (np.concatenate(p) for p in zip(*peaks))
+        tuning = spectral.tuning_of_peaks(pitches, mags)
     parts: dict[str, list[np.ndarray]] = defaultdict(list)
     for block in _blocks(y):
         stft = _stft(block)
@@ -105,7 +106,7 @@ def compute_signals(y: np.ndarray, sr: int = SAMPLE_RATE, needed: frozenset[str]
             parts["stft"].append(stft)
     joined = {name: np.concatenate(p, axis=-1) for name, p in parts.items()}
     log_mel = librosa.power_to_db(joined.pop("mel"))  # dB floor relative to the whole recording's peak
-    stft = joined.pop("stft", None)
+    complex_stft = joined.pop("stft") if "stft" in joined else None
     frames = joined
     if "mfcc" in needed:
         frames["mfcc"] = librosa.feature.mfcc(S=log_mel, n_mfcc=N_MFCC)
@@ -114,8 +115,8 @@ def compute_signals(y: np.ndarray, sr: int = SAMPLE_RATE, needed: frozenset[str]
     if "zcr" in needed:
         frames["zcr"] = spectral.zero_crossing_rate(y, N_FFT, HOP)
     samples: dict[str, np.ndarray] = {}
-    if stft is not None:
-        harm, perc = librosa.decompose.hpss(stft)
+    if complex_stft is not None:
+        harm, perc = librosa.decompose.hpss(complex_stft)
         samples["harmonic"] = librosa.istft(harm, hop_length=HOP, n_fft=N_FFT, length=len(y), dtype=y.dtype)
         samples["percussive"] = librosa.istft(perc, hop_length=HOP, n_fft=N_FFT, length=len(y), dtype=y.dtype)
     onset = librosa.onset.onset_strength(S=log_mel, sr=sr, hop_length=HOP)
@@ -188,7 +189,7 @@ def aggregate(signals: Signals, schema: FeatureSchema, starts: np.ndarray, stops
     first, last = frame_ranges(starts, stops, signals.n_samples, signals.n_frames)
     per_row = [g for g in schema.groups if g.aggregate != "scalar" and g.signal not in SAMPLE_SIGNALS]
     blocks = [signals.frames[g.signal][: g.rows] for g in per_row]
-    mean, var = segment_mean_var(np.vstack(blocks), first, last) if blocks else (None, None)
+    mean, var = segment_mean_var(np.vstack(blocks), first, last) if blocks else (np.empty((0, len(starts))),) * 2
     row_of = dict(zip([g.name for g in per_row], np.cumsum([0] + [len(b) for b in blocks])))
     columns: list[np.ndarray] = []
     for group in schema.groups:

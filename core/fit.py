@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
 from core.keras_env import keras, tf
-from core.train import EpochListener, EpochReport, StopFlag, EpochTracker
+from core.train import EpochListener, EpochReport, EpochTracker, StopFlag
 
 
 @dataclass

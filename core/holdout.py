@@ -22,12 +22,12 @@ from sklearn.model_selection import train_test_split
 
 from core.evaluate import LEAK_NOTE, Report, metrics, track_average
 from core.keras_env import keras
+from core.model_inputs import input_kinds
 from core.models import BUILDERS, build_model
 from core.registry import ModelInfo, list_models, load_model
-from core.train import EpochListener, StopFlag, TrainConfig, TrainHistory, train
-from core.model_inputs import input_kinds
 from core.store import FeatureTableError
-from core.training_data import TrainingRows, grouped_folds, training_rows
+from core.train import EpochListener, StopFlag, TrainConfig, TrainHistory, train
+from core.training_data import Level, TrainingRows, grouped_folds, training_rows
 
 HOLDOUT_PROTOCOLS = ("seed", "track")
 TEST_FRACTION = 0.2  # one fold in five, as the 5-fold protocols
@@ -164,13 +164,14 @@ def _comparable_rows(info: ModelInfo, test: TrainingRows,
         return None, f"reads {info.schema_id} features"
     if missing:
         return None, f"does not know {', '.join(missing)}"
-    if info.level == test.level:
+    level: Level = "track" if info.level == "track" else "slice"
+    if level == test.level:
         return test, ""
     if table is None:
         return None, f"trained on {info.level} rows"
     tracks = table[table["track_id"].astype(str).isin(set(test.groups))]
     try:
-        return training_rows(tracks, info.level, test.classes), f"the test tracks' {info.level} rows"
+        return training_rows(tracks, level, test.classes), f"the test tracks' {level} rows"
     except FeatureTableError:
         return None, f"trained on {info.level} rows, which this table does not have"
 

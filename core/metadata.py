@@ -10,6 +10,8 @@ A row without a path gets FMA's audio layout from its numeric id: track 2 is ``0
 track 155066 is ``155/155066.mp3``. Genres are matched to the project's ten without regard to case
 or punctuation (FMA's ``Hip-Hop`` is ``hiphop``); rows of other genres (FMA's ``Electronic``,
 ``Folk``, ...) or of none are left out, and how many is logged.
+
+:class:`Track` and :class:`DatasetError`, which :mod:`core.dataset` builds on, are defined here.
 """
 
 from __future__ import annotations
@@ -18,15 +20,28 @@ import io
 import logging
 import os
 import re
+from dataclasses import dataclass
 
 import pandas as pd
 
 from core import storage
-from core.dataset import DatasetError, Track
 from core.schema import GENRES
 
 GENRE_COLUMNS = ("genre", "genre_top")
 log = logging.getLogger(__name__)
+
+
+class DatasetError(ValueError):
+    """A dataset folder or manifest that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Track:
+    """One audio file of a dataset: a unique id (relative path without extension), where, which genre."""
+
+    track_id: str
+    path: str
+    label: str
 
 
 def is_metadata_csv(table: pd.DataFrame) -> bool:

@@ -120,7 +120,7 @@ def patch_dataset(spectrograms: SpectrogramSet, y: np.ndarray, *, batch_size: in
     padded = np.zeros((len(tracks), N_MELS, int(lengths.max())), dtype=np.uint8)
     for i, c in enumerate(tracks):
         padded[i, :, : c.shape[1]] = c
-    columns = (padded, lengths, np.asarray(y, dtype=np.int64))
+    columns: tuple[np.ndarray, ...] = (padded, lengths, np.asarray(y, dtype=np.int64))
     if weights is not None:
         columns += (np.asarray(weights, dtype=np.float32),)
     rng = tf.random.Generator.from_seed(seed)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import posixpath
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO, TypeGuard, Union
 
 import fsspec
 from fsspec import AbstractFileSystem
@@ -31,7 +31,7 @@ from core import atomic
 Location = Union[str, Path]  # a local path, or a URL string
 
 
-def is_url(path: str | os.PathLike) -> bool:
+def is_url(path: object) -> TypeGuard[str]:
     """True for a URL with a protocol (``s3://bucket/key``), False for a local path."""
     return isinstance(path, str) and "://" in path
 

@@ -28,10 +28,9 @@ from core import storage
 from core.fit import FitHistory, fit
 from core.keras_env import keras, seed_everything, tf
 from core.models import build_model
-from core.parts import is_store, part_paths
 from core.schema import GENRES, WHOLE_TRACK, FeatureSchema, get_schema
 from core.storage import Location
-from core.store import FeatureTableError
+from core.store import FeatureTableError, is_store, part_paths
 from core.train import EpochListener, StopFlag, TrainConfig
 from core.training_data import LEVELS, Level
 

@@ -61,8 +61,7 @@ class EpochReport:
     seconds: float
 
 
-class EpochListener(Protocol):
-    def __call__(self, report: EpochReport) -> None: ...
+EpochListener = Callable[[EpochReport], None]
 
 
 class StopFlag(Protocol):
@@ -132,7 +131,7 @@ class EpochTracker(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = {k: float(v) for k, v in (logs or {}).items()}
-        report = EpochReport(epoch + 1, self.total, logs.get("loss"), logs.get("accuracy"), logs.get("val_loss"),
+        report = EpochReport(epoch + 1, self.total, logs["loss"], logs["accuracy"], logs.get("val_loss"),
                              logs.get("val_accuracy"), time.perf_counter() - self._t0)
         self.reports.append(report)
         current = logs.get(self.monitor)
@@ -178,6 +177,7 @@ def train(config: TrainConfig, table: pd.DataFrame | TrainingRows, callbacks: It
     t0 = time.perf_counter()
     seed_everything(config.seed)
     rows = table if isinstance(table, TrainingRows) else training_rows(table, config.level, classes)
+    val_rows: TrainingRows | None
     if validation is not None:
         fit_rows, val_rows = rows, validation
     else:

@@ -39,7 +39,16 @@ sys.path.insert(0, str(ROOT))
 
 from core.atomic import atomic_path, write_text  # noqa: E402
 from core.musicnn import (  # noqa: E402
-    CHECKPOINTS, EMBEDDING_LAYER, HOP, N_FFT, N_MELS, PATCH_FRAMES, PRETRAINED_DIR, SAMPLE_RATE, model_dir, patches,
+    CHECKPOINTS,
+    EMBEDDING_LAYER,
+    HOP,
+    N_FFT,
+    N_MELS,
+    PATCH_FRAMES,
+    PRETRAINED_DIR,
+    SAMPLE_RATE,
+    model_dir,
+    patches,
 )
 from core.registry import save_model  # noqa: E402
 

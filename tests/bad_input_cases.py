@@ -228,7 +228,7 @@ def feature_parquet(folder: Path, name: str, change: Callable[[pd.DataFrame], pd
 
 def junk_store(folder: Path) -> Path:
     """A store directory whose only part is not Parquet (a tampered or foreign folder)."""
-    from core.parts import MANIFEST_FILE, PARTS_DIR
+    from core.store import MANIFEST_FILE, PARTS_DIR
 
     root = folder / "store"
     (root / PARTS_DIR).mkdir(parents=True)

@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import soundfile as sf
-
 from synth_audio import synth
+
 from core import storage
-from core.parts import part_paths
+from core.store import part_paths
 
 
 def write_small_dataset(root: Path) -> Path:

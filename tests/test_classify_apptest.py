@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
-
 from synth_audio import synth
+
 from core.schema import GENRES
 from ui import classify_data
 

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import musicnn, registry, spectrograms as sp
+from core import musicnn, registry
+from core import spectrograms as sp
 from core.cnn import mel_cnn, track_probabilities, train_cnn
 from core.model_inputs import ensemble_model, input_kinds
 from core.models import BUILDERS, build_model, seed_mlp

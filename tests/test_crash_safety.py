@@ -25,7 +25,7 @@ import soundfile as sf
 from crash_helpers import killed_write
 from model_helpers import synthetic_table
 
-from core.parts import ERRORS_FILE, part_paths, read_errors, read_store
+from core.store import ERRORS_FILE, part_paths, read_errors, read_store
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1",

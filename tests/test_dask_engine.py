@@ -9,14 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
-
 from extraction_helpers import raw_rows, worker_killer, write_small_dataset
+
 from core.cli import main
 from core.dask_engine import dask_engine
 from core.dataset import discover, extract_dataset
-from core.parts import part_paths, read_errors
 from core.schema import SEED
-from core.store import read_features
+from core.store import part_paths, read_errors, read_features
 
 SLICES = 1
 

@@ -17,9 +17,8 @@ from crash_helpers import killed_write
 
 from core.cli import main
 from core.dataset import DatasetError, Track, discover, extract_dataset
-from core.parts import MANIFEST_FILE, part_paths, read_errors, read_manifest
 from core.schema import SEED
-from core.store import read_features
+from core.store import MANIFEST_FILE, part_paths, read_errors, read_features, read_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,8 +9,7 @@ import pytest
 from model_helpers import synthetic_table
 
 from core.cli import main
-from core.evaluate import (evaluate_file, evaluate_seed, evaluate_track, format_report, metrics,
-                           read_split_file, track_average)
+from core.evaluate import evaluate_file, evaluate_seed, evaluate_track, format_report, metrics, read_split_file, track_average
 from core.train import TrainConfig
 
 TINY = TrainConfig(epochs=8, batch_size=16, model_config={"units": (32, 16)})

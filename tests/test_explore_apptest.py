@@ -8,8 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.explore import synthetic_table
 from core.schema import GTZAN_KAGGLE, SEED
-from core.parts import store_from_table
-from core.store import write_parquet_atomic
+from core.store import store_from_table, write_parquet_atomic
 
 PATH_CHOICE = "Another file or store folder (path)…"
 UPLOAD_CHOICE = "Upload a CSV or Parquet file…"

@@ -5,8 +5,18 @@ import pandas as pd
 import pytest
 
 from core.explore import (
-    AudioIndex, correlation, filter_rows, genre_outliers, genre_summary, pca_projection, readable_name,
-    row_kinds, sample_rows, select_rows, separability, synthetic_table,
+    AudioIndex,
+    correlation,
+    filter_rows,
+    genre_outliers,
+    genre_summary,
+    pca_projection,
+    readable_name,
+    row_kinds,
+    sample_rows,
+    select_rows,
+    separability,
+    synthetic_table,
 )
 from core.modes import LAB_SCAN
 from core.schema import GTZAN_KAGGLE, SEED, WHOLE_TRACK

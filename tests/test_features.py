@@ -19,9 +19,9 @@ import warnings
 import librosa
 import numpy as np
 import pytest
+from synth_audio import synth
 
 from bench.features import clips, published_errors
-from synth_audio import synth
 from core import features, reference, spectral
 from core.audio import SAMPLE_RATE, load_audio
 from core.features import HOP, N_FFT, extract

@@ -16,15 +16,14 @@ import fsspec
 import numpy as np
 import pandas as pd
 import pytest
-
 from extraction_helpers import raw_rows, worker_killer, write_small_dataset
+
 from core import storage
 from core.cli import main
 from core.dataset import discover, extract_dataset
 from core.explore import synthetic_table
-from core.parts import done_track_ids, is_store, open_store, part_paths, read_errors, write_errors, write_part
 from core.schema import SEED
-from core.store import read_features
+from core.store import done_track_ids, is_store, open_store, part_paths, read_errors, read_features, write_errors, write_part
 
 SLICES = 1
 BUCKET = "cpunk-test"
@@ -169,6 +168,7 @@ def test_extract_from_and_to_s3_equals_local_disk(cluster, s3, s3_data, local_da
 def test_worker_killed_mid_run_resumes_with_no_lost_or_duplicated_rows(cluster, s3, s3_data, local_data,
                                                                        local_table):
     from distributed import Client
+
     from core.dask_engine import dask_engine
     store = f"s3://{BUCKET}/stores/killed"
     with Client(cluster) as client:

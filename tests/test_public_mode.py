@@ -14,13 +14,13 @@ import pytest
 import soundfile as sf
 from model_helpers import synthetic_table
 from streamlit.testing.v1 import AppTest
+from synth_audio import synth
 
 import ui.mode
-from ui import session_models
 from core import modes, registry
 from core.jobs import JOBS
 from core.store import write_parquet_atomic
-from synth_audio import synth
+from ui import session_models
 
 REPO = Path(__file__).resolve().parents[1]
 WAIT = 300

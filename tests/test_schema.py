@@ -5,8 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from core.schema import (GTZAN_KAGGLE, IDENTITY_COLUMNS, SCHEMAS, SEED, get_schema,
-                         schema_of_columns)
+from core.schema import GTZAN_KAGGLE, IDENTITY_COLUMNS, SCHEMAS, SEED, get_schema, schema_of_columns
 
 
 def test_seed_columns_in_order() -> None:

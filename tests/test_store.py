@@ -6,10 +6,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.parts import compact, done_track_ids, open_store, read_errors, write_errors, write_part
 from core.schema import GTZAN_KAGGLE, IDENTITY_COLUMNS, SEED, WHOLE_TRACK
-from core.store import (FeatureTableError, feature_schema_of, read_features, read_gtzan_csv,
-                        write_parquet_atomic)
+from core.store import (
+    FeatureTableError,
+    compact,
+    done_track_ids,
+    feature_schema_of,
+    open_store,
+    read_errors,
+    read_features,
+    read_gtzan_csv,
+    write_errors,
+    write_parquet_atomic,
+    write_part,
+)
 
 
 def seed_table(track_ids: list[str], slices: int = 2, label: str = "rock") -> pd.DataFrame:

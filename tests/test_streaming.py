@@ -9,9 +9,8 @@ import pyarrow as pa
 import pytest
 
 from core.explore import synthetic_table
-from core.parts import open_store, write_part
 from core.schema import SEED
-from core.store import FeatureTableError
+from core.store import FeatureTableError, open_store, write_part
 from core.streaming import in_validation, scan, stream, train_streaming
 from core.train import TrainConfig
 

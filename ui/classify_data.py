@@ -16,7 +16,7 @@ import streamlit as st
 
 from core.audio import AudioError
 from core.predict import Classification, classify
-from core.registry import MODEL_FILE, META_FILE, LoadedModel, ModelInfo, load_model
+from core.registry import META_FILE, MODEL_FILE, LoadedModel, ModelInfo, load_model
 from core.schema import GENRES
 from ui.loaders import audio_index
 

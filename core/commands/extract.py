@@ -10,9 +10,18 @@ from tqdm import tqdm
 
 from core import storage
 from core.dataset import PART_TRACKS, DatasetError, Engine, ExtractSummary, discover, extract_dataset
-from core.parts import ERRORS_FILE, compact, is_store, read_errors, store_from_table
 from core.schema import SCHEMAS, get_schema
-from core.store import FeatureTableError, feature_schema_of, read_features, write_parquet_atomic
+from core.store import (
+    ERRORS_FILE,
+    FeatureTableError,
+    compact,
+    feature_schema_of,
+    is_store,
+    read_errors,
+    read_features,
+    store_from_table,
+    write_parquet_atomic,
+)
 
 DESCRIPTION = """\
 Extract the features of every audio file of a dataset, in parallel, into a Parquet feature store:

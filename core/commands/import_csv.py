@@ -6,9 +6,8 @@ import argparse
 import sys
 
 from core import storage
-from core.parts import store_from_table
 from core.schema import GTZAN_KAGGLE
-from core.store import FeatureTableError, read_features, write_parquet_atomic
+from core.store import FeatureTableError, read_features, store_from_table, write_parquet_atomic
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

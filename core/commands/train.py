@@ -153,7 +153,9 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(1)
                 val = "" if report.val_accuracy is None else f" val_acc {report.val_accuracy:.3f}"
                 bar.set_postfix_str(f"loss {report.loss:.3f} acc {report.accuracy:.3f}{val}")
-            listeners = [show] + ([_jsonl_writer(args.report_jsonl)] if args.report_jsonl else [])
+            listeners: list[Callable[[Any], None]] = [show]
+            if args.report_jsonl:
+                listeners.append(_jsonl_writer(args.report_jsonl))
             try:
                 if args.holdout:
                     from core.holdout import train_holdout

@@ -3,8 +3,6 @@ tables come only from inside it, no page shows a server path, and Train keeps mo
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import soundfile as sf
 from browser_harness import open_page, rerun_after
