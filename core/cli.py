@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "core.commands.train",
     "core.commands.predict",
     "core.commands.evaluate",
+    "core.commands.evaluate_audio",
 )
 
 

@@ -1,9 +1,13 @@
-"""Transfer from the pre-trained musicnn VGG: frozen 256-d embedding -> small trained head.
+"""Transfer from pre-trained musicnn taggers: frozen backbones -> small trained head.
 
-The head (:func:`vgg_head`, architecture ``vgg_head``) is trained on cached embeddings of 3-s
-patches, which is fast; :func:`transfer_model` then puts the frozen embedding network in front of
-it, so the saved model reads musicnn patches (:func:`musicnn_patches_at`) directly and is
-self-contained. A track's verdict is the mean of its patches' probabilities.
+A *backbone* (:func:`backbone_model`) runs one or more converted musicnn networks
+(:data:`core.musicnn.CHECKPOINTS`) on 3-s patches and concatenates the outputs asked for: the
+``embedding`` layer and/or the tag ``logits``. The head is trained on cached backbone outputs, which
+is fast: either :func:`vgg_head` (a Keras MLP) or a calibrated multinomial logistic regression
+(:func:`fit_linear_head`, scikit-learn, copied into Keras by :func:`linear_head_model`).
+:func:`transfer_model` puts the frozen backbone in front of the head, so the saved model reads musicnn
+patches (:func:`musicnn_patches_at`) directly and is self-contained. A track's verdict is the mean of
+its patches' probabilities.
 """
 
 from __future__ import annotations
@@ -11,11 +15,17 @@ from __future__ import annotations
 import numpy as np
 import soxr
 
+from dataclasses import dataclass
+
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax, softmax
+
 from core import musicnn
 from core.keras_env import keras
 from core.models import normalization, register_builder
 
 EMBEDDING_SIZE = 256
+BACKBONE_OUTPUTS = ("embedding", "logits")
 
 
 def musicnn_log_mel(y: np.ndarray, sr: int) -> np.ndarray:
@@ -55,14 +65,111 @@ def vgg_head(x_train: np.ndarray, n_classes: int, *, units: int = 128, dropout: 
     return model
 
 
-def transfer_model(head: keras.Model, embedding: keras.Model | None = None) -> keras.Model:
-    """The deployable model: musicnn patches (n, 187, 96) -> frozen VGG embedding -> ``head`` -> genres."""
+def backbone_model(names: tuple[str, ...] | list[str], outputs: tuple[str, ...] | list[str] = BACKBONE_OUTPUTS) -> keras.Model:
+    """Frozen patches (n, 187, 96) -> the ``outputs`` of each converted network ``names``, concatenated."""
+    unknown = [o for o in outputs if o not in BACKBONE_OUTPUTS]
+    if unknown or not names or not outputs:
+        raise ValueError(f"Backbone outputs must be some of {', '.join(BACKBONE_OUTPUTS)}; got {', '.join(outputs) or 'none'}.")
+    inputs = keras.Input(shape=(musicnn.PATCH_FRAMES, musicnn.N_MELS), name="musicnn_patches")
+    parts = []
+    for name in names:
+        tagger = musicnn.load_tagger(name)
+        wanted = [tagger.get_layer(o).output for o in outputs]
+        network = keras.Model(tagger.inputs, wanted, name=f"musicnn_{name}")
+        network.trainable = False
+        found = network(inputs)
+        parts += list(found) if isinstance(found, (list, tuple)) else [found]
+    joined = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="backbone_features")(parts)
+    model = keras.Model(inputs, joined, name="backbone")
+    model.trainable = False
+    return model
+
+
+def transfer_model(head: keras.Model, embedding: keras.Model | None = None, name: str = "vgg_transfer") -> keras.Model:
+    """The deployable model: musicnn patches (n, 187, 96) -> frozen backbone (default: the VGG
+    embedding) -> ``head`` -> genres."""
     embedding = embedding if embedding is not None else musicnn.load_embedding()
     inputs = keras.Input(shape=(musicnn.PATCH_FRAMES, musicnn.N_MELS), name="musicnn_patches")
-    return keras.Model(inputs, head(embedding(inputs)), name="vgg_transfer")
+    return keras.Model(inputs, head(embedding(inputs)), name=name)
 
 
-def embed(patches: np.ndarray, embedding: keras.Model | None = None, batch_size: int = 32) -> np.ndarray:
-    """Embeddings ``(n, 256)`` of musicnn patches with the frozen network."""
+@dataclass(frozen=True)
+class LinearHead:
+    """A standardised multinomial logistic regression: ``logits = ((x - mean) / scale) @ coef.T + intercept``."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray  # (n_classes, n_features)
+    intercept: np.ndarray  # (n_classes,)
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return ((np.asarray(x, dtype=np.float64) - self.mean) / self.scale) @ self.coef.T + self.intercept
+
+
+def fit_linear_head(x: np.ndarray, y: np.ndarray, n_classes: int, c: float = 1.0, balanced: bool = True) -> LinearHead:
+    """Fit scikit-learn's L2 logistic regression (lbfgs: deterministic) on standardised rows.
+
+    ``balanced`` weights the genres by inverse frequency (scikit-learn's ``class_weight="balanced"``).
+    Every one of the ``n_classes`` must occur in ``y``.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    missing = sorted(set(range(n_classes)) - set(np.unique(y).tolist()))
+    if missing:
+        raise ValueError(f"No training rows for class index {', '.join(map(str, missing))}.")
+    scaler = StandardScaler().fit(x)
+    model = LogisticRegression(C=c, class_weight="balanced" if balanced else None, max_iter=3000)
+    model.fit(scaler.transform(x), y)
+    return LinearHead(scaler.mean_, scaler.scale_, model.coef_, model.intercept_)
+
+
+def track_probabilities(logits: np.ndarray, groups: np.ndarray, temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(track ids, mean over each track's patches of softmax(logits / temperature)), tracks sorted."""
+    tracks, inverse = np.unique(groups, return_inverse=True)
+    probs = softmax(np.asarray(logits, dtype=np.float64) / temperature, axis=1)
+    sums = np.zeros((len(tracks), probs.shape[1]))
+    np.add.at(sums, inverse, probs)
+    return tracks, sums / np.bincount(inverse)[:, None]
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray, groups: np.ndarray) -> float:
+    """The temperature minimising the negative log-likelihood of the tracks' verdicts (Guo et al.,
+    2017), from held-out patch logits ``(n, n_classes)``, their labels and track ids."""
+    tracks, inverse = np.unique(groups, return_inverse=True)
+    track_y = np.zeros(len(tracks), dtype=np.int64)
+    track_y[inverse] = y
+
+    def nll(log_t: float) -> float:
+        _, probs = track_probabilities(logits, groups, float(np.exp(log_t)))
+        return float(-np.mean(np.log(probs[np.arange(len(tracks)), track_y] + 1e-12)))
+
+    return float(np.exp(minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded").x))
+
+
+def linear_head_model(head: LinearHead, temperature: float = 1.0, name: str = "linear_head") -> keras.Model:
+    """The head in Keras: Normalization (mean, variance) -> Dense softmax with weights / temperature."""
+    n_classes, n_features = head.coef.shape
+    dense = keras.layers.Dense(n_classes, activation="softmax", name="genre")
+    model = keras.Sequential([
+        keras.Input(shape=(n_features,), name="features"),
+        keras.layers.Normalization(axis=-1, mean=head.mean, variance=head.scale**2, name="scale"),
+        dense,
+    ], name=name)
+    dense.set_weights([(head.coef.T / temperature).astype(np.float32), (head.intercept / temperature).astype(np.float32)])
+    return model
+
+
+def log_likelihood(logits: np.ndarray, y: np.ndarray) -> float:
+    """Mean log-likelihood of labels ``y`` under softmax ``logits`` (rows)."""
+    return float(np.mean(log_softmax(np.asarray(logits, dtype=np.float64), axis=1)[np.arange(len(y)), y]))
+
+
+def embed(patches: np.ndarray, embedding: keras.Model | None = None, batch_size: int = 64) -> np.ndarray:
+    """Outputs of a frozen network (default: the VGG embedding) for musicnn patches, in batches."""
     embedding = embedding if embedding is not None else musicnn.load_embedding()
-    return np.asarray(embedding.predict(patches, batch_size=batch_size, verbose=0), dtype=np.float32)
+    if not len(patches):
+        return np.zeros((0, embedding.output_shape[-1]), dtype=np.float32)
+    parts = [np.asarray(embedding.predict_on_batch(np.asarray(patches[i:i + batch_size], dtype=np.float32)))
+             for i in range(0, len(patches), batch_size)]
+    return np.concatenate(parts).astype(np.float32)

@@ -1,4 +1,5 @@
 """``python -m core train FEATURES... --name NAME``: train a model and save it in the registry."""
+# With --architecture musicnn_linear the positional arguments are audio dataset folders instead.
 
 from __future__ import annotations
 
@@ -28,7 +29,17 @@ train on every row for the full number of epochs. Ctrl-C stops early and keeps t
 --holdout PROTOCOL first holds out a fifth of the rows (seed) or tracks (track) as a test set, trains on
 the rest, scores the test set and the saved models that can read it, and stores all of it in model.json
 (what the Train page runs, as this command in a process of its own). --out FOLDER writes the model folder
-there instead of into the registry; --report-jsonl FILE appends one JSON line per finished epoch."""
+there instead of into the registry; --report-jsonl FILE appends one JSON line per finished epoch.
+
+--architecture musicnn_linear trains on audio instead: the arguments are dataset folders (one
+sub-folder per genre, or manifests); a track found in several folders is taken from the first, so list
+lossless copies first. Every track is cut into 3-s patches, clean and --augment augmented copies
+(loudness, compression, EQ, MP3, stereo fold-down, random crops), which frozen pre-trained musicnn
+taggers (--backbones) describe; a calibrated logistic regression (--c) is trained on them.
+The default recipe reads the 50 tag logits of musicnn's MSD_musicnn (tags learned from real songs).
+--evaluate track first measures the recipe with 5 track-grouped folds (and calibrates on them);
+--check FOLDER scores the final model on a labelled folder (FOLDER/MANIFEST.tsv) and stores the result
+in model.json: a check only, never used for training or tuning."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,6 +74,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing model of that name")
     p.add_argument("--notes", default="", help="free text stored in model.json")
     p.add_argument("--source", default=None, help="what model.json names as the training data (default: the paths)")
+    audio = p.add_argument_group("musicnn_linear (audio folders)")
+    audio.add_argument("--backbones", nargs="+", default=["msd_musicnn"], help="pre-trained networks (default: %(default)s)")
+    audio.add_argument("--outputs", nargs="+", default=["logits"], choices=("embedding", "logits"),
+                       help="their outputs the head reads (default: %(default)s)")
+    audio.add_argument("--augment", type=int, default=0, metavar="N", help="augmented copies per track (default: %(default)s)")
+    audio.add_argument("--c", type=float, nargs="+", default=None, metavar="C",
+                       help="inverse L2 strengths of the head; with --evaluate track the one with the lowest "
+                            "balanced log-loss on held-out tracks is kept (default: 0.03 0.1 0.3 1 3 10 30)")
+    audio.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes decoding audio (default: all cores)")
+    audio.add_argument("--cache", default=None, metavar="DIR", help="keep patch features here to skip them next time")
+    audio.add_argument("--limit-tracks", type=int, default=None, metavar="N",
+                       help="only the first N tracks of each genre (quick trials)")
+    audio.add_argument("--check", default=None, metavar="FOLDER",
+                       help="score the model on a labelled folder (FOLDER/MANIFEST.tsv) and store it in model.json")
     p.set_defaults(func=run)
 
 
@@ -110,12 +135,63 @@ def _jsonl_writer(path: str) -> Callable[[Any], None]:
     return write
 
 
+def run_transfer(args: argparse.Namespace) -> int:
+    """``--architecture musicnn_linear``: train on audio folders through frozen pre-trained taggers."""
+    from pathlib import Path
+
+    from core import registry
+    from core.audio import AudioError
+    from core.dataset import DatasetError
+    from core.evaluate_audio import ManifestError, evaluate_audio, format_scores
+    from core.transfer_train import recipe_from_args, train_transfer
+
+    folds = 5 if args.evaluate == "track" else 1
+    try:
+        if not args.name or args.holdout:
+            raise ValueError("--architecture musicnn_linear trains into the registry: give --name (not --out or --holdout).")
+        registry.check_name(args.name)
+        if not args.overwrite and (registry.models_dir() / args.name).exists():
+            raise registry.RegistryError(f"A model named {args.name!r} already exists; use --overwrite.")
+        recipe = recipe_from_args(args.backbones, args.outputs, args.augment, args.c, args.seed, folds)
+        model, meta = train_transfer(args.features, recipe, cache=Path(args.cache) if args.cache else None,
+                                     workers=args.workers, evaluate=folds > 1, limit=args.limit_tracks,
+                                     progress=lambda msg: print(f"  {msg}", file=sys.stderr),
+                                     command="python -m core " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else "")
+    except (DatasetError, AudioError, registry.RegistryError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    meta["notes"] = args.notes
+    if meta["metrics"]:
+        m = meta["metrics"]
+        print(f"  held-out folds: track accuracy {m['tracks']['accuracy']:.3f}, balanced "
+              f"{m['tracks']['balanced_accuracy']:.3f}, ECE {m['ece']:.3f}", file=sys.stderr)
+    info = registry.save_model(args.name, model, meta, overwrite=args.overwrite)
+    if args.check:
+        try:
+            loaded = registry.load_model(args.name)
+            report = evaluate_audio(args.check, Path(args.check) / "MANIFEST.tsv", loaded)
+        except (ManifestError, OSError) as exc:
+            print(f"error: the check could not run: {exc}", file=sys.stderr)
+            return 2
+        print(format_scores(report), file=sys.stderr)
+        meta["realworld"] = {k: report[k] for k in ("folder", "n", "top1", "top3", "single_label", "balanced_accuracy",
+                                                    "per_label", "ece", "created")}
+        info = registry.save_model(args.name, model, meta, overwrite=True)
+    if args.default:
+        registry.set_default(args.name)
+    print(f"Saved {info.path} ({meta['dataset']['tracks']} tracks, {meta['training']['patches']} patches, "
+          f"{meta['training']['seconds']:.0f} s)" + (" as the default model" if args.default else ""))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from core import registry
     from core.model_card import model_card
     from core.store import FeatureTableError
     from core.train import TrainConfig, train
 
+    if args.architecture == "musicnn_linear":
+        return run_transfer(args)
     stop = _StopFlag(args.stop_with_parent)
     with ctrl_c_sets(stop.event):
         try:

@@ -1,0 +1,144 @@
+"""Score a registered model on a labelled folder of audio: how it does on music it has never seen.
+
+A manifest (TSV or CSV) names each file and its label: ``file`` (or ``path``), relative to the folder,
+and ``label``. A label may list alternatives separated by ``|`` (``pop|rock``): a prediction of any
+of them counts as right. Every file goes through :func:`core.predict.classify`, the same path as the
+app and ``python -m core predict``; a file that cannot be analysed is reported and left out.
+
+Reported (:func:`score`): top-1 and top-3 accuracy over all songs, over the single-label songs and per
+label; balanced accuracy (mean per-genre recall of single-label songs); the confusion of labels and
+predictions; and the expected calibration error (:func:`expected_calibration_error`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+ALTERNATIVES = "|"
+ECE_BINS = 10
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be used; the message says what is wrong."""
+
+
+def read_manifest(path: str | Path) -> pd.DataFrame:
+    """Columns ``file`` and ``label`` of a TSV/CSV manifest (``path`` is accepted for ``file``)."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, sep=None, engine="python", dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path.name}: cannot read the manifest ({exc}).") from None
+    frame = frame.rename(columns={"path": "file"})
+    if not {"file", "label"} <= set(frame.columns):
+        raise ManifestError(f"{path.name}: a manifest needs the columns file and label "
+                            f"(found: {', '.join(frame.columns)}).")
+    frame = frame[["file", "label"]]
+    if frame.empty or (frame["label"].str.strip() == "").any():
+        raise ManifestError(f"{path.name}: the manifest is empty or has rows without a label.")
+    return frame.reset_index(drop=True)
+
+
+def label_sets(labels: list[str] | pd.Series) -> list[frozenset[str]]:
+    """Each label as the set of genres that count as right (``pop|rock`` -> {pop, rock})."""
+    return [frozenset(p.strip() for p in str(label).split(ALTERNATIVES) if p.strip()) for label in labels]
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> float:
+    """Expected calibration error: the size-weighted mean |accuracy - confidence| over equal-width
+    confidence bins (Guo et al., 2017)."""
+    confidence, correct = np.asarray(confidence, dtype=float), np.asarray(correct, dtype=float)
+    if not len(confidence):
+        return float("nan")
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            total += inside.sum() * abs(correct[inside].mean() - confidence[inside].mean())
+    return float(total / len(confidence))
+
+
+def score(probabilities: np.ndarray, labels: list[str] | pd.Series, classes: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """Metrics of track probabilities ``(n, n_classes)`` against labels (alternatives allowed)."""
+    classes = tuple(classes)
+    probabilities = np.asarray(probabilities, dtype=float)
+    labels = [str(label) for label in labels]
+    sets = label_sets(labels)
+    unknown = sorted(set().union(*sets) - set(classes)) if sets else []
+    if unknown:
+        raise ManifestError(f"Labels the model does not know: {', '.join(unknown)} (known: {', '.join(classes)}).")
+    order = np.argsort(-probabilities, axis=1, kind="stable")
+    predicted = [classes[i] for i in order[:, 0]]
+    top1 = np.array([p in s for p, s in zip(predicted, sets)])
+    top3 = np.array([any(classes[i] in s for i in row[:3]) for row, s in zip(order, sets)])
+    single = np.array([len(s) == 1 for s in sets])
+    per_label: dict[str, dict[str, Any]] = {}
+    for label in sorted(set(labels)):
+        inside = np.array([lab == label for lab in labels])
+        counts = pd.Series(np.asarray(predicted)[inside]).value_counts()
+        per_label[label] = {"n": int(inside.sum()), "top1": float(top1[inside].mean()),
+                            "top3": float(top3[inside].mean()), "predicted": {str(k): int(v) for k, v in counts.items()}}
+    recalls = [per_label[g]["top1"] for g in classes if g in per_label]
+    confidence = probabilities.max(axis=1)
+    return {
+        "n": len(labels),
+        "top1": float(top1.mean()) if len(labels) else float("nan"),
+        "top3": float(top3.mean()) if len(labels) else float("nan"),
+        "single_label": {"n": int(single.sum()), "top1": float(top1[single].mean()) if single.any() else None,
+                         "top3": float(top3[single].mean()) if single.any() else None},
+        "balanced_accuracy": float(np.mean(recalls)) if recalls else None,
+        "per_label": per_label,
+        "confusion": {label: v["predicted"] for label, v in per_label.items()},
+        "ece": expected_calibration_error(confidence, top1),
+        "mean_confidence": float(confidence.mean()) if len(labels) else float("nan"),
+    }
+
+
+Progress = Callable[[str], None]
+
+
+def evaluate_audio(folder: str | Path, manifest: str | Path, model, *, progress: Progress | None = None) -> dict[str, Any]:
+    """Classify every manifest file under ``folder`` with ``model`` (a :class:`core.registry.LoadedModel`)
+    and :func:`score` the results; files that fail are listed under ``failed`` and left out."""
+    from core.audio import AudioError
+    from core.predict import classify
+
+    folder = Path(folder)
+    entries = read_manifest(manifest)
+    rows, failed = [], []
+    for file, label in entries.itertuples(index=False):
+        try:
+            result = classify(folder / file, model)
+        except AudioError as exc:
+            failed.append({"file": file, "error": str(exc)})
+            continue
+        rows.append({"file": file, "label": label, "predicted": result.genre,
+                     **{f"p_{c}": float(p) for c, p in zip(result.classes, result.probabilities)}})
+        if progress is not None:
+            progress(file)
+    table = pd.DataFrame(rows)
+    probs = table[[f"p_{c}" for c in model.classes]].to_numpy() if rows else np.zeros((0, len(model.classes)))
+    report = score(probs, table["label"] if rows else [], model.classes)
+    return {"model": model.name, "folder": folder.name, "manifest": Path(manifest).name,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            **report, "failed": failed, "songs": rows}
+
+
+def format_scores(report: dict[str, Any]) -> str:
+    """A short readable summary of :func:`score`'s output."""
+    single = report["single_label"]
+    lines = [f"{report['n']} songs: top-1 {report['top1']:.1%}, top-3 {report['top3']:.1%}, "
+             f"ECE {report['ece']:.3f}"]
+    if single["n"]:
+        lines.append(f"single-label songs ({single['n']}): top-1 {single['top1']:.1%}, top-3 {single['top3']:.1%}, "
+                     f"balanced accuracy {report['balanced_accuracy']:.1%}")
+    for label, v in report["per_label"].items():
+        predicted = ", ".join(f"{g} {n}" for g, n in v["predicted"].items())
+        lines.append(f"  {label:<12} n={v['n']:<4} top-1 {v['top1']:.1%}  top-3 {v['top3']:.1%}  predicted: {predicted}")
+    return "\n".join(lines)

@@ -1,0 +1,173 @@
+"""Patch features from frozen pre-trained taggers for whole audio datasets, with augmented copies.
+
+For every track of one or more dataset folders (the first folder that has a track wins, so lossless
+copies can be preferred: ``gtzan_flac`` before ``gtzan``), :func:`embedding_table` decodes the audio
+once at 16 kHz, makes the clean version and ``spec.variants`` augmented ones (:mod:`core.augment`,
+seeded per track and variant), cuts each into 3-s musicnn patches every ``spec.hop_s`` seconds (the
+augmented ones from a random offset: random crops), and runs the frozen backbones
+(:func:`core.transfer.backbone_model`) over all patches in batches. The result is one row per patch:
+``track_id, label, variant, start_s`` and the feature columns :meth:`EmbeddingSpec.columns`.
+Decoding and augmentation run in a process pool; the networks run in the calling process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import soxr
+
+from core import musicnn
+from core.augment import MODERN_CHAIN, augment
+from core.dataset import Track, discover
+
+Progress = Callable[[str], None]
+OUTPUT_SIZES = {"embedding": {"vgg": 256, "musicnn": 200}, "logits": {"vgg": 50, "musicnn": 50}}
+
+
+@dataclass(frozen=True)
+class EmbeddingSpec:
+    """Which pre-trained outputs describe a patch, and how the training audio is cut and augmented."""
+
+    backbones: tuple[str, ...] = ("msd_musicnn",)
+    outputs: tuple[str, ...] = ("embedding", "logits")
+    hop_s: float = 3.0
+    variants: int = 2  # augmented copies of every track besides the clean one
+    chain: tuple[str, ...] = MODERN_CHAIN
+    seed: int = 42
+    max_patches: int = 10  # per track, clean (a 30-s clip has 10 at a 3-s hop)
+    augmented_patches: int = 10  # per augmented copy of a track
+
+    def columns(self) -> list[str]:
+        """Feature column names, backbone by backbone, output by output."""
+        return [f"{b}.{o}.{i:03d}" for b in self.backbones for o in self.outputs
+                for i in range(OUTPUT_SIZES[o][b.split("_")[-1]])]
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    def key(self, augmented: bool) -> str:
+        """A short hash of everything that decides the clean (or the augmented) patches."""
+        ignored = {"backbones", "outputs"} | (set() if augmented else {"variants", "chain", "augmented_patches"})
+        audio = {k: v for k, v in self.to_dict().items() if k not in ignored}
+        return hashlib.sha256(json.dumps(audio, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def collect_tracks(sources: list[str | os.PathLike]) -> list[Track]:
+    """The tracks of every source, by track id; a track found in several sources comes from the first."""
+    chosen: dict[str, Track] = {}
+    for source in sources:
+        for track in discover(source):
+            chosen.setdefault(track.track_id, track)
+    return [chosen[k] for k in sorted(chosen)]
+
+
+def _rng(spec: EmbeddingSpec, track_id: str, variant: int) -> np.random.Generator:
+    return np.random.default_rng([spec.seed, zlib.crc32(track_id.encode()), variant])
+
+
+def track_patches(track: Track, spec: EmbeddingSpec, variants: range | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(patches (n, 187, 96) float16, variant per patch, start second per patch, the clean audio's
+    seed-feature slice rows) of one track; the feature rows describe the genres (explanations).
+    ``variants`` (default: all, 0 is the clean audio) limits which versions are cut."""
+    from core.audio import load_audio
+    from core.features import extract
+    from core.transfer import musicnn_patches_at
+
+    audio = load_audio(track.path)
+    described = extract(audio.y, audio.sr).slices.astype(np.float32)
+    y16k = soxr.resample(audio.y, audio.sr, musicnn.SAMPLE_RATE).astype(np.float32)
+    patches, variants, starts = [], [], []
+    for variant in range(spec.variants + 1) if variants is None else variants:
+        rng = _rng(spec, track.track_id, variant)
+        y = y16k if variant == 0 else augment(y16k, musicnn.SAMPLE_RATE, spec.chain, rng)
+        spec_frames = musicnn.log_mel(y)
+        offset = 0.0 if variant == 0 else float(rng.uniform(0.0, spec.hop_s))
+        last = max(len(y) / musicnn.SAMPLE_RATE - 3.0, 0.0)
+        start_s = np.arange(min(offset, last), last + 1e-6, spec.hop_s)[: spec.augmented_patches if variant else spec.max_patches]
+        patches.append(musicnn_patches_at(spec_frames, start_s).astype(np.float16))
+        variants.append(np.full(len(start_s), variant))
+        starts.append(start_s)
+    return np.concatenate(patches), np.concatenate(variants), np.concatenate(starts), described
+
+
+def _worker_init() -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def embedding_table(tracks: list[Track], spec: EmbeddingSpec, *, variants: range | None = None, workers: int = 1,
+                    batch_size: int = 64, progress: Progress | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per patch of every track: identity columns, then :meth:`EmbeddingSpec.columns`;
+    the clean tracks' seed-feature slice rows, for the genre statistics explanations compare with).
+    ``variants`` as in :func:`track_patches`."""
+    from core.schema import SEED
+    from core.transfer import backbone_model, embed
+
+    network = backbone_model(spec.backbones, spec.outputs)
+    frames, features, described = [], [], []
+
+    def consume(track: Track, found: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> None:
+        patches, variants, starts, seed_rows = found
+        features.append(embed(patches.astype(np.float32), network, batch_size))
+        frames.append(pd.DataFrame({"track_id": track.track_id, "label": track.label, "path": track.path,
+                                    "variant": variants.astype(np.int16), "start_s": starts.astype(np.float32)}))
+        rows = pd.DataFrame(seed_rows, columns=list(SEED.columns))
+        rows.insert(0, "label", track.label)
+        rows.insert(0, "track_id", track.track_id)
+        described.append(rows)
+        if progress is not None:
+            progress(track.track_id)
+
+    if workers <= 1:
+        for track in tracks:
+            consume(track, track_patches(track, spec, variants))
+    else:
+        with ProcessPoolExecutor(workers, initializer=_worker_init) as pool:
+            for track, found in zip(tracks, pool.map(track_patches, tracks, [spec] * len(tracks),
+                                                     [variants] * len(tracks))):
+                consume(track, found)
+    table = pd.concat(frames, ignore_index=True)
+    values = pd.DataFrame(np.concatenate(features), columns=spec.columns())
+    return pd.concat([table, values], axis=1), pd.concat(described, ignore_index=True)
+
+
+@dataclass
+class CachedTables:
+    """:func:`embedding_table` kept under ``folder``: the clean patches (and the genre description) in one
+    file, the augmented ones in another, each named by what decides it, so runs that differ only in their
+    augmentation reuse the clean features."""
+
+    folder: Path
+    spec: EmbeddingSpec
+    tracks: list[Track] = field(repr=False)
+
+    def _path(self, kind: str, augmented: bool) -> Path:
+        ids = hashlib.sha256("\n".join(f"{t.track_id}\t{t.path}" for t in self.tracks).encode()).hexdigest()[:12]
+        backbones = "+".join(self.spec.backbones) + "-" + "+".join(self.spec.outputs)
+        return self.folder / f"{kind}-{backbones}-{self.spec.key(augmented)}-{ids}.parquet"
+
+    def load_or_build(self, **kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
+        from core.store import write_parquet_atomic
+
+        clean, described = self._path("clean", False), self._path("described", False)
+        if not (clean.is_file() and described.is_file()):
+            table, seed_rows = embedding_table(self.tracks, self.spec, variants=range(1), **kwargs)
+            write_parquet_atomic(seed_rows, described)
+            write_parquet_atomic(table, clean)
+        tables = [pd.read_parquet(clean)]
+        if self.spec.variants:
+            augmented = self._path("augmented", True)
+            if not augmented.is_file():
+                write_parquet_atomic(embedding_table(self.tracks, self.spec, variants=range(1, self.spec.variants + 1),
+                                                     **kwargs)[0], augmented)
+            tables.append(pd.read_parquet(augmented))
+        return pd.concat(tables, ignore_index=True), pd.read_parquet(described)
