@@ -86,7 +86,7 @@ def track_patches(track: Track, spec: EmbeddingSpec, variants: range | None = No
     audio = load_audio(track.path)
     described = extract(audio.y, audio.sr).slices.astype(np.float32)
     y16k = soxr.resample(audio.y, audio.sr, musicnn.SAMPLE_RATE).astype(np.float32)
-    patches, variants, starts = [], [], []
+    patches, which, starts = [], [], []
     for variant in range(spec.variants + 1) if variants is None else variants:
         rng = _rng(spec, track.track_id, variant)
         y = y16k if variant == 0 else augment(y16k, musicnn.SAMPLE_RATE, spec.chain, rng)
@@ -95,9 +95,9 @@ def track_patches(track: Track, spec: EmbeddingSpec, variants: range | None = No
         last = max(len(y) / musicnn.SAMPLE_RATE - 3.0, 0.0)
         start_s = np.arange(min(offset, last), last + 1e-6, spec.hop_s)[: spec.augmented_patches if variant else spec.max_patches]
         patches.append(musicnn_patches_at(spec_frames, start_s).astype(np.float16))
-        variants.append(np.full(len(start_s), variant))
+        which.append(np.full(len(start_s), variant))
         starts.append(start_s)
-    return np.concatenate(patches), np.concatenate(variants), np.concatenate(starts), described
+    return np.concatenate(patches), np.concatenate(which), np.concatenate(starts), described
 
 
 def _worker_init() -> None:
