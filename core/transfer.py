@@ -18,13 +18,12 @@ import soxr
 from dataclasses import dataclass
 
 from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax, softmax
+from scipy.special import softmax
 
 from core import musicnn
 from core.keras_env import keras
 from core.models import normalization, register_builder
 
-EMBEDDING_SIZE = 256
 BACKBONE_OUTPUTS = ("embedding", "logits")
 
 
@@ -158,11 +157,6 @@ def linear_head_model(head: LinearHead, temperature: float = 1.0, name: str = "l
     ], name=name)
     dense.set_weights([(head.coef.T / temperature).astype(np.float32), (head.intercept / temperature).astype(np.float32)])
     return model
-
-
-def log_likelihood(logits: np.ndarray, y: np.ndarray) -> float:
-    """Mean log-likelihood of labels ``y`` under softmax ``logits`` (rows)."""
-    return float(np.mean(log_softmax(np.asarray(logits, dtype=np.float64), axis=1)[np.arange(len(y)), y]))
 
 
 def embed(patches: np.ndarray, embedding: keras.Model | None = None, batch_size: int = 64) -> np.ndarray:
