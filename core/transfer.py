@@ -12,11 +12,10 @@ its patches' probabilities.
 
 from __future__ import annotations
 
-import numpy as np
-import soxr
-
 from dataclasses import dataclass
 
+import numpy as np
+import soxr
 from scipy.optimize import minimize_scalar
 from scipy.special import softmax
 

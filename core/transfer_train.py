@@ -25,8 +25,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from core.evaluate import metrics
 from core.evaluate_audio import expected_calibration_error
 from core.schema import GENRES, SEED
-from core.transfer import (backbone_model, fit_linear_head, fit_temperature, linear_head_model,
-                           track_probabilities, transfer_model)
+from core.transfer import backbone_model, fit_linear_head, fit_temperature, linear_head_model, track_probabilities, transfer_model
 from core.transfer_data import CachedTables, EmbeddingSpec, collect_tracks, embedding_table
 
 ARCHITECTURE = "musicnn_linear"
@@ -89,7 +88,7 @@ def cross_validate(data: PatchData, recipe: TransferRecipe, c: float, progress: 
         logits[test_rows] = head.logits(data.x[test_rows])
         fold_of[test_t] = k
     held = clean
-    raw_tracks, raw = track_probabilities(logits[held], data.groups[held])
+    _, raw = track_probabilities(logits[held], data.groups[held])
     # Cross-fitted temperature: each fold's verdicts are calibrated with a temperature fitted on the others.
     calibrated = np.zeros_like(raw)
     fold_rows = pd.Series(fold_of, index=tracks).loc[data.groups[held]].to_numpy()
@@ -108,11 +107,10 @@ def cross_validate(data: PatchData, recipe: TransferRecipe, c: float, progress: 
     if progress is not None:
         progress(f"C={c:g}: held-out balanced log-loss {balanced_nll:.3f}, balanced accuracy "
                  f"{report['balanced_accuracy']:.3f}")
-    return {"c": c, "balanced_log_loss": balanced_nll, "protocol": f"track: {folds} stratified folds grouped by track (seed {recipe.spec.seed}); "
-                        "trained on clean + augmented patches, tested on the clean patches of held-out tracks",
-            "tracks": report, "ece": ece(calibrated), "ece_uncalibrated": ece(raw), "temperature": temperature,
-            "per_genre_recall": {g: v["recall"] for g, v in report["per_genre"].items()},
-            "track_ids": [str(t) for t in raw_tracks]}
+    protocol = (f"track: {folds} stratified folds grouped by track (seed {recipe.spec.seed}); trained on clean + "
+                "augmented patches, tested on the clean patches of held-out tracks")
+    return {"c": c, "balanced_log_loss": balanced_nll, "protocol": protocol,
+            "tracks": report, "ece": ece(calibrated), "ece_uncalibrated": ece(raw), "temperature": temperature}
 
 
 def _fingerprint(data: PatchData) -> str:

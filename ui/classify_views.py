@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from core.display import genre_statistics, mel_band_hz, waveform_envelope
 from core.explore import readable_name
 from core.predict import Classification, Evidence, summary_columns
+from core.verdict import verdict
 from ui.charts import GENRE_COLORS, style
 from ui.mode import source_label
 
@@ -52,18 +53,26 @@ def percent(p: float) -> str:
 
 
 def verdict_html(result: Classification, label: str | None = None) -> str:
-    """The verdict card: genre in large type, confidence, runner-up and (for dataset examples) the label."""
-    (genre, p), *rest = result.top(2)
-    runner = f" · then {html.escape(genre_name(rest[0][0]))} {percent(rest[0][1])}" if rest else ""
+    """The verdict card: the genre in large type when the model is sure (:func:`core.verdict.verdict`),
+    else the pair or shortlist in words; confidence, runner-up and (for dataset examples) the label."""
+    said = verdict(result.probabilities, result.classes, genre_name)
+    (genre, p), *rest = result.top(3)
     known = ""
     if label is not None:
         mark = "✓ matches" if label == genre else "✗ differs from"
         known = f'<div class="cp-known">{mark} the dataset label: <b>{html.escape(genre_name(label))}</b></div>'
+    if said.sure:
+        runner = f" · then {html.escape(genre_name(rest[0][0]))} {percent(rest[0][1])}" if rest else ""
+        kicker, headline, css = "Sounds like", html.escape(said.text), "cp-genre"
+        detail = f"<b>{percent(p)}</b> confident{runner}"
+    else:
+        kicker, headline, css = "Not a clear call", html.escape(said.text[0].upper() + said.text[1:]), "cp-genre cp-unsure"
+        detail = " · ".join(f"{html.escape(genre_name(g))} <b>{percent(q)}</b>" for g, q in result.top(len(said.genres)))
     return (
         f'<div class="cp-verdict" style="border-color:{color(genre)}">'
-        f'<div class="cp-kicker">Sounds like</div>'
-        f'<div class="cp-genre" style="color:{color(genre)}">{html.escape(genre_name(genre))}</div>'
-        f'<div class="cp-confidence"><b>{percent(p)}</b> confident{runner}</div>{known}</div>'
+        f'<div class="cp-kicker">{kicker}</div>'
+        f'<div class="{css}" style="color:{color(genre)}">{headline}</div>'
+        f'<div class="cp-confidence">{detail}</div>{known}</div>'
     )
 
 
@@ -71,6 +80,7 @@ VERDICT_CSS = """<style>
 .cp-verdict {border-left: 8px solid; border-radius: 10px; padding: 0.9rem 1.3rem; background: #1c1f27;}
 .cp-kicker {text-transform: uppercase; letter-spacing: 0.12em; font-size: 0.85rem; opacity: 0.7;}
 .cp-genre {font-size: 4.2rem; font-weight: 800; line-height: 1.05; margin: 0.1rem 0 0.3rem;}
+.cp-unsure {font-size: 2.2rem;}
 .cp-confidence {font-size: 1.35rem;}
 .cp-known {font-size: 1rem; margin-top: 0.4rem; opacity: 0.85;}
 .cp-bars {display: grid; grid-template-columns: 6.5rem 1fr 3.2rem; gap: 0.55rem 0.8rem; align-items: center;}
@@ -215,13 +225,18 @@ def model_facts(meta: dict[str, Any]) -> list[tuple[str, str]]:
     dataset = meta.get("dataset", {})
     facts = [("Architecture", f"{arch.get('name', '?')} ({arch.get('parameters', 0):,} parameters)"),
              ("Input", f"{_inputs(meta)} of {'whole tracks' if meta.get('level') == 'track' else '3-s slices'}"),
-             ("Trained on", f"{dataset.get('rows', '?'):,} rows of `{source_label(dataset.get('source', '?'))}`"
-              if isinstance(dataset.get("rows"), int) else f"`{source_label(dataset.get('source', '?'))}`"),
+             ("Trained on", _trained_on(dataset)),
              ("Created", str(meta.get("created", "?")).replace("T", " ")[:16])]
     metrics = _headline_metrics(meta.get("metrics", {}))
     if metrics and meta.get("protocol", {}).get("detail"):
         facts.append(("Evaluated by", meta["protocol"]["detail"]))
     facts += metrics
+    check = meta.get("realworld")
+    if check:
+        facts.append(("Real-world check (music it never heard)",
+                      f"{check['top1']:.1%} of {check['n']} modern songs right, {check['top3']:.1%} in the top 3"))
+    if meta.get("calibration"):
+        facts.append(("Probabilities", f"calibrated ({meta['calibration']['method']})"))
     history = meta.get("training", {}).get("history", {})
     best = history.get("best_epoch") or 0
     epochs = history.get("epochs", [])
@@ -231,7 +246,17 @@ def model_facts(meta: dict[str, Any]) -> list[tuple[str, str]]:
     return facts
 
 
-INPUT_NAMES = {"log_mel": "mel spectrogram", "musicnn": "musicnn embedding"}
+def _trained_on(dataset: dict[str, Any]) -> str:
+    """Rows or tracks and where they came from (folder names only)."""
+    if isinstance(dataset.get("rows"), int):
+        return f"{dataset['rows']:,} rows of `{source_label(dataset.get('source', '?'))}`"
+    if isinstance(dataset.get("tracks"), int):
+        names = ", ".join(f"`{source_label(str(s))}`" for s in dataset.get("sources", []))
+        return f"{dataset['tracks']:,} tracks of {names}"
+    return f"`{source_label(dataset.get('source', '?'))}`"
+
+
+INPUT_NAMES = {"log_mel": "mel spectrogram", "musicnn": "musicnn patches (pre-trained tagger)"}
 
 
 def _inputs(meta: dict[str, Any]) -> str:
