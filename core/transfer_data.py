@@ -151,7 +151,9 @@ class CachedTables:
     tracks: list[Track] = field(repr=False)
 
     def _path(self, kind: str, augmented: bool) -> Path:
-        ids = hashlib.sha256("\n".join(f"{t.track_id}\t{t.path}" for t in self.tracks).encode()).hexdigest()[:12]
+        # Track ids and file names (not full paths), so the same dataset reached from another folder hits the cache.
+        ids = hashlib.sha256("\n".join(f"{t.track_id}\t{t.label}\t{os.path.basename(t.path)}"
+                                       for t in self.tracks).encode()).hexdigest()[:12]
         backbones = "+".join(self.spec.backbones) + "-" + "+".join(self.spec.outputs)
         return self.folder / f"{kind}-{backbones}-{self.spec.key(augmented)}-{ids}.parquet"
 
