@@ -113,7 +113,7 @@ def train_head(x: np.ndarray, y: np.ndarray, n_classes: int, seed: int):
     from core.train import class_weights
 
     seed_everything(seed)
-    per_class = class_weights(y, n_classes)
+    per_class = class_weights(y)
     weights = np.array([per_class[int(c)] for c in y], dtype=np.float32)
     data = tf.data.Dataset.from_tensor_slices((x, y, weights)).shuffle(len(y), seed=seed).batch(HEAD_CONFIG["batch_size"])
     model = build_model("vgg_head", x, n_classes)

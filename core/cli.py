@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 # One module per command, in the order ``--help`` lists them.
@@ -24,11 +23,6 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-def quiet_tensorflow() -> None:
-    """Keep TensorFlow's start-up log lines out of the terminal."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Classically Punk: music genre classification.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -38,7 +32,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    quiet_tensorflow()
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -21,7 +21,7 @@ from core.train import EpochListener, StopFlag, class_weights
 CNN_FILTERS = (8, 16, 32, 64, 128)
 
 
-@register_builder("mel_cnn")
+@register_builder("mel_cnn", inputs=("log_mel",))
 def mel_cnn(x_train: np.ndarray, n_classes: int, *, filters: tuple[int, ...] = CNN_FILTERS, dropout: float = 0.3,
             learning_rate: float = 2e-3) -> keras.Model:
     """The CNN for ``(N_MELS, PATCH_FRAMES)`` patches; ``x_train`` (patches in dB) sets the input scaling."""
@@ -54,7 +54,7 @@ def train_cnn(spectrograms: SpectrogramSet, classes: tuple[str, ...], *, epochs:
     y = np.array([index[label] for label in spectrograms.labels], dtype=np.int64)
     weights = None
     if balance_classes:
-        per_class = class_weights(y, len(classes))
+        per_class = class_weights(y)
         weights = np.array([per_class[int(c)] for c in y], dtype=np.float32)
     sample = np.concatenate([evaluation_patches(c)[1::3] for c in spectrograms.codes])  # sets the input scaling
     model = build_model("mel_cnn", sample, len(classes), **model_config)

@@ -25,11 +25,10 @@ from core import storage
 from core.atomic import remove_temporaries
 from core.audio import AudioError, load_audio
 from core.features import extract
-from core.metadata import DatasetError, Track, is_metadata_csv, read_metadata
+from core.metadata import AUDIO_EXTENSIONS, DatasetError, Track, is_metadata_csv, read_metadata
 from core.schema import GENRES, FeatureSchema, get_schema
 from core.store import ERROR_COLUMNS, done_track_ids, open_store, read_errors, write_errors, write_part
 
-AUDIO_EXTENSIONS = frozenset({".wav", ".mp3", ".ogg", ".flac", ".au", ".m4a", ".aiff", ".aif"})
 PART_TRACKS = 50  # tracks per part file: a crash loses at most this many tracks' work
 PART_SECONDS = 30.0  # ... or this many seconds of work, whichever comes first
 # Thread pools each worker process limits to one thread (the pool itself provides the parallelism).

@@ -25,10 +25,10 @@ import pandas as pd
 from sklearn.decomposition import PCA
 from sklearn.feature_selection import f_classif, mutual_info_classif
 
+from core.metadata import AUDIO_EXTENSIONS
 from core.modes import ScanBounds
 from core.schema import IDENTITY_COLUMNS, WHOLE_TRACK, FeatureSchema
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".au", ".m4a", ".aiff", ".aif")
 MI_MAX_ROWS = 2_000  # mutual information is estimated on at most this many rows (k-NN estimate per feature)
 _EPS = 1e-12
 

@@ -11,7 +11,6 @@ model is trained, watched live and can be saved. The splits are those of :mod:`c
 
 from __future__ import annotations
 
-import functools
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -23,7 +22,7 @@ from sklearn.model_selection import train_test_split
 from core.evaluate import LEAK_NOTE, Report, metrics, track_average
 from core.keras_env import keras
 from core.model_inputs import input_kinds
-from core.models import BUILDERS, build_model
+from core.models import architectures
 from core.registry import ModelInfo, list_models, load_model
 from core.store import FeatureTableError
 from core.train import EpochListener, StopFlag, TrainConfig, TrainHistory, train
@@ -64,23 +63,14 @@ class HoldoutResult:
         return {"summary": self.report.summary(), "rows": self.report.rows, "tracks": self.report.tracks}
 
 
-@functools.cache
-def table_architectures(n_features: int = 4) -> tuple[str, ...]:
-    """Registered architectures that read feature-table rows (their single input is named ``features``)."""
-    found = []
-    for name in BUILDERS:
-        try:
-            model = build_model(name, np.ones((4, n_features), dtype=np.float32), 2)
-        except Exception:  # a builder for other inputs (spectrogram patches, embeddings) may refuse rows
-            continue
-        if [i.name for i in model.inputs] == ["features"] and tuple(model.inputs[0].shape) == (None, n_features):
-            found.append(name)
-    return tuple(found)
+def table_architectures() -> tuple[str, ...]:
+    """Architectures whose models read feature-table rows (they declare ``inputs=("features",)``)."""
+    return tuple(name for name, arch in architectures().items() if arch.inputs == ("features",))
 
 
 def tunable_defaults(architecture: str) -> dict[str, float]:
     """The :data:`TUNABLE` keywords ``architecture``'s builder takes, with their defaults."""
-    parameters = inspect.signature(BUILDERS[architecture]).parameters
+    parameters = inspect.signature(architectures()[architecture].build).parameters
     return {k: parameters[k].default for k in TUNABLE if k in parameters}
 
 

@@ -11,7 +11,8 @@ track 155066 is ``155/155066.mp3``. Genres are matched to the project's ten with
 or punctuation (FMA's ``Hip-Hop`` is ``hiphop``); rows of other genres (FMA's ``Electronic``,
 ``Folk``, ...) or of none are left out, and how many is logged.
 
-:class:`Track` and :class:`DatasetError`, which :mod:`core.dataset` builds on, are defined here.
+:class:`Track`, :class:`DatasetError` and :data:`AUDIO_EXTENSIONS`, which :mod:`core.dataset` and
+:mod:`core.explore` build on, are defined here.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pandas as pd
 from core import storage
 from core.schema import GENRES
 
+AUDIO_EXTENSIONS = frozenset({".wav", ".mp3", ".ogg", ".flac", ".au", ".m4a", ".aiff", ".aif"})  # what discovery lists
 GENRE_COLUMNS = ("genre", "genre_top")
 log = logging.getLogger(__name__)
 

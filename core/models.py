@@ -3,12 +3,14 @@
 Every builder takes the training rows (to adapt the :class:`keras.layers.Normalization` layer that
 lives inside the model, so a saved model is self-contained), the number of classes and its own
 keyword config, and returns a compiled :class:`keras.Model`. New architectures plug in with
-:func:`register_builder`; :func:`build_model` looks them up by the name stored in ``model.json``.
+:func:`register_builder`, declaring what the built model reads; :func:`build_model` looks them up by
+the name stored in ``model.json`` and :func:`architectures` lists them all, whatever was imported before.
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -17,18 +19,38 @@ from core.keras_env import keras
 
 Builder = Callable[..., "keras.Model"]
 NETWORK_MODULES = ("core.cnn", "core.transfer")  # register mel_cnn and vgg_head (imported on demand)
-BUILDERS: dict[str, Builder] = {}
+
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A builder and the inputs its models read: ``("features",)`` for feature-table rows, else the kinds of
+    :data:`core.model_inputs.INPUT_KINDS` (or ``embedding`` for a head trained on musicnn embeddings)."""
+
+    build: Builder
+    inputs: tuple[str, ...]
+
+
+BUILDERS: dict[str, Architecture] = {}
 
 SEED_UNITS = (512, 256, 128, 64)
 SEED_DROPOUT = 0.2
 
 
-def register_builder(name: str) -> Callable[[Builder], Builder]:
-    """Decorator: make a builder available to :func:`build_model` under ``name``."""
+def register_builder(name: str, inputs: tuple[str, ...] = ("features",)) -> Callable[[Builder], Builder]:
+    """Decorator: make a builder whose models read ``inputs`` available to :func:`build_model` as ``name``."""
     def add(builder: Builder) -> Builder:
-        BUILDERS[name] = builder
+        BUILDERS[name] = Architecture(builder, tuple(inputs))
         return builder
     return add
+
+
+def architectures() -> dict[str, Architecture]:
+    """Every registered architecture, the network modules' included (imported first, so the answer never
+    depends on what happened to be imported before)."""
+    for module in NETWORK_MODULES:
+        importlib.import_module(module)
+    return dict(BUILDERS)
 
 
 def build_model(architecture: str, x_train: np.ndarray, n_classes: int, **config: Any) -> keras.Model:
@@ -37,7 +59,7 @@ def build_model(architecture: str, x_train: np.ndarray, n_classes: int, **config
         for module in NETWORK_MODULES:
             importlib.import_module(module)
     try:
-        builder = BUILDERS[architecture]
+        builder = BUILDERS[architecture].build
     except KeyError:
         raise KeyError(f"Unknown architecture {architecture!r}; known: {', '.join(sorted(BUILDERS))}") from None
     return builder(x_train, n_classes, **config)

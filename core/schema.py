@@ -165,12 +165,3 @@ def get_schema(name_or_id: str) -> FeatureSchema:
             "re-extract the features or retrain the model."
         )
     return schema
-
-
-def schema_of_columns(columns: list[str] | tuple[str, ...]) -> FeatureSchema | None:
-    """The schema whose feature columns are all present in ``columns`` (best match first)."""
-    present = set(columns)
-    for schema in SCHEMAS.values():
-        if set(schema.columns) <= present:
-            return schema
-    return None

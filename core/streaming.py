@@ -31,7 +31,7 @@ from core.models import build_model
 from core.schema import GENRES, WHOLE_TRACK, FeatureSchema, get_schema
 from core.storage import Location
 from core.store import FeatureTableError, is_store, part_paths
-from core.train import EpochListener, StopFlag, TrainConfig
+from core.train import EpochListener, StopFlag, TrainConfig, class_weights
 from core.training_data import LEVELS, Level
 
 RECORD_BATCH_ROWS = 16_384
@@ -213,9 +213,8 @@ def train_streaming(config: TrainConfig, source: str | Path, listeners: Iterable
     scale.adapt_variance.assign(stats.variance.astype(np.float32))
     scale.finalize_state()
     weights = None
-    if config.balance_classes:  # core.train.class_weights of the counted labels, without a label array
-        counts = stats.class_counts
-        weights = {i: float(counts.sum() / (np.count_nonzero(counts) * c)) for i, c in enumerate(counts) if c}
+    if config.balance_classes:  # the counted labels, as a label array
+        weights = class_weights(np.repeat(np.arange(len(stats.class_counts)), stats.class_counts))
     train_data = stream(source, stats, batch_size=config.batch_size, weights=weights, shuffle_rows=shuffle_rows,
                         seed=config.seed)
     validation = None

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Protocol
 
 import numpy as np
 import pandas as pd
+from sklearn.utils.class_weight import compute_class_weight
 
 from core.keras_env import keras, seed_everything, tf
 from core.models import build_model
@@ -147,10 +148,11 @@ class EpochTracker(keras.callbacks.Callback):
         self._check_stop()
 
 
-def class_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
-    """Inverse-frequency weights (mean 1 over the rows) for the classes present."""
-    counts = np.bincount(y, minlength=n_classes)
-    return {i: float(len(y) / (np.count_nonzero(counts) * c)) for i, c in enumerate(counts) if c}
+def class_weights(y: np.ndarray) -> dict[int, float]:
+    """Inverse-frequency weights (mean 1 over the rows) for the classes present in the labels ``y``
+    (scikit-learn's "balanced" weights)."""
+    present = np.unique(y)
+    return {int(c): float(w) for c, w in zip(present, compute_class_weight("balanced", classes=present, y=y))}
 
 
 def _dataset(rows: TrainingRows, batch_size: int, weights: dict[int, float] | None,
@@ -188,7 +190,7 @@ def train(config: TrainConfig, table: pd.DataFrame | TrainingRows, callbacks: It
     tracker = EpochTracker(config.epochs, list(callbacks), stop, monitor, config.patience)
     tracker._check_stop()
     if not tracker.stopped:
-        weights = class_weights(fit_rows.y, len(rows.classes)) if config.balance_classes else None
+        weights = class_weights(fit_rows.y) if config.balance_classes else None
         model.fit(_dataset(fit_rows, config.batch_size, weights, shuffle_seed=config.seed), epochs=config.epochs,
                   verbose=0, shuffle=False, callbacks=[tracker],
                   validation_data=None if val_rows is None else _dataset(val_rows, 1024, None))

@@ -45,7 +45,7 @@ def musicnn_patches_at(spec: np.ndarray, starts_s: np.ndarray) -> np.ndarray:
     return np.stack([spec[f : f + musicnn.PATCH_FRAMES] for f in first])
 
 
-@register_builder("vgg_head")
+@register_builder("vgg_head", inputs=("embedding",))
 def vgg_head(x_train: np.ndarray, n_classes: int, *, units: int = 128, dropout: float = 0.3,
              learning_rate: float = 1e-3, l2: float = 1e-3) -> keras.Model:
     """Head on musicnn embeddings: standardise, dropout, Dense(units, ReLU), dropout, softmax."""

@@ -50,3 +50,19 @@ def test_builders_plug_in_by_name() -> None:
         BUILDERS.pop("test_linear")
     with pytest.raises(KeyError, match="Unknown architecture 'nope'.*seed_mlp"):
         build_model("nope", np.zeros((4, 7), np.float32), 3)
+
+
+def test_builders_declare_their_inputs_and_the_train_page_lists_only_feature_models() -> None:
+    from core.holdout import table_architectures
+    from core.models import architectures
+
+    known = architectures()  # imports the network modules itself: no dependence on import order
+    assert known["seed_mlp"].inputs == ("features",) and known["mel_cnn"].inputs == ("log_mel",)
+    assert known["vgg_head"].inputs == ("embedding",)
+    assert table_architectures() == ("seed_mlp",)
+
+
+def test_class_weights_are_scikit_learns_balanced_weights() -> None:
+    from core.train import class_weights
+
+    assert class_weights(np.array([0, 0, 0, 2])) == {0: pytest.approx(4 / 6), 2: pytest.approx(2.0)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from core.schema import GTZAN_KAGGLE, IDENTITY_COLUMNS, SCHEMAS, SEED, get_schema, schema_of_columns
+from core.schema import GTZAN_KAGGLE, IDENTITY_COLUMNS, SCHEMAS, SEED, get_schema
 
 
 def test_seed_columns_in_order() -> None:
@@ -57,12 +57,6 @@ def test_unknown_schema_names_the_known_ones() -> None:
 def test_other_version_is_refused() -> None:
     with pytest.raises(KeyError, match="re-extract"):
         get_schema("seed@999")
-
-
-def test_schema_of_columns() -> None:
-    assert schema_of_columns(list(IDENTITY_COLUMNS) + list(GTZAN_KAGGLE.columns)) is GTZAN_KAGGLE
-    assert schema_of_columns(SEED.columns) is SEED
-    assert schema_of_columns(SEED.columns[:-1]) is None
 
 
 def test_describe_every_column() -> None:
