@@ -86,3 +86,32 @@ def test_train_command_builds_a_calibrated_reproducible_model(dataset, tmp_path,
     result = classify(dataset / "lossy" / "metal" / "metal.00002.ogg", a)
     assert result.probabilities.sum() == pytest.approx(1.0, abs=1e-5)
     assert result.segment_probabilities.shape[1] == 3
+
+
+def test_tag_reasons_are_the_models_own_arithmetic(dataset, tmp_path, monkeypatch):
+    """The tags' shares add up to the verdict's margin over the runner-up; only supporting tags are listed."""
+    from core import musicnn
+    from core.tag_evidence import explaining_model, explains_with_tags, tag_reasons, tag_shares
+    from core.transfer import musicnn_log_mel, musicnn_patches_at
+
+    monkeypatch.setenv("CPUNK_MODELS_DIR", str(tmp_path / "models"))
+    assert main(["train", str(dataset / "lossy"), "--architecture", "musicnn_linear", "--backbones", "msd_vgg",
+                 "--workers", "1", "--c", "1", "--name", "t"]) == 0
+    loaded = registry.load_model("t")
+    meta = loaded.info.meta
+    assert explains_with_tags(meta) and not explains_with_tags({"architecture": {"name": "vgg_transfer"}})
+    audio = classify(dataset / "lossy" / "blues" / "blues.00001.ogg", loaded).audio
+    patches = musicnn_patches_at(musicnn_log_mel(audio.y, audio.sr), np.array([0.0, 1.0]))
+    logits, probs = (np.asarray(a, dtype=np.float64) for a in explaining_model(loaded.model).predict_on_batch(patches))
+    np.testing.assert_allclose(probs, loaded.model.predict_on_batch(patches), atol=1e-6)
+    classes = meta["classes"]
+    order = np.argsort(-probs.mean(axis=0))
+    genre, runner_up = classes[order[0]], classes[order[1]]
+    shares, _ = tag_shares(loaded.model, meta, logits, genre, runner_up)
+    bias = loaded.model.get_layer("linear_head").get_layer("genre").get_weights()[1]
+    margin = np.mean(np.log(probs[:, order[0]]) - np.log(probs[:, order[1]]))
+    assert shares.sum() + bias[order[0]] - bias[order[1]] == pytest.approx(margin, abs=1e-3)
+    reasons = tag_reasons(loaded.model, meta, logits, genre, runner_up, k=5)
+    assert reasons and all(r.share > 0 for r in reasons)
+    assert [r.share for r in reasons] == sorted((r.share for r in reasons), reverse=True)
+    assert {r.tag for r in reasons} <= set(musicnn.tag_names("msd_vgg"))

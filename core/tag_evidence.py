@@ -1,0 +1,78 @@
+"""Why a tag-reading model chose its genre: the pre-trained tags that pushed the verdict over the runner-up.
+
+A ``musicnn_linear`` model (:mod:`core.transfer_train`) is linear in its inputs, the tag logits of a
+frozen tagger trained on real songs: ``logit_g = sum_j W[g, j] * (x_j - mean_j) / std_j + b_g``. So the
+part of the margin between the verdict ``g`` and the runner-up ``r`` that tag ``j`` is responsible for
+is exactly ``(W[g, j] - W[r, j]) * (x_j - mean_j) / std_j`` (averaged over the song's windows): the
+model's own arithmetic, not a description. :func:`tag_reasons` lists the tags with the largest positive
+shares, so no listed reason argues against the verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+BACKBONE_LAYER = "backbone"
+HEAD_LAYER = "linear_head"
+
+
+@dataclass(frozen=True)
+class TagReason:
+    """One tag's share of the margin between the verdict and the runner-up (in logit units)."""
+
+    tag: str
+    probability: float  # the tagger's mean probability for the tag over the windows
+    share: float  # > 0: pushes towards the verdict and away from the runner-up
+    above_usual: bool  # the tag is stronger than in the average training window (else: its absence counts)
+
+
+def explains_with_tags(meta: dict[str, Any]) -> bool:
+    """Whether the model is a linear head on tag logits (the only kind these reasons are exact for)."""
+    arch = meta.get("architecture", {})
+    spec = (arch.get("config") or {}).get("spec", {})
+    return arch.get("name") == "musicnn_linear" and list(spec.get("outputs", [])) == ["logits"]
+
+
+def tag_names(meta: dict[str, Any]) -> list[str]:
+    """The input columns' tag names, backbone by backbone (``meta`` of a tag-reading model)."""
+    from core import musicnn
+
+    backbones = meta["architecture"]["config"]["spec"]["backbones"]
+    return [name for b in backbones for name in musicnn.tag_names(b)]
+
+
+def explaining_model(model: Any) -> Any:
+    """The same network with two outputs: the backbone's tag logits per window and the genre probabilities."""
+    from core.keras_env import keras
+
+    inputs = keras.Input(shape=model.input_shape[1:], name="musicnn_patches")
+    features = model.get_layer(BACKBONE_LAYER)(inputs)
+    return keras.Model(inputs, [features, model.get_layer(HEAD_LAYER)(features)], name="explained")
+
+
+def tag_shares(model: Any, meta: dict[str, Any], window_logits: np.ndarray, genre: str, runner_up: str
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(every tag's share of the mean logit margin of ``genre`` over ``runner_up``, the windows'
+    standardised tag values); the shares plus the bias difference add up to the margin exactly."""
+    head = model.get_layer(HEAD_LAYER)
+    scale = head.get_layer("scale")
+    mean = np.asarray(scale.mean, dtype=np.float64).reshape(-1)
+    std = np.sqrt(np.asarray(scale.variance, dtype=np.float64).reshape(-1))
+    kernel = np.asarray(head.get_layer("genre").get_weights()[0], dtype=np.float64)  # (tags, genres)
+    classes = list(meta["classes"])
+    g, r = classes.index(genre), classes.index(runner_up)
+    z = (np.asarray(window_logits, dtype=np.float64) - mean) / np.where(std > 0, std, 1.0)
+    return (z * (kernel[:, g] - kernel[:, r])).mean(axis=0), z
+
+
+def tag_reasons(model: Any, meta: dict[str, Any], window_logits: np.ndarray, genre: str, runner_up: str,
+                k: int = 6) -> list[TagReason]:
+    """The ``k`` tags with the largest positive share of the margin of ``genre`` over ``runner_up``."""
+    shares, z = tag_shares(model, meta, window_logits, genre, runner_up)
+    probability = (1 / (1 + np.exp(-np.asarray(window_logits, dtype=np.float64)))).mean(axis=0)
+    names = tag_names(meta)
+    order = [j for j in np.argsort(-shares) if shares[j] > 0][:k]
+    return [TagReason(names[j], float(probability[j]), float(shares[j]), bool(z[:, j].mean() > 0)) for j in order]
