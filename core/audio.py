@@ -13,7 +13,11 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Union
@@ -26,13 +30,16 @@ from core import storage
 
 SAMPLE_RATE = 22_050
 SUPPORTED_FORMATS = ("WAV", "FLAC", "OGG", "MP3")
-FFMPEG_FORMATS = ("M4A/AAC", "WMA", "OPUS", "video files")
 MIN_SECONDS = 1.0
 MAX_CHANNELS = 64
 RATE_RANGE = (1_000, 768_000)
 MAX_BYTES = 2 * 1024**3
 SILENCE_PEAK = 1e-4  # -80 dBFS
-BLOCK_SECONDS = 10.0
+BLOCK_SECONDS = 1.0  # decoding block: the unit in which damaged audio is found and silenced
+# A decoded sample 10 times (20 dB) beyond full scale is not music: a damaged frame or a damaged file.
+DAMAGED_LEVEL = 10.0
+# At most this share of the decoded audio may be damaged (and silenced); more and the file is refused.
+MAX_DAMAGED = 0.5
 
 Source = Union[str, os.PathLike, bytes, bytearray, BinaryIO]
 
@@ -139,13 +146,40 @@ def _read_bytes(source: Source, max_bytes: int) -> tuple[BinaryIO | str, int]:
     return handle, size
 
 
-def _unreadable(name: str) -> AudioError:
-    extra = f", and through ffmpeg {', '.join(FFMPEG_FORMATS)}" if shutil.which("ffmpeg") else (
-        f" ({', '.join(FFMPEG_FORMATS)} need ffmpeg, which is not installed)")
-    return AudioError(
-        f"{name} is not an audio file we can read, or it is damaged. "
-        f"Supported: {', '.join(SUPPORTED_FORMATS)}{extra}."
-    )
+# Magic numbers of the containers a file may start with: (offset, bytes, format, read by libsndfile).
+MAGIC = ((0, b"RIFF", "WAV", True), (0, b"RIFX", "WAV", True), (0, b"FORM", "AIFF", True),
+         (0, b"fLaC", "FLAC", True), (0, b"OggS", "OGG", True), (0, b"ID3", "MP3", True),
+         (4, b"ftyp", "M4A/AAC", False), (0, b"\x30\x26\xb2\x75", "WMA", False),
+         (0, b"\x1a\x45\xdf\xa3", "Matroska/WebM", False))
+
+
+def _sniff(head: bytes) -> tuple[str, bool] | None:
+    """(format, read by libsndfile) that the file's first bytes announce, or None."""
+    for offset, magic, fmt, native in MAGIC:
+        if head[offset: offset + len(magic)] == magic:
+            return fmt, native
+    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # an MPEG audio frame header
+        return "MP3", True
+    return None
+
+
+def _head(handle: BinaryIO | str) -> bytes:
+    if isinstance(handle, str):
+        with open(handle, "rb") as f:
+            return f.read(16)
+    return handle.getvalue()[:16]  # type: ignore[union-attr]
+
+
+def _unreadable(name: str, head: bytes) -> AudioError:
+    """The message for a file no decoder could open, naming only what is relevant to its content."""
+    lead = f"{name} is not an audio file we can read, or it is damaged"
+    found = _sniff(head)
+    if found is None:
+        return AudioError(f"{lead}: it does not start like any format we read ({', '.join(SUPPORTED_FORMATS)}).")
+    fmt, native = found
+    if native or shutil.which("ffmpeg"):
+        return AudioError(f"{lead}: it starts like a {fmt} file, but its audio cannot be decoded.")
+    return AudioError(f"{lead}: it looks like {fmt}, which needs ffmpeg, and ffmpeg is not installed.")
 
 
 def _info(snd: sf.SoundFile, size: int) -> AudioInfo:
@@ -172,30 +206,122 @@ def load_audio(
 ) -> Audio:
     """Decode ``source`` (path, URL, bytes or binary file object) to mono float32 at 22,050 Hz.
 
-    Reads in blocks of 10 s, downmixes and resamples each block (soxr, high quality) and keeps
-    only the part selected by ``limit``. Raises :class:`AudioError` for anything unusable.
+    Reads in blocks of 1 s, downmixes and resamples each block (soxr, high quality) and keeps
+    only the part selected by ``limit``. Damaged blocks (the decoder reported errors, or samples
+    far beyond full scale) are silenced with a warning; when the decoder reported errors and ffmpeg
+    is installed the file is decoded again through ffmpeg instead. Raises :class:`AudioError` for
+    anything unusable, including a file that is mostly damaged.
     """
     handle, size = _read_bytes(source, max_bytes)
-    try:
-        snd = sf.SoundFile(handle)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+    name = _name(source)
+    with decoder_messages() as reported:  # libsndfile's decoders may talk while opening, reading and closing
+        try:
+            snd = sf.SoundFile(handle)
+        except (sf.LibsndfileError, RuntimeError, TypeError):
+            snd = None
+        if snd is not None:
+            with snd:
+                info = _info(snd, size)
+                _check_header(info)
+                y, warnings, damage = _decode_blocks(snd, info, limit, name, reported)
+            damage.read(reported())
+    if snd is None:
         ff = _ffmpeg_input(handle)
         if ff is None:
-            raise _unreadable(_name(source)) from exc
+            raise _unreadable(name, _head(handle))
         with ff as path:
-            info = _ffprobe(path, size, _name(source))
+            info = _ffprobe(path, size, name, _head(handle))
             _check_header(info)
-            y = _ffmpeg_decode(path, limit)
-        return _finish(y, info, limit, min_seconds, ())
-    with snd:
-        info = _info(snd, size)
-        _check_header(info)
-        y, warnings = _decode_blocks(snd, info, limit, _name(source))
+            y, damage = _ffmpeg_decode(path, limit, name)
+        return _finish(y, info, limit, min_seconds, damage.warnings(name))
+    ff = _ffmpeg_input(handle) if damage.errors else None
+    if ff is not None:  # ffmpeg decodes damaged frames the same way in every process
+        with ff as path:
+            y, again = _ffmpeg_decode(path, limit, name)
+        warnings += (f"{name} has damaged frames (the decoder reported {len(damage.errors)} errors, e.g. "
+                     f"“{damage.errors[0]}”); it was decoded again with ffmpeg.", *again.warnings(name))
+    else:
+        warnings += damage.warnings(name)
     return _finish(y, info, limit, min_seconds, warnings)
 
 
-def _decode_blocks(snd: sf.SoundFile, info: AudioInfo, limit: AnalysisLimit, name: str
-                   ) -> tuple[np.ndarray, tuple[str, ...]]:
+@dataclass
+class _Damage:
+    """What decoding found wrong: seconds silenced of all decoded, their peak, the decoder's messages."""
+
+    damaged_s: float = 0.0
+    total_s: float = 0.0
+    peak: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def read(self, lines: list[str]) -> list[str]:
+        """Keep the decoder's ``lines``; returns the errors among them."""
+        errors = [line.split("] ", 1)[-1] for line in lines if "error" in line.lower()]
+        self.errors += errors
+        self.notes += [line for line in lines if "error" not in line.lower()]
+        return errors
+
+    def warnings(self, name: str) -> tuple[str, ...]:
+        """Warnings for the person who chose the file; raises AudioError when most of it is damaged."""
+        out = []
+        if self.notes:
+            more = f" (and {len(self.notes) - 1} more)" if len(self.notes) > 1 else ""
+            out.append(f"The decoder noted: “{self.notes[0]}”{more}.")
+        if self.damaged_s:
+            what = (f"sample values up to {self.peak:.3g} times full scale" if self.peak > DAMAGED_LEVEL
+                    else f"{len(self.errors)} decoder errors")
+            if self.damaged_s > MAX_DAMAGED * self.total_s:
+                raise AudioError(f"{name} is damaged: {self.damaged_s:.0f} s of its {self.total_s:.0f} s have "
+                                 f"{what}, too little intact audio to classify.")
+            out.append(f"{name} is damaged: {self.damaged_s:.1f} s of {self.total_s:.1f} s ({what}) "
+                       "were silenced before the analysis.")
+        return tuple(out)
+
+
+# libmpg123 (inside libsndfile) reports damaged MP3 frames on the C-level stderr; these lines are its.
+DECODER_LINE = re.compile(r"^(\[src/libmpg123|Note: |Warning: |\S*error: )")
+_STDERR_LOCK = threading.Lock()  # fd 2 belongs to the whole process: one redirection at a time
+
+
+@contextmanager
+def decoder_messages() -> Iterator[Callable[[], list[str]]]:
+    """Redirect the process's C-level stderr (fd 2) into a temporary file while decoding.
+
+    Yields a function returning the decoder's lines written since its last call (other lines, say
+    another thread's log, are passed on to the real stderr when the block ends).
+    """
+    with _STDERR_LOCK, tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        other: list[str] = []
+        read = 0
+
+        def new_lines() -> list[str]:
+            nonlocal read
+            sink.seek(read)
+            text = sink.read()
+            read += len(text)
+            lines = text.decode("utf-8", "replace").splitlines()
+            other.extend(line for line in lines if not DECODER_LINE.match(line))
+            return [line for line in lines if DECODER_LINE.match(line)]
+
+        try:
+            yield new_lines
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            new_lines()
+            if other:
+                print("\n".join(other), file=sys.stderr)
+
+
+def _decode_blocks(snd: sf.SoundFile, info: AudioInfo, limit: AnalysisLimit, name: str,
+                   reported: Callable[[], list[str]]) -> tuple[np.ndarray, tuple[str, ...], _Damage]:
+    """(mono samples at 22,050 Hz, warnings, damage). A block during which the decoder reported an
+    error (``reported()``: its new lines), or with samples far beyond full scale, is silenced."""
     rate = info.sample_rate
     start = int(limit.offset_s * rate)
     if start:
@@ -206,29 +332,37 @@ def _decode_blocks(snd: sf.SoundFile, info: AudioInfo, limit: AnalysisLimit, nam
     resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
     pieces: list[np.ndarray] = []
     got = 0
+    damage = _Damage()
+    warnings: tuple[str, ...] = ()
+    damage.read(reported())  # what the decoder said while opening the file
     try:
         for block in snd.blocks(blocksize=int(BLOCK_SECONDS * rate), dtype="float32", always_2d=True):
             if wanted is not None:
                 block = block[: wanted - got]
             got += len(block)
-            if not np.isfinite(block).all():
+            errors = damage.read(reported())
+            finite = bool(np.isfinite(block).all())
+            if not (finite or errors):
                 raise AudioError(f"{name} contains invalid sample values (NaN or infinity).")
-            pieces.append(resampler.resample_chunk(block.mean(axis=1)))
+            peak = float(np.abs(block).max(initial=0.0)) if finite else np.inf
+            if errors or peak > DAMAGED_LEVEL:
+                damage.damaged_s += len(block) / rate
+                damage.peak = max(damage.peak, peak)
+                block = np.zeros_like(block)
+            pieces.append(resampler.resample_chunk(block.mean(axis=1, dtype=np.float64).astype(np.float32)))
             if wanted is not None and got >= wanted:
                 break
     except (sf.LibsndfileError, RuntimeError) as exc:
         if not got:
             raise AudioError(f"{name} is damaged: its audio data cannot be decoded.") from exc
-        pieces.append(np.zeros(0, np.float32))
-        warnings: tuple[str, ...] = (f"The file is damaged after {_clock(got / rate)}; only that part was analysed.",)
-    else:
-        warnings = ()
+        warnings = (f"The file is damaged after {_clock(got / rate)}; only that part was analysed.",)
+    damage.total_s = got / rate
     pieces.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
     declared = _declared_frames(snd) - start
     if not warnings and 0 < declared < 2**62 and got < min(declared, wanted or declared) - rate // 10:
         warnings = (f"The file ends early: {_clock(got / rate)} of the {_clock(declared / rate)} its header "
                     "declares could be decoded.",)
-    return np.concatenate(pieces).astype(np.float32, copy=False), warnings
+    return np.concatenate(pieces).astype(np.float32, copy=False), warnings, damage
 
 
 def _declared_frames(snd: sf.SoundFile) -> int:
@@ -247,6 +381,7 @@ def _finish(y: np.ndarray, info: AudioInfo, limit: AnalysisLimit, min_seconds: f
         raise AudioError("The file is truncated or damaged: it contains no decodable audio.")
     if seconds < min_seconds:
         raise AudioError(f"The recording is too short ({seconds:.1f} s); at least {min_seconds:g} s is needed.")
+    y[np.abs(y) < np.finfo(np.float32).tiny] = 0.0  # subnormals: slow to compute with, inaudible
     peak = float(np.max(np.abs(y)))
     if peak < SILENCE_PEAK:
         raise AudioError("The recording is silent (digital silence): there is nothing to classify.")
@@ -287,14 +422,14 @@ def _ffmpeg_input(handle: BinaryIO | str) -> _TempInput | None:
     return _TempInput(handle)
 
 
-def _ffprobe(path: str, size: int, name: str) -> AudioInfo:
+def _ffprobe(path: str, size: int, name: str, head: bytes) -> AudioInfo:
     cmd = ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
            "stream=sample_rate,channels:format=duration,format_name", "-of", "json", path]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     meta = json.loads(out.stdout or "{}")
     streams = meta.get("streams") or []
     if out.returncode != 0 or not streams:
-        raise _unreadable(name)
+        raise _unreadable(name, head)
     stream, fmt = streams[0], meta.get("format", {})
     return AudioInfo(
         format=str(fmt.get("format_name", "unknown")).split(",")[0].upper(),
@@ -306,16 +441,22 @@ def _ffprobe(path: str, size: int, name: str) -> AudioInfo:
     )
 
 
-def _ffmpeg_decode(path: str, limit: AnalysisLimit) -> np.ndarray:
+def _ffmpeg_decode(path: str, limit: AnalysisLimit, name: str) -> tuple[np.ndarray, _Damage]:
+    """(mono samples at 22,050 Hz, damage): 1-s blocks far beyond full scale are silenced, as above."""
     cmd = ["ffmpeg", "-nostdin", "-v", "error", "-ss", str(limit.offset_s), "-i", path, "-vn"]
     if limit.max_seconds is not None:
         cmd += ["-t", str(limit.max_seconds)]
     cmd += ["-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "f32le", "-"]
     out = subprocess.run(cmd, capture_output=True, timeout=600)
     if out.returncode != 0 and not out.stdout:
-        raise AudioError("The file is damaged: ffmpeg could not decode its audio.")
+        raise AudioError(f"{name} is damaged: its audio cannot be decoded.")
     y = np.frombuffer(out.stdout[: len(out.stdout) // 4 * 4], dtype="<f4").copy()
     if not np.isfinite(y).all():
-        raise AudioError("The file contains invalid sample values (NaN or infinity).")
-    return y
-
+        raise AudioError(f"{name} contains invalid sample values (NaN or infinity).")
+    block = int(BLOCK_SECONDS * SAMPLE_RATE)
+    peaks = np.abs(np.pad(y, (0, -len(y) % block)).reshape(-1, block)).max(axis=1, initial=0.0)
+    bad = np.flatnonzero(peaks > DAMAGED_LEVEL)
+    for i in bad:
+        y[i * block: (i + 1) * block] = 0.0
+    seconds = len(y) / SAMPLE_RATE
+    return y, _Damage(min(len(bad) * BLOCK_SECONDS, seconds), seconds, float(peaks.max(initial=0.0)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -17,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from core import storage
-from core.audio import AnalysisLimit, Audio, AudioError, Source, load_audio
+from core.audio import AnalysisLimit, Audio, Source, load_audio
+from core.failures import failure_message
 from core.features import HOP, compute_signals, extract_signals
 from core.model_inputs import predict_segments
 from core.registry import LoadedModel
@@ -165,21 +167,34 @@ def audio_files(paths: list[str]) -> list[str]:
 
 def predict_files(paths: list[str], model: LoadedModel, *, limit: AnalysisLimit = AnalysisLimit(),
                   progress: Callable[[str], None] | None = None) -> pd.DataFrame:
-    """One row per file: genre, confidence, top 3, every genre's probability, or the error.
-
-    Bad files never stop the batch: their row has an empty genre and the reason in ``error``.
-    """
+    """One row per file (:func:`predict_file`): genre, confidence, top 3, every genre's probability, or the
+    error. Bad files never stop the batch."""
     rows = []
     for path in paths:
-        row: dict[str, object] = {"path": path}
-        try:
-            row.update(summary_row(classify(path, model, limit=limit)))
-        except AudioError as exc:
-            row.update(genre="", confidence=np.nan, error=str(exc))
-        rows.append(row)
+        rows.append(predict_file(path, model, limit=limit))
         if progress is not None:
             progress(path)
     return pd.DataFrame(rows, columns=["path", *summary_columns(model.classes)])
+
+
+def predict_file(path: str, model: LoadedModel, *, limit: AnalysisLimit = AnalysisLimit()) -> dict[str, object]:
+    """``path``'s results-table row; never raises. A file that fails has an empty genre and the reason in
+    ``error`` (:func:`core.failures.failure_message`); numeric warnings join the loader's in ``warnings``."""
+    row: dict[str, object] = {"path": path}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        try:
+            row.update(summary_row(classify(path, model, limit=limit)))
+        except Exception as exc:  # one file's failure, whatever it is, is that file's row
+            row.update(genre="", confidence=np.nan, error=failure_message(exc, path))
+    for w in caught:  # other warnings (deprecations) are for developers: shown as usual
+        if not issubclass(w.category, RuntimeWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    noted = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught
+                               if issubclass(w.category, RuntimeWarning)))
+    if noted:
+        row["warnings"] = " ".join(filter(None, [str(row.get("warnings", "")), *noted]))
+    return row
 
 
 def summary_row(result: Classification) -> dict[str, object]:

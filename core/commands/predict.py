@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+import tempfile
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -14,7 +17,11 @@ Classify audio files (or every audio file under the folders given) with a model 
 and write one CSV row per file: genre, confidence, top 3 and every genre's probability. Files that
 cannot be analysed get a row with the reason in the `error` column and are listed at the end; they
 never stop the batch. Exit status: 0 when every file was classified, 1 when some failed, 2 when
-nothing could be done (no model, no files)."""
+nothing could be done (no model, no files). Decoder messages and numeric warnings go to the
+`warnings` column (and to the terminal with --verbose); tracebacks of unexpected errors go to the
+log file (--log)."""
+
+DEFAULT_LOG = Path(tempfile.gettempdir()) / "cpunk-predict.log"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,6 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-seconds", type=float, default=AnalysisLimit().max_seconds,
                    help="analyse at most this many seconds per file (default: %(default)s)")
     p.add_argument("--offset", type=float, default=0.0, help="start the analysis here (seconds)")
+    p.add_argument("--verbose", action="store_true",
+                   help="also print each file's warnings and the tracebacks of unexpected errors")
+    p.add_argument("--log", type=Path, default=DEFAULT_LOG,
+                   help="append tracebacks of unexpected errors here (default: %(default)s)")
     p.set_defaults(func=run)
 
 
@@ -39,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     except RegistryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    _log_to(args.log, args.verbose)
     files = audio_files(args.paths)
     if not files:
         print("error: no audio files found in the paths given.", file=sys.stderr)
@@ -53,6 +65,20 @@ def run(args: argparse.Namespace) -> int:
               f"(model {model.name}).")
     else:
         print(table[["path", "genre", "confidence", "top3"]].to_string(index=False))
+    if args.verbose:
+        for path, warning in table[table["warnings"].fillna("") != ""][["path", "warnings"]].itertuples(index=False):
+            print(f"{path}: warning: {warning}", file=sys.stderr)
     for path, reason in failed[["path", "error"]].itertuples(index=False):
         print(f"{path}: {reason}", file=sys.stderr)
+    if failed["error"].str.contains("internal error").any():
+        print(f"Tracebacks: {args.log}", file=sys.stderr)
     return 1 if len(failed) else 0
+
+
+def _log_to(path: Path, verbose: bool) -> None:
+    """Tracebacks of unexpected per-file errors go to ``path`` (and to stderr when ``verbose``)."""
+    handlers: list[logging.Handler] = [logging.FileHandler(path, encoding="utf-8", delay=True)]
+    if verbose:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    logging.basicConfig(level=logging.WARNING, handlers=handlers,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True)
