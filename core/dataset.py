@@ -23,7 +23,8 @@ import psutil
 
 from core import storage
 from core.atomic import remove_temporaries
-from core.audio import AudioError, load_audio
+from core.audio import load_audio
+from core.failures import failure_message
 from core.features import extract
 from core.metadata import AUDIO_EXTENSIONS, DatasetError, Track, is_metadata_csv, read_metadata
 from core.schema import GENRES, FeatureSchema, get_schema
@@ -182,11 +183,8 @@ def extract_track(track: Track, schema_id: str, max_slices: int | None) -> Track
         table = rows.table(track.track_id, track.path, track.label)
         warnings = audio.warnings + ((f"only {audio.analysed_part()} was analysed",) if audio.partial else ())
         return TrackResult(track, table, warnings=warnings, cpu_s=time.process_time() - start)
-    except AudioError as exc:
-        return TrackResult(track, None, str(exc), cpu_s=time.process_time() - start)
     except Exception as exc:  # a bug or a library failure on one file must not stop the run
-        return TrackResult(track, None, f"unexpected error: {type(exc).__name__}: {exc}",
-                           cpu_s=time.process_time() - start)
+        return TrackResult(track, None, failure_message(exc, track.path), cpu_s=time.process_time() - start)
 
 
 def record_result(result: TrackResult, summary: ExtractSummary, errors: dict[str, tuple[str, str]]) -> None:

@@ -1,18 +1,50 @@
-"""One file's failure as a plain message: the batch goes on, the traceback goes to the log.
+"""One file's failure as a plain message: the batch goes on, the traceback goes to a log file.
 
 Every place that analyses many files (``core predict``, dataset extraction, the Classify page, table
 uploads on the Explore page) turns any exception raised for one file into that file's message with
-:func:`failure_message`, so a bug or a library failure on one file never stops the others.
+:func:`failure_message`, so a bug or a library failure on one file never stops the others. Tracebacks
+are appended to :func:`log_path` (``$CPUNK_LOG``, else ``classically-punk.log`` in the temp folder),
+in worker processes too, and never shown to the person who chose the file.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
 
 from core.audio import AudioError
 
-log = logging.getLogger("core.failures")
+LOG_ENV = "CPUNK_LOG"
 EXPECTED: tuple[type[BaseException], ...] = (AudioError,)
+log = logging.getLogger("core.failures")
+log.propagate = False
+
+
+def log_path() -> Path:
+    """Where tracebacks of unexpected failures are appended."""
+    return Path(os.environ.get(LOG_ENV) or Path(tempfile.gettempdir()) / "classically-punk.log")
+
+
+def log_to(path: Path | None = None, verbose: bool | None = None) -> Path:
+    """Send tracebacks to ``path`` (default :func:`log_path`; worker processes started later follow) and,
+    when ``verbose``, to stderr as well (``None``: as before). Returns the path."""
+    path = Path(path or log_path())
+    os.environ[LOG_ENV] = str(path)
+    if verbose is None:
+        verbose = any(type(h) is logging.StreamHandler for h in log.handlers)
+    for handler in list(log.handlers):
+        log.removeHandler(handler)
+        handler.close()
+    handlers: list[logging.Handler] = [logging.FileHandler(path, encoding="utf-8", delay=True)]
+    if verbose:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(message)s"))
+        log.addHandler(handler)
+    return path
 
 
 def failure_message(exc: BaseException, what: str, expected: tuple[type[BaseException], ...] = EXPECTED) -> str:
@@ -23,6 +55,9 @@ def failure_message(exc: BaseException, what: str, expected: tuple[type[BaseExce
     """
     if isinstance(exc, expected):
         return str(exc)
+    if not any(isinstance(h, logging.FileHandler) and h.baseFilename == str(log_path().absolute())
+               for h in log.handlers):
+        log_to()
     log.error("analysing %s failed", what, exc_info=exc)
     return (f"Could not be analysed because of an internal error ({type(exc).__name__}); the details are in "
-            "the log. Other files are not affected.")
+            f"the log ({log_path()}). Other files are not affected.")

@@ -111,9 +111,9 @@ def declared_more(folder: Path, factor: int) -> Path:
     return write(folder, f"declares-{factor}x.wav", bytes(data))
 
 
-def float_wav_with(folder: Path, value: float, name: str) -> Path:
+def float_wav_with(folder: Path, value: float, name: str, samples: int = 10) -> Path:
     y = tone(3)
-    y[SR: SR + 10] = value
+    y[SR: SR + samples] = value
     return write(folder, name, wav_bytes(y, subtype="FLOAT"))
 
 
@@ -122,6 +122,18 @@ def mp3_with_garbage(folder: Path) -> Path:
     data = bytearray(wav_bytes(tone(3), fmt="MP3", subtype="MPEG_LAYER_III"))
     data[400:] = np.random.default_rng(1).bytes(len(data) - 400)
     return write(folder, "garbage-after-header.mp3", bytes(data))
+
+
+def damaged_mp3(seconds: float = 10.0, seed: int = 2) -> bytes:
+    """A 44.1-kHz stereo MP3 written with soundfile, then every 7th frame from the 20th on has the 20 bytes
+    after its header (its side information) overwritten: libmpg123 reports errors and decodes garbage."""
+    data = bytearray(wav_bytes(np.hstack([tone(seconds, 44_100), 0.8 * tone(seconds, 44_100)]), 44_100,
+                               fmt="MP3", subtype="MPEG_LAYER_III"))
+    heads = [i for i in range(len(data) - 4) if data[i] == 0xFF and data[i + 1] & 0xE0 == 0xE0]
+    rng = np.random.default_rng(seed)
+    for head in heads[20::7]:
+        data[head + 4: head + 24] = rng.bytes(20)
+    return bytes(data)
 
 
 def tiny_png() -> bytes:
@@ -182,6 +194,19 @@ AUDIO_CASES = [
         d, "square.wav", wav_bytes(np.clip(4 * np.sign(np.sin(2 * np.pi * 110 * np.arange(SR * 3) / SR)), -1, 1)[:, None]))),
     Case("NaN in a float WAV", "audio", lambda d: float_wav_with(d, np.nan, "nan.wav"), refused="NaN or infinity"),
     Case("infinity in a float WAV", "audio", lambda d: float_wav_with(d, np.inf, "inf.wav"), refused="NaN or infinity"),
+    Case("huge finite samples (1e30) in a float WAV", "audio",
+         lambda d: write(d, "huge.wav", wav_bytes(tone(3) * 1e30, subtype="FLOAT")), refused="times full scale"),
+    Case("largest float32 samples in a float WAV", "audio", lambda d: write(
+        d, "max.wav", wav_bytes(np.sign(tone(3)) * np.finfo(np.float32).max, subtype="FLOAT")),
+         refused="times full scale"),
+    Case("a damaged second (3e38) in a float WAV", "audio",
+         lambda d: float_wav_with(d, 3e38, "spike.wav", SR // 2), warning="were silenced"),
+    Case("subnormal samples only", "audio",
+         lambda d: write(d, "subnormal.wav", wav_bytes(tone(3) * 1e-40, subtype="FLOAT")), refused="silent"),
+    Case("music with subnormals and a DC offset", "audio",
+         lambda d: write(d, "dc-music.wav", wav_bytes(0.5 + 0.3 * tone(3) + 1e-40, subtype="FLOAT"))),
+    Case("MP3 with damaged frames", "audio", lambda d: write(d, "damaged.mp3", damaged_mp3()),
+         warning="damaged"),
     Case("text file renamed .mp3", "audio", lambda d: write(d, "lyrics.mp3", b"Never gonna give you up\n" * 200),
          refused="not an audio file we can read"),
     Case("PNG image", "audio", lambda d: write(d, "cover.png", tiny_png()), refused="not an audio file we can read"),

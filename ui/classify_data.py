@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.audio import AudioError
+from core.failures import failure_message
 from core.predict import Classification, classify
 from core.registry import META_FILE, MODEL_FILE, LoadedModel, ModelInfo, load_model
 from core.schema import GENRES
@@ -54,8 +54,8 @@ def analyse(digest: str, key: ModelKey, _data: bytes) -> Classification | str:
     source.name = "This file"  # the loader starts its messages with the source's name
     try:
         return classify(source, model(key))
-    except AudioError as exc:
-        return str(exc)
+    except Exception as exc:  # one clip's failure is its message; the traceback goes to the server log
+        return failure_message(exc, f"clip {digest[:12]}")
 
 
 def example_files(root: Path) -> list[Path] | None:

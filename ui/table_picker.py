@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.failures import failure_message
 from core.store import FeatureTableError
 from ui.loaders import DEMO_DIR, load_table, save_upload, table_files, version_of
 from ui.mode import policy, readable, upload_allowed, upload_limit_message
@@ -61,6 +62,7 @@ def read_table(path: Path, purpose: str = "used") -> tuple[pd.DataFrame, float]:
         return load_table(str(path), version), version
     except FileNotFoundError:
         st.error(f"Not found: `{shown}`")
-    except FeatureTableError as exc:
-        st.error(f"This table cannot be {purpose}: {str(exc).replace(str(path), shown)}")
+    except Exception as exc:  # a table that breaks the reader is refused like any bad table
+        message = failure_message(exc, str(path), (FeatureTableError,))
+        st.error(f"This table cannot be {purpose}: {message.replace(str(path), shown)}")
     st.stop()

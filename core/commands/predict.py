@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-import tempfile
 from pathlib import Path
 
 from tqdm import tqdm
@@ -21,8 +19,6 @@ nothing could be done (no model, no files). Decoder messages and numeric warning
 `warnings` column (and to the terminal with --verbose); tracebacks of unexpected errors go to the
 log file (--log)."""
 
-DEFAULT_LOG = Path(tempfile.gettempdir()) / "cpunk-predict.log"
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("predict", help="classify audio files with a saved model",
@@ -35,8 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--offset", type=float, default=0.0, help="start the analysis here (seconds)")
     p.add_argument("--verbose", action="store_true",
                    help="also print each file's warnings and the tracebacks of unexpected errors")
-    p.add_argument("--log", type=Path, default=DEFAULT_LOG,
-                   help="append tracebacks of unexpected errors here (default: %(default)s)")
+    p.add_argument("--log", type=Path, default=None,
+                   help="append tracebacks of unexpected errors here (default: $CPUNK_LOG, else "
+                        "classically-punk.log in the temp folder)")
     p.set_defaults(func=run)
 
 
@@ -44,13 +41,14 @@ def run(args: argparse.Namespace) -> int:
     from core import storage
     from core.predict import audio_files, predict_files
     from core.registry import RegistryError, load_model
+    from core.failures import log_to
 
     try:
         model = load_model(args.model)
     except RegistryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    _log_to(args.log, args.verbose)
+    log_to(args.log, args.verbose)
     files = audio_files(args.paths)
     if not files:
         print("error: no audio files found in the paths given.", file=sys.stderr)
@@ -70,15 +68,5 @@ def run(args: argparse.Namespace) -> int:
             print(f"{path}: warning: {warning}", file=sys.stderr)
     for path, reason in failed[["path", "error"]].itertuples(index=False):
         print(f"{path}: {reason}", file=sys.stderr)
-    if failed["error"].str.contains("internal error").any():
-        print(f"Tracebacks: {args.log}", file=sys.stderr)
     return 1 if len(failed) else 0
 
-
-def _log_to(path: Path, verbose: bool) -> None:
-    """Tracebacks of unexpected per-file errors go to ``path`` (and to stderr when ``verbose``)."""
-    handlers: list[logging.Handler] = [logging.FileHandler(path, encoding="utf-8", delay=True)]
-    if verbose:
-        handlers.append(logging.StreamHandler(sys.stderr))
-    logging.basicConfig(level=logging.WARNING, handlers=handlers,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True)
