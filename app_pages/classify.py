@@ -129,18 +129,36 @@ def show_result(clip: Clip, result: Classification) -> None:
             st.caption("Loudness of each frequency band over time (mel scale: spaced as we hear pitch).")
             st.plotly_chart(views.spectrogram(result), key="classify_spectrogram", config=STATIC)
 
-    evidence = result.explain(6)
-    st.subheader(f"Why {views.genre_name(result.genre)}?")
-    if not evidence:
-        st.caption("This model has no genre statistics saved with it, so the features cannot be compared.")
-        return
-    runner_up = views.genre_name(evidence[0].runner_up)
-    st.caption(f"The features that most set this clip apart as {views.genre_name(result.genre)} rather than "
-               f"{runner_up}. Boxes: the middle half of each genre's training tracks (line: median), from the "
-               "statistics saved with the model. Dotted line: this clip.")
-    st.plotly_chart(views.evidence_figure(result, evidence), key="classify_evidence", config=STATIC)
+    show_why(result)
+
+
+def show_why(result: Classification) -> None:
+    """The model's measured reasons when its input allows them; otherwise its own evidence, and the
+    feature comparison labelled as a description."""
+    genre, why = views.genre_name(result.genre), result.explanation
+    st.subheader(f"Why {genre}?")
+    if why is not None and why.faithful and why.reasons:
+        evidence = result.describe(features=[r.feature for r in why.reasons])
+        st.caption(f"{why.method} Boxes: the middle half of each genre's training tracks (line: median); "
+                   "dotted line: this clip.")
+        panels = [(e, views.panel_title(result, e, r)) for e, r in zip(evidence, why.reasons)]
+        lines = views.reason_lines(why.reasons, evidence, result.schema)
+    else:
+        st.caption((why.method if why is not None else "") + " The genre of each window is under "
+                   "**Genre over time** above.")
+        evidence = result.describe(6)
+        if not evidence:
+            return
+        st.markdown(f"**Description, not the model's reasons:** features of this clip that are typical of {genre} "
+                    f"and set it apart from {views.genre_name(evidence[0].runner_up)}.")
+        panels = [(e, views.panel_title(result, e)) for e in evidence]
+        lines = views.evidence_lines(evidence, result.schema)
+    columns = st.columns(3)  # three across on a wide screen; stacked on a phone
+    for n, (e, title) in enumerate(panels):
+        columns[n % 3].plotly_chart(views.evidence_panel(result, e, title), key=f"classify_evidence_{n}",
+                                    config=STATIC)
     with st.expander("In words"):
-        st.markdown("\n".join(f"- {line}" for line in views.evidence_lines(evidence, result.schema)))
+        st.markdown("\n".join(f"- {line}" for line in lines))
 
 
 def show_many(clips: list[Clip], key: data.ModelKey) -> None:
@@ -166,7 +184,8 @@ def show_many(clips: list[Clip], key: data.ModelKey) -> None:
             st.error(f"**{clip.name}**: {result}", icon=":material/error:")
     if not good:
         return
-    st.dataframe(frame[frame["error"] == ""][["file", "genre", "confidence", "top3", "analysed", "warnings"]],
+    shown = views.shown_results(frame[frame["error"] == ""])
+    st.dataframe(shown[["file", "genre", "confidence", "top3", "analysed", "warnings"]],
                  hide_index=True, width="stretch", key="classify_table",
                  column_config={"confidence": st.column_config.ProgressColumn("confidence", format="percent",
                                                                              min_value=0.0, max_value=1.0),

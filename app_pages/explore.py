@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from core.display import genre_name
 from core.explore import MI_MAX_ROWS, readable_name, row_kinds
 from core.store import feature_schema_of
 from ui import explore_data as data
@@ -61,7 +62,7 @@ def show_track(table: pd.DataFrame, row_label: int, query: data.Query) -> None:
     part = "whole track" if row["slice"] < 0 else f"slice {row['slice']} ({row['start_s']:.0f}–{row['start_s'] + row['duration_s']:.0f} s)"
     with st.container(border=True):
         st.subheader(f":material/music_note: {row['track_id']}")
-        st.markdown(f"Labelled **{row['label']}** · {part}")
+        st.markdown(f"Labelled **{genre_name(row['label'])}** · {part}")
         root = data_dir()
         index = audio_index(root) if root else None
         audio = index.locate(row["path"], row["track_id"]) if index else None
@@ -77,13 +78,13 @@ def show_track(table: pd.DataFrame, row_label: int, query: data.Query) -> None:
         if row["label"] in means.index:
             z = (row[features].astype(float) - means.loc[row["label"]]) / stds.loc[row["label"]].where(lambda s: s > 0)
             top = z.abs().sort_values(ascending=False).head(8).index
-            st.markdown(f"**What is unusual for {row['label']}** (z = distance from the genre mean in standard deviations)")
+            st.markdown(f"**What is unusual for {genre_name(row['label'])}** (z = distance from the genre mean in standard deviations)")
             st.dataframe(pd.DataFrame({
                 "feature": [readable_name(schema, c) for c in top], "value": row[top].astype(float).to_numpy(),
-                f"{row['label']} mean": means.loc[row["label"], top].to_numpy(), "z": z[top].to_numpy(),
+                f"{genre_name(row['label'])} mean": means.loc[row["label"], top].to_numpy(), "z": z[top].to_numpy(),
             }), hide_index=True, width="stretch",
                 column_config={"value": st.column_config.NumberColumn(format="%.4g"),
-                               f"{row['label']} mean": st.column_config.NumberColumn(format="%.4g"),
+                               f"{genre_name(row['label'])} mean": st.column_config.NumberColumn(format="%.4g"),
                                "z": st.column_config.NumberColumn(format="%+.1f")})
 
 
@@ -103,7 +104,8 @@ all_rows = data.kind_rows(str(path), version, slices)
 present = genre_order(all_rows["label"])
 with st.sidebar:
     st.subheader("Filters")
-    genres = st.pills("Genres", present, selection_mode="multi", default=present, key="explore_genres") or []
+    genres = st.pills("Genres", present, selection_mode="multi", default=present, key="explore_genres",
+                      format_func=genre_name) or []
     range_columns = st.multiselect("Feature ranges", features, key="explore_range_columns",
                                    format_func=lambda c: readable_name(schema, c), max_selections=3,
                                    help="Add a feature to keep only rows inside a range of its values.")
@@ -192,7 +194,8 @@ if outlier_tab.open:
                    "other genre (all features, standardised). Above 1 the row is closer to another genre: "
                    "a likely mislabel or an unusual track. Select a row to inspect and play it.")
         st.dataframe(
-            worst[["track_id", "slice", "label", "nearest_other", "ratio", "distance_own", "distance_other"]],
+            worst[["track_id", "slice", "label", "nearest_other", "ratio", "distance_own", "distance_other"]]
+            .assign(label=lambda t: t["label"].map(genre_name), nearest_other=lambda t: t["nearest_other"].map(genre_name)),
             hide_index=True, width="stretch", height=420, key="explore_outliers", selection_mode="single-row",
             on_select=lambda: remember_outlier("explore_outliers", str(path), worst.index.tolist()),
             column_config={"track_id": "track", "label": "labelled", "nearest_other": "sounds closest to",
@@ -207,7 +210,7 @@ if summary_tab.open:
         chosen = st.multiselect("Features", features, default=defaults[:5], key="explore_summary_features",
                                 format_func=lambda c: readable_name(schema, c))
         table_view = data.summary(query, tuple(chosen)).rename(columns=lambda c: c if c in ("rows", "tracks") else readable_name(schema, c))
-        st.dataframe(table_view, width="stretch",
+        st.dataframe(table_view.rename(index=genre_name), width="stretch",
                      column_config={c: st.column_config.NumberColumn(format="%.4g") for c in table_view.columns[2:]})
         st.caption("Mean of each feature per genre over the filtered rows.")
 

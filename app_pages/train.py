@@ -6,6 +6,7 @@ import json
 import streamlit as st
 
 from core import registry
+from core.display import genre_name
 from core.explore import row_kinds, select_rows
 from core.holdout import (
     HOLDOUT_PROTOCOLS,
@@ -98,7 +99,7 @@ protocol = right.radio("Test protocol", HOLDOUT_PROTOCOLS, format_func=PROTOCOL_
 tracks = table.drop_duplicates("track_id")["label"].value_counts()
 present = genre_order(tracks.index)
 genres = st.pills("Genres", present, selection_mode="multi", default=present, key="train_genres",
-                  format_func=lambda g: f"{g} ({tracks[g]})",
+                  format_func=lambda g: f"{genre_name(g)} ({tracks[g]})",
                   help="Numbers are tracks per genre. Genres are weighted by inverse frequency in training.") or []
 right.caption(f"{PROTOCOL_SENTENCES[protocol]} {TEST_FRACTION:.0%} of the {'rows' if protocol == 'seed' else 'tracks'} "
               "are held out for the test.")

@@ -279,6 +279,19 @@ class _Damage:
         return tuple(out)
 
 
+def opens_as_audio(path: str | os.PathLike) -> bool:
+    """Whether ``path`` opens as audio: its header is read, nothing is decoded (cheap, for listing files)."""
+    try:
+        with decoder_messages():
+            sf.info(os.fspath(path))
+        return True
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        found = _sniff(_head(os.fspath(path)))
+        return bool(found and not found[1] and shutil.which("ffmpeg"))
+    except OSError:
+        return False
+
+
 # libmpg123 (inside libsndfile) reports damaged MP3 frames on the C-level stderr; these lines are its.
 DECODER_LINE = re.compile(r"^(\[src/libmpg123|Note: |Warning: |\S*error: )")
 _STDERR_LOCK = threading.Lock()  # fd 2 belongs to the whole process: one redirection at a time

@@ -11,6 +11,15 @@ import pandas as pd
 
 from core.training_data import STATISTICS
 
+# How genre labels are written for people, on every page and in every shown table (files and CSVs keep the
+# labels themselves): capitalised, "hiphop" as "Hip-hop".
+GENRE_NAMES = {"hiphop": "Hip-hop"}
+
+
+def genre_name(genre: str) -> str:
+    """How a genre is written for people: ``hiphop`` -> "Hip-hop", ``jazz`` -> "Jazz"."""
+    return GENRE_NAMES.get(genre, str(genre).capitalize())
+
 
 def waveform_envelope(y: np.ndarray, sr: int, offset_s: float = 0.0, columns: int = 1500
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -22,6 +22,7 @@ from core.spectrograms import frames_of, patches_at
 from core.transfer import musicnn_log_mel, musicnn_patches_at
 
 INPUT_KINDS = ("features", "log_mel", "musicnn")
+INPUT_NAMES = {"features": "audio features", "log_mel": "mel spectrogram", "musicnn": "musicnn patches (pre-trained tagger)"}
 
 
 def input_kinds(meta: dict) -> tuple[str, ...]:

@@ -2,8 +2,9 @@
 
 :func:`classify` returns a :class:`Classification`: track probabilities and top-k, overlapping 3-s
 segment probabilities (start times in the source's time), the whole-track feature row, the decoded
-audio, a display-sized log-mel spectrogram and :meth:`Classification.explain`, which compares the
-clip's features with the per-genre statistics stored in ``model.json``.
+audio, a display-sized log-mel spectrogram, the model's measured reasons (:mod:`core.explain`) and
+:meth:`Classification.describe`, which compares the clip's features with the per-genre statistics
+stored in ``model.json`` (a description, not the model's reasons).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pandas as pd
 
 from core import storage
 from core.audio import AnalysisLimit, Audio, Source, load_audio
+from core.explain import Explanation, explain
 from core.failures import failure_message
 from core.features import HOP, compute_signals, extract_signals
 from core.model_inputs import predict_segments
@@ -81,6 +83,7 @@ class Classification:
     spectrogram: Spectrogram
     feature_stats: dict  # model.json's per-genre statistics
     seconds: float  # time classify took
+    explanation: Explanation | None = None  # the model's measured reasons (core.explain)
 
     @property
     def genre(self) -> str:
@@ -106,20 +109,27 @@ class Classification:
             return self.features
         return pd.Series(self.segment_features.mean(axis=0), index=self.features.index)
 
-    def explain(self, k: int = 6) -> list[Evidence]:
-        """The ``k`` features that most set the predicted genre apart from the runner-up."""
+    def describe(self, k: int = 6, features: list[str] | None = None) -> list[Evidence]:
+        """How the clip's ``features`` (default: the ``k`` that most set the predicted genre apart from the
+        runner-up, each typical of the predicted genre) compare with the two genres' training statistics.
+
+        A description of the clip, not the model's reasons (those are :attr:`explanation`); without
+        ``features`` it never lists a feature that is unusual for the predicted genre."""
         genres = self.feature_stats.get("genres", {})
         (genre, _), (runner_up, _) = self.top(2) if len(self.classes) > 1 else (self.top(1) * 2)
         if genre not in genres or runner_up not in genres:
             return []
         row = self.explained_row()
         out = []
-        for column, value in row.items():
+        for column in features or row.index:
+            value = float(row[column])
             mean_g, std_g, _, med_g, _ = genres[genre][column]
             mean_r, std_r, _, med_r, _ = genres[runner_up][column]
-            out.append(Evidence(column, self.schema.describe(column), float(value), genre, runner_up, med_g, med_r,
+            out.append(Evidence(column, self.schema.describe(column), value, genre, runner_up, med_g, med_r,
                                 (value - mean_g) / (std_g or 1.0), (value - mean_r) / (std_r or 1.0)))
-        return sorted(out, key=lambda e: -e.score)[:k]
+        if features:
+            return out
+        return sorted((e for e in out if abs(e.z_genre) < 1 and e.score > 0), key=lambda e: -e.score)[:k]
 
 
 def _spectrogram(log_mel: np.ndarray, sr: int, hop: int, offset_s: float, columns: int) -> Spectrogram:
@@ -142,14 +152,16 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
     signals = compute_signals(audio.y, audio.sr, schema.signals)
     extraction = extract_signals(signals, schema, slice_seconds=segment_seconds, hop_seconds=hop_seconds)
     segment_probs, track = predict_segments(model.model, model.info.meta, audio, signals, extraction)
-    return Classification(
+    result = Classification(
         model_name=model.name, schema=schema, classes=model.classes, probabilities=track,
         segment_starts=audio.offset_s + extraction.slice_starts / audio.sr, segment_seconds=segment_seconds,
         segment_probabilities=segment_probs, features=pd.Series(extraction.track, index=list(schema.columns)),
         segment_features=extraction.slices, level=model.info.level, audio=audio,
         spectrogram=_spectrogram(signals.log_mel, audio.sr, HOP, audio.offset_s, SPECTROGRAM_COLUMNS),
-        feature_stats=model.info.meta.get("feature_stats", {}),
-        seconds=time.perf_counter() - t0)
+        feature_stats=model.info.meta.get("feature_stats", {}), seconds=0.0)
+    result.explanation = explain(result, model)
+    result.seconds = time.perf_counter() - t0
+    return result
 
 
 def audio_files(paths: list[str]) -> list[str]:

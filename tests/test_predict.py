@@ -47,15 +47,20 @@ def test_classify_gives_segments_track_verdict_features_and_spectrogram(models_d
     assert list(segments.columns[:3]) == ["start_s", "end_s", "genre"] and len(segments) == 5
 
 
-def test_explain_compares_with_the_genre_statistics(models_dir, make_wav) -> None:
+def test_describe_compares_with_the_genre_statistics_and_never_argues_against_the_verdict(models_dir,
+                                                                                         make_wav) -> None:
     result = classify(make_wav("music", seconds=6.0), registry.load_model("slice", models_dir))
-    evidence = result.explain(4)
-    assert len(evidence) == 4
     (genre, _), (runner_up, _) = result.top(2)
+    everything = result.describe(features=list(result.features.index))
+    assert len(everything) == len(result.features)
+    stats = result.feature_stats["genres"][genre][everything[0].feature]
+    assert everything[0].z_genre == pytest.approx((everything[0].value - stats[0]) / stats[1])
+    evidence = result.describe(4)
     assert all(e.genre == genre and e.runner_up == runner_up and e.description for e in evidence)
     assert [e.score for e in evidence] == sorted((e.score for e in evidence), reverse=True)
-    stats = result.feature_stats["genres"][genre][evidence[0].feature]
-    assert evidence[0].z_genre == pytest.approx((evidence[0].value - stats[0]) / stats[1])
+    assert all(abs(e.z_genre) < 1 and e.score > 0 for e in evidence)  # typical of the verdict, every one
+    typical = [e for e in everything if abs(e.z_genre) < 1 and e.score > 0]
+    assert len(evidence) == min(4, len(typical))
 
 
 def test_track_level_model_uses_the_whole_track_row_and_source_time(models_dir, make_wav) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.audio import opens_as_audio
 from core.failures import failure_message
 from core.predict import Classification, classify
 from core.registry import META_FILE, MODEL_FILE, LoadedModel, ModelInfo, load_model
@@ -59,9 +60,15 @@ def analyse(digest: str, key: ModelKey, _data: bytes) -> Classification | str:
 
 
 def example_files(root: Path) -> list[Path] | None:
-    """Audio files under the dataset folder ``root`` (one per file name), sorted by path; None while scanning."""
+    """Audio files under the dataset folder ``root`` (one per file name) that open as audio, sorted by path
+    (a file whose header cannot be read is never offered as an example); None while scanning."""
     index = audio_index(root)
-    return None if index is None else sorted(index.by_stem.values())
+    return None if index is None else _openable(tuple(sorted(index.by_stem.values())))
+
+
+@st.cache_resource(max_entries=2, show_spinner="Looking for example clips…")
+def _openable(files: tuple[Path, ...]) -> list[Path]:
+    return [path for path in files if opens_as_audio(path)]
 
 
 def known_genre(path: Path) -> str | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import math
 from typing import Any
 
 import numpy as np
@@ -11,14 +10,15 @@ import pandas as pd
 import plotly.colors as px_colors
 import plotly.graph_objects as go
 
-from core.display import genre_statistics, mel_band_hz, waveform_envelope
+from core.display import genre_name, genre_statistics, mel_band_hz, waveform_envelope
 from core.explore import readable_name
+from core.model_inputs import INPUT_NAMES
+from core.explain import Reason
 from core.predict import Classification, Evidence, summary_columns
 from core.verdict import verdict
 from ui.charts import GENRE_COLORS, style
 from ui.mode import source_label
 
-GENRE_NAMES = {"hiphop": "Hip-hop"}
 ACCENT = "#ff3d7f"
 MUTED = "#5b6070"
 TIME_AXIS = dict(title="time (s)", ticksuffix=" s", showgrid=False, zeroline=False)
@@ -26,11 +26,6 @@ TIME_AXIS = dict(title="time (s)", ticksuffix=" s", showgrid=False, zeroline=Fal
 # for its own palette and would paint the quietest cells in an accent colour.
 SPECTROGRAM_COLORS = [[i / (len(c) - 1), "#010005" if v == "#000004" else v] for c in [px_colors.sequential.Magma]
                       for i, v in enumerate(c)]
-
-
-def genre_name(genre: str) -> str:
-    """How a genre is written for people: ``hiphop`` -> "Hip-hop", ``jazz`` -> "Jazz"."""
-    return GENRE_NAMES.get(genre, genre.capitalize())
 
 
 def color(genre: str) -> str:
@@ -149,59 +144,45 @@ def spectrogram(result: Classification) -> go.Figure:
     return style(fig, height=340, legend=False)
 
 
-def _grid(n: int, columns: int, gap_x: float = 0.07, gap_y: float = 0.16) -> list[tuple[list[float], list[float]]]:
-    """Paper-coordinate (x domain, y domain) of ``n`` panels laid out ``columns`` wide, filled row by row."""
-    rows = math.ceil(n / columns)
-    width, height = (1 - gap_x * (columns - 1)) / columns, (1 - gap_y * (rows - 1)) / rows
-    cells = []
-    for i in range(n):
-        left, top = (i % columns) * (width + gap_x), 1 - (i // columns) * (height + gap_y)
-        cells.append(([left, left + width], [top - height, top]))
-    return cells
+def evidence_panel(result: Classification, e: Evidence, title: str) -> dict[str, Any]:
+    """One feature: every genre's training distribution as a box (middle half, median) and the clip's value
+    as a dotted white line; the predicted genre and the runner-up in their colours.
 
-
-def evidence_figure(result: Classification, evidence: list[Evidence], columns: int = 3) -> dict[str, Any]:
-    """For each telling feature, every genre's training distribution as a box (middle half, median) and
-    the clip's value as a dotted white line; the predicted genre and the runner-up in their colours.
-
-    Returned as a plain plotly figure dict laid out by hand: ``st.plotly_chart`` validates it once, where
-    ``make_subplots`` and graph objects would validate every box twice more (a second per redraw on a
-    busy machine).
+    One small figure per feature, so that the page's columns can stack them on a phone. A plain plotly
+    dict: ``st.plotly_chart`` validates it once (graph objects would validate every box again).
     """
-    genre, runner_up = evidence[0].genre, evidence[0].runner_up
+    genre, runner_up = e.genre, e.runner_up
     order = [genre, runner_up] + [g for g in result.classes if g not in (genre, runner_up)]
-    categories = [genre_name(g) for g in order[::-1]]
+    stats = genre_statistics(result.feature_stats, e.feature).reindex(order).dropna()
     traces: list[dict[str, Any]] = []
-    layout: dict[str, Any] = {}
-    titles, shapes = [], []
-    for n, (e, (x_domain, y_domain)) in enumerate(zip(evidence, _grid(len(evidence), columns))):
-        suffix = str(n + 1) if n else ""
-        stats = genre_statistics(result.feature_stats, e.feature).reindex(order).dropna()
-        for group, tint in ((stats.index[2:], MUTED), ([runner_up], color(runner_up)), ([genre], color(genre))):
-            part = stats.loc[[g for g in group if g in stats.index]]
-            if part.empty:
-                continue
-            q1, median, q3 = (part[c].to_numpy().tolist() for c in ("q25", "median", "q75"))
-            traces.append(dict(
-                type="box", orientation="h", y=[genre_name(g) for g in part.index], q1=q1, median=median, q3=q3,
-                lowerfence=q1, upperfence=q3, marker=dict(color=tint), line=dict(width=1.5),
-                fillcolor=tint if tint != MUTED else "rgba(91,96,112,0.5)", showlegend=False,
-                xaxis=f"x{suffix}", yaxis=f"y{suffix}",
-                hovertemplate="%{y}<br>middle half: %{q1:.3g} – %{q3:.3g}<br>median %{median:.3g}<extra></extra>"))
-        low, high = min(stats["q25"].min(), e.value), max(stats["q75"].max(), e.value)
-        pad = 0.08 * (high - low) or 0.1 * abs(e.value) or 1.0
-        layout[f"xaxis{suffix}"] = dict(domain=x_domain, anchor=f"y{suffix}", range=[low - pad, high + pad],
-                                        showgrid=False, nticks=5, tickfont=dict(size=11))
-        layout[f"yaxis{suffix}"] = dict(domain=y_domain, anchor=f"x{suffix}", categoryorder="array",
-                                        categoryarray=categories, tickfont=dict(size=11))
-        shapes.append(dict(type="line", xref=f"x{suffix}", yref=f"y{suffix} domain", x0=e.value, x1=e.value,
-                           y0=0, y1=1, line=dict(color="white", width=2, dash="dot")))
-        titles.append(dict(text=f"{readable_name(result.schema, e.feature)}<br><sup>this clip: {number(e.value)}</sup>",
-                           x=sum(x_domain) / 2, y=y_domain[1], xref="paper", yref="paper", xanchor="center",
-                           yanchor="bottom", showarrow=False, font=dict(size=14)))
-    height = 340 * math.ceil(len(evidence) / columns)
-    return dict(data=traces, layout=dict(layout, shapes=shapes, annotations=titles, height=height, showlegend=False,
-                                         font=dict(size=14), margin=dict(l=10, r=10, t=55, b=10)))
+    for group, tint in ((stats.index[2:], MUTED), ([runner_up], color(runner_up)), ([genre], color(genre))):
+        part = stats.loc[[g for g in group if g in stats.index]]
+        if part.empty:
+            continue
+        q1, median, q3 = (part[c].to_numpy().tolist() for c in ("q25", "median", "q75"))
+        traces.append(dict(
+            type="box", orientation="h", y=[genre_name(g) for g in part.index], q1=q1, median=median, q3=q3,
+            lowerfence=q1, upperfence=q3, marker=dict(color=tint), line=dict(width=1.5),
+            fillcolor=tint if tint != MUTED else "rgba(91,96,112,0.5)", showlegend=False,
+            hovertemplate="%{y}<br>middle half: %{q1:.3g} – %{q3:.3g}<br>median %{median:.3g}<extra></extra>"))
+    low, high = min(stats["q25"].min(), e.value), max(stats["q75"].max(), e.value)
+    pad = 0.08 * (high - low) or 0.1 * abs(e.value) or 1.0
+    return dict(data=traces, layout=dict(
+        title=dict(text=title, font=dict(size=14), x=0.5, xanchor="center"), height=330, showlegend=False,
+        font=dict(size=13), margin=dict(l=10, r=10, t=60, b=10),
+        xaxis=dict(range=[low - pad, high + pad], showgrid=False, nticks=5, tickfont=dict(size=11)),
+        yaxis=dict(categoryorder="array", categoryarray=[genre_name(g) for g in order[::-1]], tickfont=dict(size=11)),
+        shapes=[dict(type="line", xref="x", yref="y domain", x0=e.value, x1=e.value, y0=0, y1=1,
+                     line=dict(color="white", width=2, dash="dot"))]))
+
+
+def panel_title(result: Classification, e: Evidence, reason: Reason | None = None) -> str:
+    """A panel's title: the feature, the clip's value and (for a measured reason) the effect."""
+    name = readable_name(result.schema, e.feature)
+    sub = f"this clip: {number(e.value)}"
+    if reason is not None:
+        sub += f" · without it {percent(reason.without)}"
+    return f"{name}<br><sup>{sub}</sup>"
 
 
 def _closeness(z: float) -> str:
@@ -216,6 +197,17 @@ def evidence_lines(evidence: list[Evidence], schema) -> list[str]:
         f"{genre_name(e.genre)} (median {number(e.median_genre)}), {_closeness(e.z_runner_up)} "
         f"{genre_name(e.runner_up)} (median {number(e.median_runner_up)})."
         for e in evidence
+    ]
+
+
+def reason_lines(reasons: list[Reason], evidence: list[Evidence], schema) -> list[str]:
+    """One markdown sentence per measured reason: its effect on the verdict, then the two genres' medians."""
+    return [
+        f"**{readable_name(schema, r.feature)}** = {number(r.value)}: set to {number(r.neutral)} (the genres' "
+        f"average), the model's confidence in {genre_name(e.genre)} falls from {percent(r.probability)} to "
+        f"{percent(r.without)}. Medians: {genre_name(e.genre)} {number(e.median_genre)}, "
+        f"{genre_name(e.runner_up)} {number(e.median_runner_up)}."
+        for r, e in zip(reasons, evidence)
     ]
 
 
@@ -256,9 +248,6 @@ def _trained_on(dataset: dict[str, Any]) -> str:
     return f"`{source_label(dataset.get('source', '?'))}`"
 
 
-INPUT_NAMES = {"log_mel": "mel spectrogram", "musicnn": "musicnn patches (pre-trained tagger)"}
-
-
 def _inputs(meta: dict[str, Any]) -> str:
     """What the network reads: feature-schema columns, a mel spectrogram, a pretrained embedding."""
     schema = f"{meta.get('feature_schema', {}).get('id', '?')} features"
@@ -275,6 +264,13 @@ def _headline_metrics(metrics: dict[str, Any], prefix: str = "") -> list[tuple[s
         elif isinstance(value, dict) and not prefix and key not in ("per_genre", "confusion"):
             out += _headline_metrics(value, prefix=f"{key.replace('_', ' ')} ")
     return out
+
+
+def shown_results(frame: pd.DataFrame) -> pd.DataFrame:
+    """The results table as shown on the page: genre names written for people (the CSV keeps the labels)."""
+    top3 = frame["top3"].fillna("").map(lambda text: ", ".join(
+        f"{genre_name(g)} {p}" for g, p in (item.rsplit(" ", 1) for item in text.split(", ") if " " in item)))
+    return frame.assign(genre=frame["genre"].map(lambda g: genre_name(g) if g else g), top3=top3)
 
 
 def results_frame(names: list[str], rows: list[dict[str, Any]], classes: tuple[str, ...]) -> pd.DataFrame:

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from core.display import genre_name
 from core.explore import readable_name
 from core.schema import FeatureSchema
 from ui.charts import GENRE_COLORS, genre_order, style
@@ -28,12 +29,12 @@ def distribution(df: pd.DataFrame, column: str, kind: str, schema: FeatureSchema
         color = GENRE_COLORS.get(genre)
         values = rows[column].to_numpy()
         if kind == "Histogram":  # share of each genre's rows, so a genre with few tracks is as visible
-            fig.add_trace(go.Histogram(x=values, name=genre, marker_color=color, opacity=0.5, xbins=bins,
+            fig.add_trace(go.Histogram(x=values, name=genre_name(genre), marker_color=color, opacity=0.5, xbins=bins,
                                        histnorm="percent"))
         elif kind == "Box":
-            fig.add_trace(go.Box(y=values, name=genre, marker_color=color, boxpoints=False))
+            fig.add_trace(go.Box(y=values, name=genre_name(genre), marker_color=color, boxpoints=False))
         else:
-            fig.add_trace(go.Violin(y=values, name=genre, line_color=color, box_visible=True, points=False,
+            fig.add_trace(go.Violin(y=values, name=genre_name(genre), line_color=color, box_visible=True, points=False,
                                     meanline_visible=True))
     if kind == "Histogram":
         fig.update_layout(barmode="overlay")
@@ -52,7 +53,7 @@ def _points(df: pd.DataFrame, x: np.ndarray, y: np.ndarray, x_title: str, y_titl
     for genre, rows in _by_genre(df):
         at = positions[rows.index].to_numpy()
         fig.add_trace(go.Scattergl(
-            x=x[at], y=y[at], mode="markers", name=genre, customdata=rows.index.to_numpy()[:, None],
+            x=x[at], y=y[at], mode="markers", name=genre_name(genre), customdata=rows.index.to_numpy()[:, None],
             hovertext=rows["track_id"].to_numpy(), hovertemplate=hover,
             marker=dict(size=7, color=GENRE_COLORS.get(genre), opacity=0.75)))
     fig.update_xaxes(title=x_title)

@@ -8,6 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.display import genre_name
 from core.holdout import SEED_REPORTED
 from core.train import EpochReport
 from ui.charts import style
@@ -40,9 +41,10 @@ def curves(epochs: Sequence[EpochReport], total: int, best_epoch: int | None = N
 
 def confusion(matrix: Sequence[Sequence[int]], classes: Sequence[str], what: str) -> go.Figure:
     """Confusion matrix heatmap: rows the true genre, columns the predicted one; cells coloured by row share."""
-    counts = pd.DataFrame(matrix, index=classes, columns=classes)
+    names = [genre_name(g) for g in classes]
+    counts = pd.DataFrame(matrix, index=names, columns=names)
     share = counts.div(counts.sum(axis=1).where(lambda s: s > 0), axis=0).fillna(0)
-    fig = go.Figure(go.Heatmap(z=share.to_numpy(), x=list(classes), y=list(classes), zmin=0, zmax=1,
+    fig = go.Figure(go.Heatmap(z=share.to_numpy(), x=names, y=names, zmin=0, zmax=1,
                                colorscale=[[0, "#1c1f27"], [1, "#ff3d7f"]], colorbar=dict(title="share"),
                                text=counts.to_numpy(), texttemplate="%{text}",
                                hovertemplate=f"true %{{y}}<br>predicted %{{x}}<br>%{{text}} {what} "
@@ -56,7 +58,7 @@ def per_genre(metrics: dict[str, Any]) -> pd.DataFrame:
     """Precision, recall, F1 and support per genre, with the seed's reported number where it gave one."""
     frame = pd.DataFrame.from_dict(metrics["per_genre"], orient="index")
     frame.insert(len(frame.columns), "seed reported", [SEED_REPORTED["per_genre"].get(g) for g in frame.index])
-    return frame.rename_axis("genre").reset_index()
+    return frame.rename(index=genre_name).rename_axis("genre").reset_index()
 
 
 def comparison(own: dict[str, Any], entries: list[dict[str, Any]]) -> pd.DataFrame:

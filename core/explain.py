@@ -1,0 +1,90 @@
+"""Why a model said what it said, measured on the model itself, per kind of model input.
+
+:func:`explain` dispatches on the inputs a model reads (``model.json``'s ``inputs``, see
+:mod:`core.model_inputs`) through :data:`EXPLAINERS`:
+
+- ``features`` models: occlusion. Each feature of the clip is set, one at a time, to a neutral value
+  (the average of the genres' training means, from the statistics saved with the model) and the clip
+  is classified again; a feature's *effect* is how much the verdict's probability falls without it.
+  Only features that support the verdict (positive effect) are reasons, strongest first.
+- other inputs (spectrogram, pre-trained embeddings): no measured reasons yet; the page shows the
+  model's own evidence (the genre of every window) and labels any feature comparison as description.
+  A new input kind adds its explainer to :data:`EXPLAINERS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.model_inputs import INPUT_NAMES, input_kinds
+from core.models import predict_proba
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One feature's measured effect on the verdict: probability with the clip's value and without it."""
+
+    feature: str
+    value: float  # the clip's value (mean over the judged rows)
+    neutral: float  # what it was replaced with
+    probability: float  # the verdict's probability as classified
+    without: float  # ... with this feature set to ``neutral``
+
+    @property
+    def effect(self) -> float:
+        return self.probability - self.without
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What can be said about one verdict: measured reasons (``faithful``) or none, and how."""
+
+    faithful: bool
+    method: str  # one sentence for people: how the reasons were measured, or why there are none
+    reasons: list[Reason] = field(default_factory=list)
+
+
+def occlusion(model, rows: np.ndarray, columns: list[str], genre_index: int, feature_stats: dict,
+              k: int = 6) -> Explanation:
+    """Occlusion reasons for a feature model judging ``rows`` (the track's verdict is their mean)."""
+    genres = feature_stats.get("genres", {})
+    if not genres or any(c not in stats for stats in genres.values() for c in columns):
+        return Explanation(False, "This model has no genre statistics saved with it, so the effect of each "
+                                  "feature cannot be measured.")
+    neutral = np.mean([[stats[c][0] for c in columns] for stats in genres.values()], axis=0)
+    n, width = rows.shape
+    batch = np.repeat(rows[None, :, :], width + 1, axis=0)  # copy 0: as is; copy j+1: feature j neutral
+    batch[np.arange(1, width + 1), :, np.arange(width)] = neutral[:, None]
+    probs = predict_proba(model, batch.reshape(-1, width))[:, genre_index].reshape(width + 1, n).mean(axis=1)
+    reasons = [Reason(c, float(rows[:, j].mean()), float(neutral[j]), float(probs[0]), float(probs[j + 1]))
+               for j, c in enumerate(columns)]
+    supporting = sorted((r for r in reasons if r.effect > 1e-4), key=lambda r: -r.effect)[:k]
+    return Explanation(True, "Each feature was set, one at a time, to the average of the genres' training "
+                             "means and the clip classified again: these lowered the verdict's probability "
+                             "most, so they are what the model relied on.", supporting)
+
+
+def _features(result, model, k: int) -> Explanation:
+    rows = (result.features.to_numpy()[None, :] if result.level == "track" or not len(result.segment_features)
+            else result.segment_features)
+    return occlusion(model.model, np.asarray(rows, np.float64), list(result.features.index),
+                     result.classes.index(result.genre), result.feature_stats, k)
+
+
+EXPLAINERS: dict[tuple[str, ...], Callable] = {("features",): _features}
+
+
+def explain(result, model, k: int = 6) -> Explanation:
+    """The explanation of ``result`` (a :class:`core.predict.Classification`) by ``model``
+    (its :class:`core.registry.LoadedModel`)."""
+    kinds = input_kinds(model.info.meta)
+    explainer = EXPLAINERS.get(kinds)
+    if explainer is None:
+        reads = " and ".join(INPUT_NAMES.get(kind, kind) for kind in kinds)
+        return Explanation(False, f"This model's input is {reads}, not the audio features below, and no measure of its "
+                                  "reasons exists for that input yet. Its own evidence is the genre of each "
+                                  "window along the song.")
+    return explainer(result, model, k)
