@@ -144,8 +144,7 @@ def show_why(result: Classification) -> None:
         panels = [(e, views.panel_title(result, e, r)) for e, r in zip(evidence, why.reasons)]
         lines = views.reason_lines(why.reasons, evidence, result.schema)
     else:
-        st.caption((why.method if why is not None else "") + " The genre of each window is under "
-                   "**Genre over time** above.")
+        st.caption((why.method if why is not None else "") + " (**Genre over time**, above.)")
         evidence = result.describe(6)
         if not evidence:
             return
@@ -200,7 +199,7 @@ def show_many(clips: list[Clip], key: data.ModelKey) -> None:
 st.title("Classify a song")
 st.caption("Drop songs, record one, or pick an example: the model says which of the ten GTZAN genres it "
            "sounds like, how that changes along the song, and which features gave it away.")
-inputs, model_column = st.columns([3, 1], gap="large")
+inputs, model_column = st.columns([2, 1], gap="large")  # room for a model's whole name
 with model_column:
     key = pick_model()
 with inputs:
