@@ -16,7 +16,6 @@ from bad_input_cases import damaged_mp3, tone, wav_bytes
 from model_helpers import synthetic_table
 
 from core import registry
-from core.cli import main
 from core.failures import LOG_ENV
 from core.model_card import model_card
 from core.predict import predict_files

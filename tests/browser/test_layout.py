@@ -3,13 +3,12 @@ cut off with an ellipsis, no chart titles overlap; a screenshot of each state un
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 from browser_harness import REPO_ROOT, count_reruns, open_page, rerun_after, upload_files, wait_for_charts
 from playwright.sync_api import Browser, Page, expect
+from test_classify import clip  # noqa: F401 - the fixture: a real clip, else a synthetic song
 
 SHARED = REPO_ROOT.parent / "shared" / "data"
 WIDTHS = {"desktop": 1440, "phone": 390}
@@ -56,21 +55,10 @@ def sized(request, browser: Browser) -> Page:
     context.close()
 
 
-@pytest.fixture
-def song(tmp_path: Path) -> Path:
-    real = SHARED / "gtzan_flac" / "blues" / "blues.00000.flac"
-    if real.is_file():
-        return real
-    t = np.arange(22_050 * 15) / 22_050
-    path = tmp_path / "synthetic-song.wav"
-    sf.write(path, (0.3 * np.sin(2 * np.pi * 220 * t) + 0.3 * (np.mod(t, 0.5) < 0.01)).astype(np.float32), 22_050)
-    return path
-
-
-def test_classify_at_desktop_and_phone_widths(sized: Page, app_url, song, tmp_path, shot) -> None:
+def test_classify_at_desktop_and_phone_widths(sized: Page, app_url, clip, tmp_path, shot) -> None:
     open_page(sized, f"{app_url}/classify", timeout_ms=180_000)
     check(sized, shot, "1-empty")
-    upload_files(sized, "Drop one or many songs", song, timeout_ms=180_000)
+    upload_files(sized, "Drop one or many songs", clip, timeout_ms=180_000)
     wait_for_charts(sized)
     expect(sized.locator(".cp-genre")).to_be_visible()
     check(sized, shot, "2-result")
