@@ -122,7 +122,7 @@ def test_selected_track_shows_its_audio_when_under_the_dataset_folder(monkeypatc
     assert len(at.get("audio")) == 1
     assert any("jazz/jazz.00002.wav" in c.value for c in at.caption)
     unusual = at.dataframe[-1].value
-    assert list(unusual.columns) == ["feature", "value", "jazz mean", "z"] and len(unusual) == 8
+    assert list(unusual.columns) == ["feature", "value", "Jazz mean", "z"] and len(unusual) == 8
 
 
 def test_the_shipped_demo_table_opens_by_default(no_dataset):

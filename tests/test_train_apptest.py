@@ -85,7 +85,7 @@ def test_a_run_shows_test_results_and_saves_the_model_as_default(models, table_p
     labels = [m.label for m in at.metric]
     assert {"Slice accuracy", "Track accuracy", "Top-3 accuracy", "Balanced accuracy"} <= set(labels)
     per_genre = at.dataframe[0].value
-    assert per_genre["genre"].tolist() == ["blues", "metal"]
+    assert per_genre["genre"].tolist() == ["Blues", "Metal"]  # written for people, as on every page
     assert {"precision", "recall", "f1", "support", "seed reported"} <= set(per_genre.columns)
     assert per_genre["support"].sum() == job.result.meta["protocol"]["test_rows"]
     at.text_input(key="train_save_name").input("my-model")
