@@ -69,4 +69,3 @@ def run(args: argparse.Namespace) -> int:
     for path, reason in failed[["path", "error"]].itertuples(index=False):
         print(f"{path}: {reason}", file=sys.stderr)
     return 1 if len(failed) else 0
-
