@@ -40,11 +40,18 @@ absl.logging.set_verbosity(absl.logging.ERROR)
 tf.get_logger().setLevel(logging.ERROR)
 
 THREADS = int(os.environ.get("CPUNK_TF_THREADS") or os.environ.get("TF_NUM_INTRAOP_THREADS") or 2)
-try:  # only possible before TensorFlow's runtime has started
-    tf.config.threading.set_intra_op_parallelism_threads(THREADS)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-except RuntimeError:
-    pass
+
+
+def set_threads(threads: int) -> None:
+    """TensorFlow's intra-op thread count; only possible before its runtime has started (later: ignored)."""
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass
+
+
+set_threads(THREADS)
 
 
 def seed_everything(seed: int) -> None:
@@ -53,4 +60,4 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-__all__ = ["keras", "tf", "seed_everything", "THREADS"]
+__all__ = ["keras", "tf", "seed_everything", "set_threads", "THREADS"]

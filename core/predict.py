@@ -14,9 +14,10 @@ while the network runs. A ``progress`` callback hears the verdict of the windows
 
 from __future__ import annotations
 
+import os
 import posixpath
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Callable
 
@@ -25,10 +26,12 @@ import pandas as pd
 
 from core import storage
 from core.audio import AnalysisLimit, Audio, AudioError, Source, load_audio
+from core.dataset import AUDIO_EXTENSIONS, init_worker, pool_context
 from core.features import HOP, Extraction, Signals, compute_signals, extract_signals, slice_starts
 from core.model_inputs import input_kinds, needs_features, predict_segments, segment_input
 from core.musicnn import log_mel as musicnn_log_mel
-from core.registry import LoadedModel
+from core.keras_env import set_threads
+from core.registry import LoadedModel, load_model
 from core.schema import FeatureSchema
 from core.transfer import to_16k
 
@@ -235,8 +238,6 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
 
 def audio_files(paths: list[str]) -> list[str]:
     """The files named (local or URLs), with folders expanded (recursively, audio extensions only, sorted)."""
-    from core.dataset import AUDIO_EXTENSIONS
-
     out: list[str] = []
     for p in paths:
         if storage.is_dir(p):
@@ -247,22 +248,62 @@ def audio_files(paths: list[str]) -> list[str]:
 
 
 def predict_files(paths: list[str], model: LoadedModel, *, limit: AnalysisLimit = AnalysisLimit(),
-                  progress: Callable[[str], None] | None = None) -> pd.DataFrame:
-    """One row per file: genre, confidence, top 3, every genre's probability, or the error.
+                  progress: Callable[[str], None] | None = None, workers: int = 1) -> pd.DataFrame:
+    """One row per file, in the order given: genre, confidence, top 3, every genre's probability, or the error.
 
     Bad files never stop the batch: their row has an empty genre and the reason in ``error``.
+    ``workers`` > 1 classifies in that many processes (each loads the model once, with one thread);
+    ``progress`` hears each file as it finishes.
     """
-    rows = []
-    for path in paths:
-        row: dict[str, object] = {"path": path}
-        try:
-            row.update(summary_row(classify(path, model, limit=limit)))
-        except AudioError as exc:
-            row.update(genre="", confidence=np.nan, error=str(exc))
-        rows.append(row)
-        if progress is not None:
-            progress(path)
+    workers = max(1, min(workers, len(paths)))
+    if workers == 1:
+        rows = []
+        for path in paths:
+            rows.append(file_row(path, model, limit))
+            if progress is not None:
+                progress(path)
+    else:
+        rows = _pool_rows(paths, model, limit, progress, workers)
     return pd.DataFrame(rows, columns=["path", *summary_columns(model.classes)])
+
+
+def file_row(path: str, model: LoadedModel, limit: AnalysisLimit) -> dict[str, object]:
+    """The results-table row of one file (:func:`summary_row`), or its error."""
+    row: dict[str, object] = {"path": path}
+    try:
+        row.update(summary_row(classify(path, model, limit=limit)))
+    except AudioError as exc:
+        row.update(genre="", confidence=np.nan, error=str(exc))
+    return row
+
+
+_worker_model: LoadedModel | None = None
+
+
+def _init_predict_worker(main_pid: int, name: str, root: str) -> None:
+    """Process-pool initializer: one thread per library, then the model, loaded once per worker."""
+    init_worker(main_pid)
+    set_threads(1)
+    global _worker_model
+    _worker_model = load_model(name, root)
+
+
+def _worker_row(path: str, limit: AnalysisLimit) -> dict[str, object]:
+    assert _worker_model is not None, "the pool's initializer loads the model"
+    return file_row(path, _worker_model, limit)
+
+
+def _pool_rows(paths: list[str], model: LoadedModel, limit: AnalysisLimit, progress: Callable[[str], None] | None,
+               workers: int) -> list[dict[str, object]]:
+    with ProcessPoolExecutor(workers, mp_context=pool_context(), initializer=_init_predict_worker,
+                             initargs=(os.getpid(), model.name, str(model.info.path.parent))) as pool:
+        futures = {pool.submit(_worker_row, path, limit): i for i, path in enumerate(paths)}
+        rows: list[dict[str, object]] = [{} for _ in paths]
+        for future in as_completed(futures):
+            rows[futures[future]] = future.result()
+            if progress is not None:
+                progress(paths[futures[future]])
+    return rows
 
 
 def summary_row(result: Classification) -> dict[str, object]:

@@ -105,3 +105,39 @@ def test_predict_command_writes_a_csv(models_dir, make_wav, tmp_path, monkeypatc
 def test_the_shipped_default_model_classifies_real_music(shared_data) -> None:
     result = classify(shared_data / "gtzan_flac" / "metal" / "metal.00000.flac", registry.load_model())
     assert result.genre == "metal"
+
+
+def test_predict_workers_write_the_same_csv_as_one_process(models_dir, make_wav, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(registry.MODELS_ENV, str(models_dir))
+    for i, kind in enumerate(("music", "noise", "chord")):
+        make_wav(kind, seconds=4.0 + i, name=f"in/{i}.wav")
+    (tmp_path / "in" / "3.mp3").write_bytes(b"\x00" * 1000)  # a bad file keeps its place and its error
+    tables = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}.csv"
+        assert main(["predict", str(tmp_path / "in"), "--model", "slice", "--workers", str(workers),
+                     "--out", str(out)]) == 1
+        tables[workers] = pd.read_csv(out, keep_default_na=False)
+    assert tables[1]["error"].ne("").tolist() == [False, False, False, True]
+    pd.testing.assert_frame_equal(tables[1], tables[2], check_exact=False, atol=1e-3)
+
+
+def test_the_network_runs_in_fixed_batches_that_grow_linearly_with_the_audio(models_dir, make_wav, monkeypatch) -> None:
+    from core import model_inputs
+
+    monkeypatch.setattr(model_inputs, "BATCH", 4)
+    loaded = registry.load_model("slice", models_dir)
+    calls: list[int] = []
+    real = loaded.model.predict_on_batch
+    monkeypatch.setattr(loaded.model, "predict_on_batch", lambda x: calls.append(len(x)) or real(x))
+    seen = []
+    for seconds in (30.0, 60.0):
+        calls.clear()
+        result = classify(make_wav("music", seconds=seconds), loaded, progress=seen.append)
+        windows = int(seconds // 3)
+        assert len(result.segment_starts) == windows and sum(calls) == windows  # each window once
+        assert max(calls) == 4 and len(calls) == -(-windows // 4)
+    listening = [p for p in seen if p.stage == "listening" and p.windows_done]
+    assert [p.windows_done for p in listening[-5:]] == [4, 8, 12, 16, 20]
+    np.testing.assert_allclose(listening[-1].probabilities, result.probabilities)
+    assert seen[-1].stage == "finishing" and seen[-1].remaining_s() == 0
