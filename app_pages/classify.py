@@ -145,7 +145,8 @@ def show_result(clip: Clip, result: Classification) -> None:
     if over_time.open:
         with over_time:
             st.caption(f"Each {result.segment_seconds:g}-s window of the analysed part classified on its own "
-                       "(windows overlap by half). A song that changes style shows it here.")
+                       "(windows side by side, as the model's accuracy was measured). A song that changes "
+                       "style shows it here.")
             st.plotly_chart(views.timeline(result), key="classify_timeline", config={"displayModeBar": False})
     if wave.open:
         with wave:
