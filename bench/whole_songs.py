@@ -6,18 +6,21 @@ Times :func:`core.predict.classify` on 44.1 kHz stereo MP3 and WAV files of 30 s
 is written to a temporary folder and never kept). For every model in the registry:
 
 - ``warm``: bytes to verdict + timeline + explanation (``classify`` then ``explain``) with the model
-  loaded and warmed up on another file; the fastest of ``--repeats``; wall and CPU seconds, seconds
+  loaded and warmed up on another file (the default model on every file, the others on the MP3s of
+  ``--other-lengths``); the fastest of ``--repeats``; wall and CPU seconds, seconds
   per minute of audio, each stage's seconds (``Classification.stages``: decode incl. the 22,050-Hz
   resampling, resample 16 kHz, feature STFT, feature rows, musicnn log-mel, network, display
   spectrogram; the feature stages run beside the network for musicnn-only models, so stages can add
   up to more than the wall time) and the peak memory above the process's memory before the call;
 - ``first``: the same in a fresh process that has imported the libraries but not loaded the model
-  (the first upload after the server starts): model loading + first classify + explain.
+  (the first upload after the server starts): model loading + first classify + explain; the default
+  model, on the MP3s of ``--first-lengths``.
 
-``--baseline DIR`` measures a checkout of another commit (``git worktree add --detach DIR <commit>``)
-the same way in the same run, so before and after share the machine's load. The batch part runs
+``--baseline DIR`` measures a checkout of another commit (``git worktree add --detach DIR <commit>``;
+``--baseline-models``: which models there) the same way in the same run, so before and after share the machine's load. The batch part runs
 ``python -m core predict`` over ``--batch-songs`` four-minute MP3s with 1 and 2 workers (the
-baseline has no ``--workers``: one process) and reports songs per minute.
+baseline has no ``--workers``: one process) and reports songs per minute. The JSON is rewritten after
+every step, so an interrupted run keeps what it measured.
 
 Each measurement runs in its own process (``--child``); the parent imports no TensorFlow. The load
 average is recorded before and after: on a loaded machine wall-clock times mostly measure waiting
@@ -37,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -248,7 +252,10 @@ def _models(code: Path) -> tuple[list[str], str]:
     return names, json.loads((registry / "default.json").read_text())["default"]
 
 
-def measure(code: Path, label: str, models: list[str] | None, files: dict[str, Path], repeats: int) -> dict:
+def measure(code: Path, label: str, models: list[str] | None, files: dict[str, Path], repeats: int,
+            other_lengths: list[float], first_lengths: list[float], save: Callable[[dict], None]) -> dict:
+    """Every model's warm (and the default's first-call) times with the checkout ``code``. The default
+    model reads every file; the others the MP3s of ``other_lengths`` minutes. ``save`` hears each step."""
     names, default = _models(code)
     names = [n for n in names if models is None or n in models]
     warmup = AUDIO_DIR / "warmup.wav"
@@ -257,19 +264,23 @@ def measure(code: Path, label: str, models: list[str] | None, files: dict[str, P
 
         sf.write(warmup, song(20.0, seed=7), SR)
     out: dict = {"code": str(code), "default_model": default, "models": {}}
+    others = {f"{m:g} min MP3" for m in other_lengths}
     for name in [default] + [n for n in names if n != default]:
         if name not in names:
             continue
-        own = files if name == default else {k: v for k, v in files.items() if "MP3" in k and "real" not in k}
+        own = files if name == default else {k: v for k, v in files.items() if k in others}
         print(f"[{label}] {name}: warm", file=sys.stderr, flush=True)
         warm = run_child(code, {"mode": "warm", "model": name, "files": {k: str(v) for k, v in own.items()},
                                 "warmup": str(warmup), "repeats": repeats})
-        first = {}
-        firsts = [k for k in own if "MP3" in k and "real" not in k and (name == default or k == "4 min MP3")]
-        for key in firsts:
+        out["models"][name] = {"warm": warm, "first": {}}
+        save(out)
+        if name != default:
+            continue
+        for key in (f"{m:g} min MP3" for m in first_lengths):
             print(f"[{label}] {name}: first call, {key}", file=sys.stderr, flush=True)
-            first.update(run_child(code, {"mode": "first", "model": name, "files": {key: str(own[key])}}))
-        out["models"][name] = {"warm": warm, "first": first}
+            out["models"][name]["first"].update(run_child(code, {"mode": "first", "model": name,
+                                                                 "files": {key: str(files[key])}}))
+            save(out)
     return out
 
 
@@ -291,9 +302,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, help="a checkout of the commit to compare with")
     parser.add_argument("--models", nargs="*", help="model names (default: every model in the registry)")
     parser.add_argument("--lengths", nargs="*", type=float, default=list(LENGTHS_MIN), help="minutes")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--no-wav", action="store_true", help="MP3 only")
-    parser.add_argument("--batch-songs", type=int, default=16, help="four-minute songs in the batch (0: skip)")
+    parser.add_argument("--other-lengths", nargs="*", type=float, default=[0.5, 4.0],
+                        help="minutes of MP3 for the models other than the default")
+    parser.add_argument("--first-lengths", nargs="*", type=float, default=[4.0, 10.0],
+                        help="minutes of MP3 for the default model's first call")
+    parser.add_argument("--baseline-models", nargs="*", help="models measured in the baseline (default: --models)")
+    parser.add_argument("--batch-songs", type=int, default=8, help="four-minute songs in the batch (0: skip)")
     parser.add_argument("--out", type=Path, default=RESULTS / "whole_songs.json")
     args = parser.parse_args(argv)
     if args.child:
@@ -301,23 +317,35 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from core.atomic import write_json
 
-    load_before = [round(v, 2) for v in os.getloadavg()]
+    result: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                "platform": platform.platform(terse=True)},
+                    "load_before": [round(v, 2) for v in os.getloadavg()],
+                    "command": "python -m bench.whole_songs " + " ".join(sys.argv[1:] if argv is None else argv),
+                    "runs": {}, "batch": {}}
+
+    def save(_: object = None) -> None:  # after every step: a long run interrupted keeps what it measured
+        write_json(args.out, {**result, "load_after": [round(v, 2) for v in os.getloadavg()]})
+
     files = audio_files(args.lengths, wav=not args.no_wav)
+    result["files"] = {k: str(v.name) for k, v in files.items()}
     codes = {"after": ROOT, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
-    runs = {label: measure(code, label, args.models, files, args.repeats) for label, code in codes.items()}
-    batches = {}
+    for label, code in codes.items():
+        models = (args.baseline_models or args.models) if label == "baseline" else args.models
+
+        def keep(out: dict, label: str = label) -> None:
+            result["runs"][label] = out
+            save()
+
+        measure(code, label, models, files, args.repeats, args.other_lengths, args.first_lengths, keep)
     if args.batch_songs:
         folder = batch_folder(args.batch_songs)
         for label, code in codes.items():
-            for workers in ((1, 2) if label == "after" else (None,)):
+            for workers in ((2, 1) if label == "after" else (None,)):
                 print(f"[{label}] batch of {args.batch_songs} songs, workers {workers}", file=sys.stderr, flush=True)
-                batches[f"{label}, {workers or 1} worker(s)"] = batch(code, folder, workers)
-    result = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                          "platform": platform.platform(terse=True)},
-              "load_before": load_before, "load_after": [round(v, 2) for v in os.getloadavg()],
-              "files": {k: str(v.name) for k, v in files.items()}, "runs": runs, "batch": batches,
-              "command": "python -m bench.whole_songs " + " ".join(sys.argv[1:])}
-    write_json(args.out, result)
+                result["batch"][f"{label}, {workers or 1} worker(s)"] = batch(code, folder, workers)
+                save()
+    save()
+    runs, batches = result["runs"], result["batch"]
     print(_table(runs))
     for label, b in batches.items():
         print(f"batch {label}: {b['songs']} songs in {b['wall_s']} s = {b['songs_per_min']} songs/min")
