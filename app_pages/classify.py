@@ -6,7 +6,7 @@ import random
 import numpy as np
 import streamlit as st
 
-from core.predict import Classification, summary_row
+from core.predict import Classification, Progress, summary_row
 from core.registry import RegistryError, default_name, list_models
 from ui import classify_data as data
 from ui import classify_views as views
@@ -27,7 +27,7 @@ st.markdown(views.VERDICT_CSS, unsafe_allow_html=True)
 
 def pick_model() -> data.ModelKey:
     """The model picker (default preselected; this session's own models first) with the model's facts;
-    stops the page when none loads."""
+    stops the page when there is none. The model is loaded with the first analysis (:func:`analyse_all`)."""
     own = {f"yours: {i.name}": i for i in session_models.models()}  # ':' never occurs in a registry name
     infos = {**own, **{i.name: i for i in list_models()}}
     if not infos:
@@ -41,13 +41,40 @@ def pick_model() -> data.ModelKey:
         st.markdown("\n".join(f"- **{label}**: {value}" for label, value in views.model_facts(info.meta)))
         if info.meta.get("notes"):
             st.caption(info.meta["notes"])
-    key = data.model_key(info)
+    return data.model_key(info)
+
+
+def loaded_model(key: data.ModelKey):
+    """The chosen model (loaded once per process); stops the page with the reason when it cannot load."""
     try:
-        data.model(key)
+        return data.model(key)
     except RegistryError as exc:
         st.error(f"This model cannot be used: {exc}")
         st.stop()
-    return key
+
+
+def analyse_all(clips: list[Clip], key: data.ModelKey, area) -> list[Classification | str]:
+    """Every clip's analysis. New ones replace whatever ``area`` showed (the previous results) with a
+    progress bar, an estimate of the time left and, for one clip, the verdict of the part heard so far."""
+    outcomes = [data.cached(clip, key) for clip in clips]
+    if all(o is not None for o in outcomes):
+        return outcomes
+    with area.container():
+        bar = st.progress(0.0, text="Loading the model…")
+        so_far = st.empty()
+        classes = loaded_model(key).classes
+        for i, clip in enumerate(clips):
+            if outcomes[i] is not None:
+                continue
+            count = f" (file {i + 1} of {len(clips)})" if len(clips) > 1 else ""
+
+            def update(p: Progress, i: int = i, name: str = clip.name, count: str = count) -> None:
+                bar.progress(min(1.0, (i + p.fraction) / len(clips)), text=views.progress_text(name, p) + count)
+                if p.probabilities is not None and len(clips) == 1:
+                    so_far.markdown(views.partial_verdict_html(classes, p), unsafe_allow_html=True)
+
+            outcomes[i] = data.analyse(clip, key, progress=update)
+    return outcomes
 
 
 def surprise(names: list[str]) -> None:
@@ -118,7 +145,8 @@ def show_result(clip: Clip, result: Classification) -> None:
     if over_time.open:
         with over_time:
             st.caption(f"Each {result.segment_seconds:g}-s window of the analysed part classified on its own "
-                       "(windows overlap by half). A song that changes style shows it here.")
+                       "(windows side by side, as the model's accuracy was measured). A song that changes "
+                       "style shows it here.")
             st.plotly_chart(views.timeline(result), key="classify_timeline", config={"displayModeBar": False})
     if wave.open:
         with wave:
@@ -160,17 +188,11 @@ def show_why(result: Classification) -> None:
         st.markdown("\n".join(f"- {line}" for line in lines))
 
 
-def show_many(clips: list[Clip], key: data.ModelKey) -> None:
+def show_many(clips: list[Clip], results: list[Classification | str], key: data.ModelKey) -> None:
     """A results table for several clips (with a CSV download), errors per file, details for one of them."""
-    progress = st.progress(0.0, text="Analysing…")
-    results: list[Classification | str] = []
-    for i, clip in enumerate(clips):
-        progress.progress(i / len(clips), text=f"Analysing {clip.name} ({i + 1} of {len(clips)})…")
-        results.append(data.analyse(clip.digest, key, clip.data))
-    progress.empty()
     rows = [summary_row(r) if isinstance(r, Classification) else {"genre": "", "confidence": np.nan, "error": r}
             for r in results]
-    frame = views.results_frame([c.name for c in clips], rows, data.model(key).classes)
+    frame = views.results_frame([c.name for c in clips], rows, loaded_model(key).classes)
     good = [(c, r) for c, r in zip(clips, results) if isinstance(r, Classification)]
     head, download = st.columns([4, 1], vertical_alignment="center")
     failed = len(clips) - len(good)
@@ -200,22 +222,22 @@ st.title("Classify a song")
 st.caption("Drop songs, record one, or pick an example: the model says which of the ten GTZAN genres it "
            "sounds like, how that changes along the song, and which features gave it away.")
 inputs, model_column = st.columns([2, 1], gap="large")  # room for a model's whole name
+area = st.empty()  # the results, below the inputs: replaced at once when a new analysis starts
 with model_column:
     key = pick_model()
 with inputs:
     clips = choose_clips()
 
 if not clips:
-    st.info(f"Choose audio above: {FORMATS}, up to {st.get_option('server.maxUploadSize')} MB per file. "
-            "A file shown in red was refused by the uploader (too large): hover it to see why.",
-            icon=":material/music_note:")
-elif len(clips) == 1:
-    clip = clips[0]
-    with st.spinner(f"Listening to {clip.name}…"):
-        outcome = data.analyse(clip.digest, key, clip.data)
-    if isinstance(outcome, str):
-        st.error(f"**{clip.name}**: {outcome}", icon=":material/error:")
-    else:
-        show_result(clip, outcome)
+    area.info(f"Choose audio above: {FORMATS}, up to {st.get_option('server.maxUploadSize')} MB per file. "
+              "A file shown in red was refused by the uploader (too large): hover it to see why.",
+              icon=":material/music_note:")
 else:
-    show_many(clips, key)
+    outcomes = analyse_all(clips, key, area)
+    with area.container():
+        if len(clips) > 1:
+            show_many(clips, outcomes, key)
+        elif isinstance(outcomes[0], str):
+            st.error(f"**{clips[0].name}**: {outcomes[0]}", icon=":material/error:")
+        else:
+            show_result(clips[0], outcomes[0])

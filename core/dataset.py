@@ -153,7 +153,7 @@ def _exit_with(pid: int) -> None:
     os._exit(1)
 
 
-def _pool_context() -> multiprocessing.context.BaseContext:
+def pool_context() -> multiprocessing.context.BaseContext:
     """'forkserver' where available: the libraries are imported once, and each worker is a cheap fork
     of that clean server process (not of the caller, which may hold threads or a GUI); else 'spawn'."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
@@ -266,7 +266,7 @@ def _run_pool(todo: list[Track], root: storage.Location, schema: FeatureSchema, 
         write_errors(root, errors_table(errors))
         last_save = time.monotonic()
 
-    with ProcessPoolExecutor(min(workers, len(todo)), mp_context=_pool_context(), initializer=init_worker,
+    with ProcessPoolExecutor(min(workers, len(todo)), mp_context=pool_context(), initializer=init_worker,
                              initargs=(os.getpid(),)) as pool:
         futures: set[Future] = {pool.submit(extract_track, t, schema.id, max_slices) for t in todo}
         try:

@@ -8,10 +8,29 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # no start-up banner; reproducible float sums
+# oneDNN's convolutions run the musicnn VGG 1.5x faster than Eigen's (outputs equal within 3e-6)
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def _import_quietly() -> None:
+    """Import TensorFlow with the C-level stderr closed: its libraries print a oneDNN banner while loading,
+    before any log level applies. Python errors still propagate."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+_import_quietly()
 
 import absl.logging  # noqa: E402
 import keras  # noqa: E402
@@ -21,11 +40,18 @@ absl.logging.set_verbosity(absl.logging.ERROR)
 tf.get_logger().setLevel(logging.ERROR)
 
 THREADS = int(os.environ.get("CPUNK_TF_THREADS") or os.environ.get("TF_NUM_INTRAOP_THREADS") or 2)
-try:  # only possible before TensorFlow's runtime has started
-    tf.config.threading.set_intra_op_parallelism_threads(THREADS)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-except RuntimeError:
-    pass
+
+
+def set_threads(threads: int) -> None:
+    """TensorFlow's intra-op thread count; only possible before its runtime has started (later: ignored)."""
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass
+
+
+set_threads(THREADS)
 
 
 def seed_everything(seed: int) -> None:
@@ -34,4 +60,4 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-__all__ = ["keras", "tf", "seed_everything", "THREADS"]
+__all__ = ["keras", "tf", "seed_everything", "set_threads", "THREADS"]

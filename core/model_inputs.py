@@ -4,25 +4,31 @@
 
 - ``features``: feature-schema rows (the seed MLP; whole-track row first for ``level: track``);
 - ``log_mel``: 3-s log-mel patches from :mod:`core.spectrograms` (the CNN);
-- ``musicnn``: musicnn VGG patches from :mod:`core.transfer` (the transfer model).
+- ``musicnn``: musicnn VGG patches ``(n, 187, 96)`` from :mod:`core.transfer` (16-kHz log-mel).
 
 Every input is cut at the same segment starts as the feature slices, so the segments of a
-multi-input model (an ensemble) line up and a track's verdict is the mean of its segments.
+multi-input model (an ensemble) line up and a track's verdict is the mean of its segments. The
+network runs over the segments in batches of :data:`BATCH` (bounded memory for long recordings,
+and a verdict of the first part after the first batch).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from core.audio import Audio
 from core.features import Extraction, Signals
 from core.keras_env import keras
-from core.models import predict_proba
 from core.spectrograms import frames_of, patches_at
-from core.transfer import musicnn_log_mel, musicnn_patches_at
+from core.transfer import musicnn_patches_at
 
 INPUT_KINDS = ("features", "log_mel", "musicnn")
 INPUT_NAMES = {"features": "audio features", "log_mel": "mel spectrogram", "musicnn": "musicnn patches (pre-trained tagger)"}
+FEATURE_KINDS = frozenset({"features", "log_mel"})  # inputs made from the feature signals
+BATCH = 16  # segments per network call: the VGG's activations of 16 patches take ~150 MB
+
+BatchDone = Callable[[int, np.ndarray], None]  # (segments done, their probabilities so far)
 
 
 def input_kinds(meta: dict) -> tuple[str, ...]:
@@ -34,32 +40,50 @@ def input_kinds(meta: dict) -> tuple[str, ...]:
     return kinds
 
 
-def segment_input(kind: str, audio: Audio, signals: Signals, extraction: Extraction) -> np.ndarray:
-    """Input ``kind`` for each segment of ``extraction`` (one row or patch per slice start)."""
+def needs_features(meta: dict) -> bool:
+    """Whether the model reads anything made from the feature signals (else only musicnn patches)."""
+    return bool(FEATURE_KINDS & set(input_kinds(meta)))
+
+
+def segment_input(kind: str, starts: np.ndarray, sr: int, *, signals: Signals | None = None,
+                  extraction: Extraction | None = None, musicnn_spec: np.ndarray | None = None) -> np.ndarray:
+    """Input ``kind`` (float32) for the segments starting at samples ``starts`` (rate ``sr``): feature rows
+    of ``extraction``, log-mel patches of ``signals`` or musicnn patches of ``musicnn_spec``."""
     if kind == "features":
         return extraction.slices.astype(np.float32)
     if kind == "log_mel":
-        return patches_at(signals.log_mel, frames_of(extraction.slice_starts))
+        return patches_at(signals.log_mel, frames_of(starts)).astype(np.float32)
     if kind == "musicnn":
-        return musicnn_patches_at(musicnn_log_mel(audio.y, audio.sr), extraction.slice_starts / audio.sr)
+        return musicnn_patches_at(musicnn_spec, starts / sr).astype(np.float32)
     raise ValueError(f"Unknown model input {kind!r}; known: {', '.join(INPUT_KINDS)}.")
 
 
-def predict_segments(model: keras.Model, meta: dict, audio: Audio, signals: Signals,
-                     extraction: Extraction) -> tuple[np.ndarray, np.ndarray]:
+def predict_segments(model: keras.Model, meta: dict, inputs: list[np.ndarray], *, track_row: np.ndarray | None = None,
+                     batch_done: BatchDone | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(segment probabilities, track probabilities) of ``model`` for one recording.
 
-    A track-level feature model judges the whole-track row; every other model judges the segments
-    and the track's verdict is their mean.
+    ``inputs``: one array per input kind (:func:`input_kinds` order), a row or patch per segment.
+    A track-level feature model judges ``track_row`` (the whole-track row); every other model
+    judges the segments and the track's verdict is their mean. The network runs in batches of
+    :data:`BATCH` segments; ``batch_done`` hears after each batch.
     """
-    kinds = input_kinds(meta)
-    if kinds == ("features",) and meta.get("level", "slice") == "track":
-        probs = predict_proba(model, np.vstack([extraction.track[None, :], extraction.slices]))
+    if input_kinds(meta) == ("features",) and meta.get("level", "slice") == "track":
+        probs = _batched(model, [np.vstack([track_row[None, :], inputs[0]]).astype(np.float32)], None)
         return probs[1:], probs[0]
-    inputs = [segment_input(kind, audio, signals, extraction) for kind in kinds]
-    inputs = [x.astype(np.float32) for x in inputs]  # one compiled call: 2-3x faster than eager for the CNNs
-    probs = np.asarray(model.predict_on_batch(inputs[0] if len(inputs) == 1 else inputs), dtype=np.float64)
+    probs = _batched(model, inputs, batch_done)
     return probs, probs.mean(axis=0)
+
+
+def _batched(model: keras.Model, inputs: list[np.ndarray], batch_done: BatchDone | None) -> np.ndarray:
+    n = len(inputs[0])
+    out = []
+    for start in range(0, n, BATCH):
+        batch = [x[start:start + BATCH] for x in inputs]
+        # one compiled call per batch: 2-3x faster than eager for the CNNs
+        out.append(np.asarray(model.predict_on_batch(batch[0] if len(batch) == 1 else batch), dtype=np.float64))
+        if batch_done is not None:
+            batch_done(min(start + BATCH, n), np.concatenate(out))
+    return np.concatenate(out)
 
 
 def ensemble_model(members: list[tuple[str, keras.Model]], name: str = "ensemble") -> keras.Model:

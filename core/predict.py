@@ -1,17 +1,25 @@
 """Classify audio with a registered model: one decode, one set of signals, every answer the UI needs.
 
-:func:`classify` returns a :class:`Classification`: track probabilities and top-k, overlapping 3-s
-segment probabilities (start times in the source's time), the whole-track feature row, the decoded
-audio, a display-sized log-mel spectrogram, the model's measured reasons (:mod:`core.explain`) and
-:meth:`Classification.describe`, which compares the clip's features with the per-genre statistics
-stored in ``model.json`` (a description, not the model's reasons).
+:func:`classify` returns a :class:`Classification`: track probabilities and top-k, the 3-s segment
+probabilities (start times in the source's time), the whole-track feature row, the decoded audio, a
+display-sized log-mel spectrogram, the time each stage took, the model's measured reasons
+(:mod:`core.explain`) and :meth:`Classification.describe`, which compares the clip's features with the
+per-genre statistics stored in ``model.json`` (a description, not the model's reasons).
+
+Every intermediate is computed once and its cost grows linearly with the audio: one decode, one
+resampling per rate, one feature STFT (whose mel spectrogram is also the display spectrogram), one
+musicnn log-mel, and the network over the segments in fixed-size batches. For a model that reads
+only musicnn patches the feature signals (explanation, pictures) are computed in a second thread
+while the network runs. A ``progress`` callback hears the verdict of the windows classified so far.
 """
 
 from __future__ import annotations
 
+import os
 import posixpath
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Callable
 
@@ -20,14 +28,20 @@ import pandas as pd
 
 from core import storage
 from core.audio import AnalysisLimit, Audio, Source, load_audio
+from core.dataset import AUDIO_EXTENSIONS, init_worker, pool_context
 from core.explain import Explanation, explain
 from core.failures import failure_message
-from core.features import HOP, compute_signals, extract_signals
-from core.model_inputs import predict_segments
-from core.registry import LoadedModel
+from core.features import HOP, Extraction, Signals, compute_signals, extract_signals, slice_starts
+from core.model_inputs import input_kinds, needs_features, predict_segments, segment_input
+from core.musicnn import log_mel as musicnn_log_mel
+from core.keras_env import set_threads
+from core.registry import LoadedModel, load_model
 from core.schema import FeatureSchema
+from core.transfer import to_16k
 
-HOP_SECONDS = 1.5
+# Segments side by side (hop = their length, 3 s): the models' track accuracy was measured so, and
+# half-overlapping windows would double the network's work for the same verdict.
+HOP_SECONDS: float | None = None
 SPECTROGRAM_COLUMNS = 600
 
 
@@ -83,6 +97,7 @@ class Classification:
     spectrogram: Spectrogram
     feature_stats: dict  # model.json's per-genre statistics
     seconds: float  # time classify took
+    stages: dict[str, float]  # seconds per stage (decode, feature STFT, network, ...); some overlap in time
     explanation: Explanation | None = None  # the model's measured reasons (core.explain)
 
     @property
@@ -139,35 +154,104 @@ def _spectrogram(log_mel: np.ndarray, sr: int, hop: int, offset_s: float, column
     return Spectrogram(db.astype(np.float32), offset_s, step * hop / sr, sr / 2)
 
 
+@dataclass(frozen=True)
+class Progress:
+    """How far :func:`classify` has got: what it is doing and the verdict of the windows done so far."""
+
+    stage: str  # "decoding", "listening" (the network over the windows) or "finishing"
+    windows_done: int
+    windows: int  # 0 until the audio is decoded
+    probabilities: np.ndarray | None  # mean of the windows classified so far
+    elapsed_s: float
+    listening_s: float  # seconds spent on the windows so far
+
+    @property
+    def fraction(self) -> float:
+        return self.windows_done / self.windows if self.windows else 0.0
+
+    def remaining_s(self) -> float | None:
+        """Seconds left for the network, at its pace so far (None before the first batch)."""
+        if not self.windows_done:
+            return None
+        return self.listening_s / self.windows_done * (self.windows - self.windows_done)
+
+
+def _timed(stages: dict[str, float], name: str, fn: Callable, *args, **kwargs):
+    start = time.perf_counter()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        stages[name] = stages.get(name, 0.0) + time.perf_counter() - start
+
+
+def _feature_part(audio: Audio, schema: FeatureSchema, segment_seconds: float, hop_seconds: float | None,
+                  stages: dict[str, float]) -> tuple[Signals, Extraction, Spectrogram]:
+    """The feature signals, the track and segment rows and the display spectrogram (one STFT for all)."""
+    signals = _timed(stages, "feature STFT", compute_signals, audio.y, audio.sr, schema.signals)
+    extraction = _timed(stages, "feature rows", extract_signals, signals, schema, slice_seconds=segment_seconds,
+                        hop_seconds=hop_seconds)
+    spectrogram = _timed(stages, "display spectrogram", _spectrogram, signals.log_mel, audio.sr, HOP,
+                         audio.offset_s, SPECTROGRAM_COLUMNS)
+    return signals, extraction, spectrogram
+
+
 def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit = AnalysisLimit(),
-             hop_seconds: float = HOP_SECONDS) -> Classification:
+             hop_seconds: float | None = HOP_SECONDS, progress: Callable[[Progress], None] | None = None
+             ) -> Classification:
     """Classify ``source`` (a path, bytes, file object or an already decoded :class:`Audio`).
 
+    Segments are ``segment_seconds`` long (``model.json``, default 3 s) and start every
+    ``hop_seconds`` (default: side by side). ``progress`` is called before decoding, after each
+    network batch (with the verdict so far) and once more while the last stages finish.
     Raises :class:`core.audio.AudioError` for input that cannot be analysed.
     """
     t0 = time.perf_counter()
-    audio = source if isinstance(source, Audio) else load_audio(source, limit=limit)
+    stages: dict[str, float] = {}
+    meta = model.info.meta
+    kinds = input_kinds(meta)
+
+    network_start: float | None = None
+
+    def report(stage: str, done: int = 0, total: int = 0, probs: np.ndarray | None = None) -> None:
+        if progress is not None:
+            now = time.perf_counter()
+            progress(Progress(stage, done, total, None if probs is None else probs.mean(axis=0), now - t0,
+                              0.0 if network_start is None else now - network_start))
+
+    report("decoding")
+    audio = source if isinstance(source, Audio) else _timed(stages, "decode", load_audio, source, limit=limit)
     schema = model.schema
-    segment_seconds = float(model.info.meta.get("segment_seconds", 3.0))
-    signals = compute_signals(audio.y, audio.sr, schema.signals)
-    extraction = extract_signals(signals, schema, slice_seconds=segment_seconds, hop_seconds=hop_seconds)
-    segment_probs, track = predict_segments(model.model, model.info.meta, audio, signals, extraction)
+    segment_seconds = float(meta.get("segment_seconds", 3.0))
+    starts = slice_starts(len(audio.y), audio.sr, segment_seconds, hop_seconds)
+    with ThreadPoolExecutor(1, thread_name_prefix="features") as pool:
+        features = pool.submit(_feature_part, audio, schema, segment_seconds, hop_seconds, stages)
+        signals, extraction, _ = features.result() if needs_features(meta) else (None, None, None)
+        spec = None
+        if "musicnn" in kinds:
+            y16k = _timed(stages, "resample 16 kHz", to_16k, audio.y, audio.sr)
+            spec = _timed(stages, "musicnn log-mel", musicnn_log_mel, y16k)
+        inputs = [segment_input(k, starts, audio.sr, signals=signals, extraction=extraction, musicnn_spec=spec)
+                  for k in kinds]
+        report("listening", 0, len(starts))
+        network_start = time.perf_counter()
+        segment_probs, track = _timed(
+            stages, "network", predict_segments, model.model, meta, inputs,
+            track_row=None if extraction is None else extraction.track,
+            batch_done=lambda done, probs: report("listening", done, len(starts), probs))
+        report("finishing", len(starts), len(starts), segment_probs)
+        signals, extraction, spectrogram = features.result()
     result = Classification(
         model_name=model.name, schema=schema, classes=model.classes, probabilities=track,
-        segment_starts=audio.offset_s + extraction.slice_starts / audio.sr, segment_seconds=segment_seconds,
+        segment_starts=audio.offset_s + starts / audio.sr, segment_seconds=segment_seconds,
         segment_probabilities=segment_probs, features=pd.Series(extraction.track, index=list(schema.columns)),
-        segment_features=extraction.slices, level=model.info.level, audio=audio,
-        spectrogram=_spectrogram(signals.log_mel, audio.sr, HOP, audio.offset_s, SPECTROGRAM_COLUMNS),
-        feature_stats=model.info.meta.get("feature_stats", {}), seconds=0.0)
+        segment_features=extraction.slices, level=model.info.level, audio=audio, spectrogram=spectrogram,
+        feature_stats=meta.get("feature_stats", {}), seconds=time.perf_counter() - t0, stages=stages)
     result.explanation = explain(result, model)
-    result.seconds = time.perf_counter() - t0
     return result
 
 
 def audio_files(paths: list[str]) -> list[str]:
     """The files named (local or URLs), with folders expanded (recursively, audio extensions only, sorted)."""
-    from core.dataset import AUDIO_EXTENSIONS
-
     out: list[str] = []
     for p in paths:
         if storage.is_dir(p):
@@ -178,20 +262,29 @@ def audio_files(paths: list[str]) -> list[str]:
 
 
 def predict_files(paths: list[str], model: LoadedModel, *, limit: AnalysisLimit = AnalysisLimit(),
-                  progress: Callable[[str], None] | None = None) -> pd.DataFrame:
-    """One row per file (:func:`predict_file`): genre, confidence, top 3, every genre's probability, or the
-    error. Bad files never stop the batch."""
-    rows = []
-    for path in paths:
-        rows.append(predict_file(path, model, limit=limit))
-        if progress is not None:
-            progress(path)
+                  progress: Callable[[str], None] | None = None, workers: int = 1) -> pd.DataFrame:
+    """One row per file, in the order given: genre, confidence, top 3, every genre's probability, or the error.
+
+    Bad files never stop the batch: their row has an empty genre and the reason in ``error``.
+    ``workers`` > 1 classifies in that many processes (each loads the model once, with one thread);
+    ``progress`` hears each file as it finishes.
+    """
+    workers = max(1, min(workers, len(paths)))
+    if workers == 1:
+        rows = []
+        for path in paths:
+            rows.append(file_row(path, model, limit))
+            if progress is not None:
+                progress(path)
+    else:
+        rows = _pool_rows(paths, model, limit, progress, workers)
     return pd.DataFrame(rows, columns=["path", *summary_columns(model.classes)])
 
 
-def predict_file(path: str, model: LoadedModel, *, limit: AnalysisLimit = AnalysisLimit()) -> dict[str, object]:
-    """``path``'s results-table row; never raises. A file that fails has an empty genre and the reason in
-    ``error`` (:func:`core.failures.failure_message`); numeric warnings join the loader's in ``warnings``."""
+def file_row(path: str, model: LoadedModel, limit: AnalysisLimit) -> dict[str, object]:
+    """The results-table row of one file (:func:`summary_row`); never raises. A file that fails has an empty
+    genre and the reason in ``error`` (:func:`core.failures.failure_message`); numeric warnings join the
+    loader's in ``warnings``."""
     row: dict[str, object] = {"path": path}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
@@ -207,6 +300,35 @@ def predict_file(path: str, model: LoadedModel, *, limit: AnalysisLimit = Analys
     if noted:
         row["warnings"] = " ".join(filter(None, [str(row.get("warnings", "")), *noted]))
     return row
+
+
+_worker_model: LoadedModel | None = None
+
+
+def _init_predict_worker(main_pid: int, name: str, root: str) -> None:
+    """Process-pool initializer: one thread per library, then the model, loaded once per worker."""
+    init_worker(main_pid)
+    set_threads(1)
+    global _worker_model
+    _worker_model = load_model(name, root)
+
+
+def _worker_row(path: str, limit: AnalysisLimit) -> dict[str, object]:
+    assert _worker_model is not None, "the pool's initializer loads the model"
+    return file_row(path, _worker_model, limit)
+
+
+def _pool_rows(paths: list[str], model: LoadedModel, limit: AnalysisLimit, progress: Callable[[str], None] | None,
+               workers: int) -> list[dict[str, object]]:
+    with ProcessPoolExecutor(workers, mp_context=pool_context(), initializer=_init_predict_worker,
+                             initargs=(os.getpid(), model.name, str(model.info.path.parent))) as pool:
+        futures = {pool.submit(_worker_row, path, limit): i for i, path in enumerate(paths)}
+        rows: list[dict[str, object]] = [{} for _ in paths]
+        for future in as_completed(futures):
+            rows[futures[future]] = future.result()
+            if progress is not None:
+                progress(paths[futures[future]])
+    return rows
 
 
 def summary_row(result: Classification) -> dict[str, object]:

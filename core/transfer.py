@@ -26,10 +26,14 @@ from core.models import normalization, register_builder
 BACKBONE_OUTPUTS = ("embedding", "logits")
 
 
+def to_16k(y: np.ndarray, sr: int) -> np.ndarray:
+    """Mono audio at any rate resampled (soxr) to musicnn's 16 kHz."""
+    return y if sr == musicnn.SAMPLE_RATE else soxr.resample(np.asarray(y, dtype=np.float32), sr, musicnn.SAMPLE_RATE)
+
+
 def musicnn_log_mel(y: np.ndarray, sr: int) -> np.ndarray:
     """musicnn's log-mel spectrogram ``(frames, 96)`` of mono audio at any rate (resampled to 16 kHz)."""
-    y16k = y if sr == musicnn.SAMPLE_RATE else soxr.resample(np.asarray(y, dtype=np.float32), sr, musicnn.SAMPLE_RATE)
-    return musicnn.log_mel(y16k)
+    return musicnn.log_mel(to_16k(y, sr))
 
 
 def musicnn_patches_at(spec: np.ndarray, starts_s: np.ndarray) -> np.ndarray:

@@ -159,3 +159,36 @@ def test_the_waveform_envelope_keeps_the_peaks():
     times, low, high = waveform_envelope(y, 22_050, offset_s=10.0, columns=100)
     assert len(times) <= 100 and times[0] == 10.0
     assert high.max() == pytest.approx(0.9) and low.min() == pytest.approx(-0.7)
+
+
+def test_the_page_gives_the_verdict_the_cli_gives(tmp_path):
+    """A 50-s stereo song (17 windows: two network batches, so the page shows a verdict of the first part
+    on the way): the final verdict on the page equals the CLI's for the same file and analysis limit."""
+    import pandas as pd
+
+    from core.cli import main
+    from core.registry import model_info
+    from ui.classify_views import genre_name, percent
+
+    data = wav(seconds=50.0, seed=9, sr=44_100, channels=2)
+    at = upload(classify_page(), ("song.wav", data))
+    (tmp_path / "song.wav").write_bytes(data)
+    assert main(["predict", str(tmp_path / "song.wav"), "--workers", "1", "--out", str(tmp_path / "p.csv")]) == 0
+    row = pd.read_csv(tmp_path / "p.csv").iloc[0]
+    assert shown_genre(at).startswith((genre_name(row["genre"]), "Somewhere between " + genre_name(row["genre"]),
+                                       "No clear genre: closest are " + genre_name(row["genre"])))
+    assert f"<b>{percent(row['confidence'])}</b>" in html(at)
+    key = classify_data.model_key(model_info(at.selectbox(key="classify_model").value))
+    page = classify_data.cached(classify_data.Clip("song.wav", data), key)
+    np.testing.assert_allclose(page.probabilities, row[[f"p_{g}" for g in page.classes]].to_numpy(float), atol=1e-4)
+
+
+def test_progress_says_what_happens_and_how_long_is_left():
+    from core.predict import Progress
+    from ui.classify_views import partial_verdict_html, progress_text
+
+    listening = Progress("listening", 20, 80, np.array([0.1, 0.7, 0.2]), elapsed_s=3.0, listening_s=2.0)
+    assert progress_text("song.mp3", listening) == "Listening to song.mp3: 20 of 80 windows · about 6 s left"
+    card = partial_verdict_html(("blues", "classical", "metal"), listening)
+    assert "the first 25% of the song" in card and ">Classical<" in card and "cp-partial" in card
+    assert progress_text("song.mp3", Progress("decoding", 0, 0, None, 0.1, 0.0)) == "Decoding song.mp3…"

@@ -32,9 +32,9 @@ def test_classify_gives_segments_track_verdict_features_and_spectrogram(models_d
     loaded = registry.load_model("slice", models_dir)
     result = classify(make_wav("music", seconds=10.0, sr=44_100, channels=2), loaded)
     assert result.classes == ("blues", "classical", "metal")
-    # 3-s windows every 1.5 s over 10 s: starts 0, 1.5, ..., 6.0
-    np.testing.assert_allclose(result.segment_starts, np.arange(5) * 1.5)
-    assert result.segment_probabilities.shape == (5, 3)
+    # 3-s windows side by side over 10 s: starts 0, 3, 6
+    np.testing.assert_allclose(result.segment_starts, np.arange(3) * 3.0)
+    assert result.segment_probabilities.shape == (3, 3)
     np.testing.assert_allclose(result.segment_probabilities.sum(axis=1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(result.probabilities, result.segment_probabilities.mean(axis=0))
     top = result.top(3)
@@ -44,7 +44,8 @@ def test_classify_gives_segments_track_verdict_features_and_spectrogram(models_d
     assert result.spectrogram.db.shape[0] == 128 and 0 < result.spectrogram.db.shape[1] <= 600
     assert result.spectrogram.times[-1] == pytest.approx(10.0, abs=0.2)
     segments = result.segments()
-    assert list(segments.columns[:3]) == ["start_s", "end_s", "genre"] and len(segments) == 5
+    assert list(segments.columns[:3]) == ["start_s", "end_s", "genre"] and len(segments) == 3
+    assert {"decode", "feature STFT", "network"} <= set(result.stages)
 
 
 def test_describe_compares_with_the_genre_statistics_and_never_argues_against_the_verdict(models_dir,
@@ -69,7 +70,7 @@ def test_track_level_model_uses_the_whole_track_row_and_source_time(models_dir, 
     result = classify(audio, loaded)
     expected = np.asarray(loaded.model(result.features.to_numpy(np.float32)[None, :]))[0]
     np.testing.assert_allclose(result.probabilities, expected, rtol=1e-5)
-    assert result.segment_starts[0] == pytest.approx(2.0) and len(result.segment_starts) == 4
+    assert result.segment_starts[0] == pytest.approx(2.0) and len(result.segment_starts) == 2
 
 
 def test_bad_input_raises_a_readable_error(models_dir, make_wav) -> None:
@@ -109,3 +110,39 @@ def test_predict_command_writes_a_csv(models_dir, make_wav, tmp_path, monkeypatc
 def test_the_shipped_default_model_classifies_real_music(shared_data) -> None:
     result = classify(shared_data / "gtzan_flac" / "metal" / "metal.00000.flac", registry.load_model())
     assert result.genre == "metal"
+
+
+def test_predict_workers_write_the_same_csv_as_one_process(models_dir, make_wav, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(registry.MODELS_ENV, str(models_dir))
+    for i, kind in enumerate(("music", "noise", "chord")):
+        make_wav(kind, seconds=4.0 + i, name=f"in/{i}.wav")
+    (tmp_path / "in" / "3.mp3").write_bytes(b"\x00" * 1000)  # a bad file keeps its place and its error
+    tables = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}.csv"
+        assert main(["predict", str(tmp_path / "in"), "--model", "slice", "--workers", str(workers),
+                     "--out", str(out)]) == 1
+        tables[workers] = pd.read_csv(out, keep_default_na=False)
+    assert tables[1]["error"].ne("").tolist() == [False, False, False, True]
+    pd.testing.assert_frame_equal(tables[1], tables[2], check_exact=False, atol=1e-3)
+
+
+def test_the_network_runs_in_fixed_batches_that_grow_linearly_with_the_audio(models_dir, make_wav, monkeypatch) -> None:
+    from core import model_inputs
+
+    monkeypatch.setattr(model_inputs, "BATCH", 4)
+    loaded = registry.load_model("slice", models_dir)
+    calls: list[int] = []
+    real = loaded.model.predict_on_batch
+    monkeypatch.setattr(loaded.model, "predict_on_batch", lambda x: calls.append(len(x)) or real(x))
+    seen = []
+    for seconds in (30.0, 60.0):
+        calls.clear()
+        result = classify(make_wav("music", seconds=seconds), loaded, progress=seen.append)
+        windows = int(seconds // 3)
+        assert len(result.segment_starts) == windows and sum(calls) == windows  # each window once
+        assert max(calls) == 4 and len(calls) == -(-windows // 4)
+    listening = [p for p in seen if p.stage == "listening" and p.windows_done]
+    assert [p.windows_done for p in listening[-5:]] == [4, 8, 12, 16, 20]
+    np.testing.assert_allclose(listening[-1].probabilities, result.probabilities)
+    assert seen[-1].stage == "finishing" and seen[-1].remaining_s() == 0

@@ -2,13 +2,19 @@
 
 The model is loaded once per process and model version (``st.cache_resource``). An analysis is keyed
 by the clip's SHA-256 and the model (name + version), never by the file name or widget state, so
-reruns, widget changes and re-uploads of the same audio never recompute it (``st.cache_data``).
+reruns, widget changes and re-uploads of the same audio never recompute it. Analyses live in one
+process-wide store of the :data:`MAX_RESULTS` most recent (shared read-only by all sessions, never
+copied), so the page can ask whether a clip is done (:func:`cached`) and show a new analysis's
+progress as it runs (``st.cache_data`` would replay those progress elements on every cache hit).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,12 +22,13 @@ import streamlit as st
 
 from core.audio import opens_as_audio
 from core.failures import failure_message
-from core.predict import Classification, classify
+from core.predict import Classification, Progress, classify
 from core.registry import META_FILE, MODEL_FILE, LoadedModel, ModelInfo, load_model
 from core.schema import GENRES
 from ui.loaders import audio_index
 
 ModelKey = tuple[str, float, str]  # (name, version stamp of its files, its registry folder)
+MAX_RESULTS = 32
 
 
 @dataclass(frozen=True)
@@ -48,15 +55,47 @@ def model(key: ModelKey) -> LoadedModel:
     return load_model(key[0], key[2])
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def analyse(digest: str, key: ModelKey, _data: bytes) -> Classification | str:
-    """The classification of the clip with SHA-256 ``digest``, or the reason it cannot be analysed."""
-    source = io.BytesIO(_data)
+class _Results:
+    """The newest :data:`MAX_RESULTS` analyses: (clip digest, model key) -> result or error message."""
+
+    def __init__(self) -> None:
+        self.items: OrderedDict[tuple[str, ModelKey], Classification | str] = OrderedDict()
+        self.lock = threading.Lock()
+
+
+@st.cache_resource
+def _results() -> _Results:
+    return _Results()
+
+
+def cached(clip: Clip, key: ModelKey) -> Classification | str | None:
+    """The stored analysis of ``clip`` with the model ``key``, or None when it has not been analysed."""
+    store = _results()
+    with store.lock:
+        found = store.items.get((clip.digest, key))
+        if found is not None:
+            store.items.move_to_end((clip.digest, key))
+        return found
+
+
+def analyse(clip: Clip, key: ModelKey, progress: Callable[[Progress], None] | None = None) -> Classification | str:
+    """The classification of ``clip``, or the reason it cannot be analysed; computed once (``progress``
+    hears how a new analysis goes: :func:`core.predict.classify`)."""
+    found = cached(clip, key)
+    if found is not None:
+        return found
+    source = io.BytesIO(clip.data)
     source.name = "This file"  # the loader starts its messages with the source's name
     try:
-        return classify(source, model(key))
+        outcome: Classification | str = classify(source, model(key), progress=progress)
     except Exception as exc:  # one clip's failure is its message; the traceback goes to the server log
-        return failure_message(exc, f"clip {digest[:12]}")
+        outcome = failure_message(exc, f"clip {clip.digest[:12]}")
+    store = _results()
+    with store.lock:
+        store.items[(clip.digest, key)] = outcome
+        while len(store.items) > MAX_RESULTS:
+            store.items.popitem(last=False)
+    return outcome
 
 
 def example_files(root: Path) -> list[Path] | None:

@@ -14,7 +14,7 @@ from core.display import genre_name, genre_statistics, mel_band_hz, waveform_env
 from core.explore import readable_name
 from core.model_inputs import INPUT_NAMES
 from core.explain import Reason
-from core.predict import Classification, Evidence, summary_columns
+from core.predict import Classification, Evidence, Progress, summary_columns
 from core.verdict import verdict
 from ui.charts import GENRE_COLORS, style
 from ui.mode import source_label
@@ -50,8 +50,32 @@ def percent(p: float) -> str:
 def verdict_html(result: Classification, label: str | None = None) -> str:
     """The verdict card: the genre in large type when the model is sure (:func:`core.verdict.verdict`),
     else the pair or shortlist in words; confidence, runner-up and (for dataset examples) the label."""
-    said = verdict(result.probabilities, result.classes, genre_name)
-    (genre, p), *rest = result.top(3)
+    return _verdict_card(result.probabilities, result.classes, label)
+
+
+def partial_verdict_html(classes: tuple[str, ...], progress: Progress) -> str:
+    """The verdict of the part classified so far, dimmed, while the rest of the song is analysed."""
+    return _verdict_card(progress.probabilities, classes, so_far=f"So far (the first {progress.fraction:.0%} "
+                         "of the song): ", extra_class=" cp-partial")
+
+
+def progress_text(name: str, progress: Progress) -> str:
+    """One line for the progress bar: what is happening to ``name`` and, once known, the time left."""
+    if progress.stage == "decoding":
+        return f"Decoding {name}…"
+    if progress.stage == "finishing":
+        return f"{name}: drawing the pictures and the explanation…"
+    left = progress.remaining_s()
+    eta = f" · about {max(1, round(left))} s left" if left is not None else ""
+    return f"Listening to {name}: {progress.windows_done} of {progress.windows} windows{eta}"
+
+
+def _verdict_card(probabilities: np.ndarray, classes: tuple[str, ...], label: str | None = None, so_far: str = "",
+                  extra_class: str = "") -> str:
+    said = verdict(probabilities, classes, genre_name)
+    order = np.argsort(-np.asarray(probabilities), kind="stable")
+    top = [(classes[i], float(probabilities[i])) for i in order]
+    (genre, p), *rest = top[:3]
     known = ""
     if label is not None:
         mark = "✓ matches" if label == genre else "✗ differs from"
@@ -62,10 +86,10 @@ def verdict_html(result: Classification, label: str | None = None) -> str:
         detail = f"<b>{percent(p)}</b> confident{runner}"
     else:
         kicker, headline, css = "Not a clear call", html.escape(said.text[0].upper() + said.text[1:]), "cp-genre cp-unsure"
-        detail = " · ".join(f"{html.escape(genre_name(g))} <b>{percent(q)}</b>" for g, q in result.top(len(said.genres)))
+        detail = " · ".join(f"{html.escape(genre_name(g))} <b>{percent(q)}</b>" for g, q in top[:len(said.genres)])
     return (
-        f'<div class="cp-verdict" style="border-color:{color(genre)}">'
-        f'<div class="cp-kicker">{kicker}</div>'
+        f'<div class="cp-verdict{extra_class}" style="border-color:{color(genre)}">'
+        f'<div class="cp-kicker">{html.escape(so_far)}{kicker}</div>'
         f'<div class="{css}" style="color:{color(genre)}">{headline}</div>'
         f'<div class="cp-confidence">{detail}</div>{known}</div>'
     )
@@ -78,6 +102,7 @@ VERDICT_CSS = """<style>
 .cp-unsure {font-size: 2.2rem;}
 .cp-confidence {font-size: 1.35rem;}
 .cp-known {font-size: 1rem; margin-top: 0.4rem; opacity: 0.85;}
+.cp-partial {opacity: 0.6;}
 .cp-bars {display: grid; grid-template-columns: 6.5rem 1fr 3.2rem; gap: 0.55rem 0.8rem; align-items: center;}
 .cp-bar-name {text-align: right; font-size: 1.05rem;}
 .cp-bar-track {background: #262a35; border-radius: 4px; height: 1.5rem;}

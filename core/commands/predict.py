@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -14,7 +15,8 @@ DESCRIPTION = """\
 Classify audio files (or every audio file under the folders given) with a model from the registry
 and write one CSV row per file: genre, confidence, top 3 and every genre's probability. Files that
 cannot be analysed get a row with the reason in the `error` column and are listed at the end; they
-never stop the batch. Exit status: 0 when every file was classified, 1 when some failed, 2 when
+never stop the batch. Files are classified in --workers processes (all cores by default), each
+loading the model once; the CSV keeps the order of the files. Exit status: 0 when every file was classified, 1 when some failed, 2 when
 nothing could be done (no model, no files). Decoder messages and numeric warnings go to the
 `warnings` column (and to the terminal with --verbose); tracebacks of unexpected errors go to the
 log file (--log)."""
@@ -29,6 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-seconds", type=float, default=AnalysisLimit().max_seconds,
                    help="analyse at most this many seconds per file (default: %(default)s)")
     p.add_argument("--offset", type=float, default=0.0, help="start the analysis here (seconds)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help="classify in N processes, each with the model loaded once (default: all cores, %(default)s)")
     p.add_argument("--verbose", action="store_true",
                    help="also print each file's warnings and the tracebacks of unexpected errors")
     p.add_argument("--log", type=Path, default=None,
@@ -48,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
     except RegistryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.workers < 1:
+        print("error: --workers must be 1 or more.", file=sys.stderr)
+        return 2
     log_to(args.log, args.verbose)
     files = audio_files(args.paths)
     if not files:
@@ -55,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     with tqdm(total=len(files), unit="file", file=sys.stderr) as bar:
         table = predict_files(files, model, limit=AnalysisLimit(args.max_seconds, args.offset),
-                              progress=lambda _: bar.update(1))
+                              progress=lambda _: bar.update(1), workers=args.workers)
     failed = table[table["error"] != ""]
     if args.out:
         storage.write_bytes(args.out, table.to_csv(index=False).encode())

@@ -193,3 +193,38 @@ def test_an_example_clip_from_the_dataset_folder(page, start_app, tmp_path, shot
     page.get_by_text("About this model").click()
     expect(page.get_by_text("Architecture")).to_be_visible()
     shot(page, "example-with-model-facts")
+
+
+# Records, while the page changes, whether a progress bar was shown, whether a final verdict card was on
+# screen at the same time as one (a stale result), and whether the verdict of the first part was shown.
+WATCH_PROGRESS = """() => {
+  window.cpSeen = {progress: false, stale: false, partial: false};
+  const look = () => {
+    const progress = document.querySelector('[data-testid="stProgress"]');
+    if (progress) {
+      window.cpSeen.progress = true;
+      if (document.querySelector('.cp-verdict:not(.cp-partial)')) window.cpSeen.stale = true;
+    }
+    if (document.querySelector('.cp-partial')) window.cpSeen.partial = true;
+  };
+  new MutationObserver(look).observe(document.body, {childList: true, subtree: true, attributes: true});
+}"""
+
+
+def test_a_new_analysis_replaces_the_old_result_with_progress_and_an_early_verdict(page, app_url, tmp_path, shot):
+    song = write_wav(tmp_path / "two-minute-song.wav", music(120, seed=5, freq=330))  # 40 windows: 3 batches
+    open_classify(page, app_url)
+    page.evaluate(WATCH_PROGRESS)
+    upload_files(page, UPLOADER, song, timeout_ms=180_000)
+    wait_for_charts(page, FIRST_CHARTS)
+    seen = page.evaluate("window.cpSeen")
+    assert seen["progress"] and seen["partial"] and not seen["stale"], seen
+    shot(page, "long-song")
+
+    page.evaluate(WATCH_PROGRESS)  # another model: a new analysis of the same song
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Model").click()
+    rerun_after(page, page.get_by_role("option", name="clips100-mel-cnn").click, timeout_ms=180_000)
+    wait_for_charts(page, FIRST_CHARTS)
+    assert verdict(page) in GENRE_NAMES
+    seen = page.evaluate("window.cpSeen")
+    assert seen["progress"] and not seen["stale"], seen
