@@ -165,6 +165,17 @@ def show_why(result: Classification) -> None:
     feature comparison labelled as a description."""
     genre, why = views.genre_name(result.genre), result.explanation
     st.subheader(f"Why {genre}?")
+    if why is not None and why.faithful and why.tags:
+        runner_up = views.genre_name(result.top(2)[1][0])
+        st.caption(why.method)
+        st.plotly_chart(views.tag_chart(why.tags, genre, runner_up), key="classify_tags", config=STATIC)
+        with st.expander("In words"):
+            st.markdown("\n".join(f"- {line}" for line in views.tag_lines(why.tags, genre, runner_up)))
+        evidence = result.describe(6)
+        if evidence:
+            with st.expander("Description, not the model's reasons: how this clip's audio features compare"):
+                st.markdown("\n".join(f"- {line}" for line in views.evidence_lines(evidence, result.schema)))
+        return
     if why is not None and why.faithful and why.reasons:
         evidence = result.describe(features=[r.feature for r in why.reasons])
         st.caption(f"{why.method} Boxes: the middle half of each genre's training tracks (line: median); "

@@ -167,7 +167,10 @@ def _head(handle: BinaryIO | str) -> bytes:
     if isinstance(handle, str):
         with open(handle, "rb") as f:
             return f.read(16)
-    return handle.getvalue()[:16]  # type: ignore[union-attr]
+    start = handle.tell()
+    head = handle.read(16)
+    handle.seek(start)
+    return head
 
 
 def _unreadable(name: str, head: bytes) -> AudioError:

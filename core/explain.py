@@ -7,6 +7,8 @@
   (the average of the genres' training means, from the statistics saved with the model) and the clip
   is classified again; a feature's *effect* is how much the verdict's probability falls without it.
   Only features that support the verdict (positive effect) are reasons, strongest first.
+- ``musicnn`` models that read pre-trained tag logits through a linear head (the default model):
+  each tag's exact share of the verdict's margin over the runner-up (:mod:`core.tag_evidence`).
 - other inputs (spectrogram, pre-trained embeddings): no measured reasons yet; the page shows the
   model's own evidence (the genre of every window) and labels any feature comparison as description.
   A new input kind adds its explainer to :data:`EXPLAINERS`.
@@ -21,6 +23,7 @@ import numpy as np
 
 from core.model_inputs import INPUT_NAMES, input_kinds
 from core.models import predict_proba
+from core.tag_evidence import TagReason, explains_with_tags, tag_reasons
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class Explanation:
     faithful: bool
     method: str  # one sentence for people: how the reasons were measured, or why there are none
     reasons: list[Reason] = field(default_factory=list)
+    tags: list[TagReason] = field(default_factory=list)  # for tag models: the tags behind the verdict
 
 
 def occlusion(model, rows: np.ndarray, columns: list[str], genre_index: int, feature_stats: dict,
@@ -74,7 +78,19 @@ def _features(result, model, k: int) -> Explanation:
                      result.classes.index(result.genre), result.feature_stats, k)
 
 
-EXPLAINERS: dict[tuple[str, ...], Callable] = {("features",): _features}
+def _tags(result, model, k: int) -> Explanation | None:
+    """A tag model's reasons (None for other musicnn models: they get the general answer)."""
+    if not explains_with_tags(model.info.meta) or result.segment_tag_logits is None or len(result.classes) < 2:
+        return None
+    (genre, _), (runner_up, _) = result.top(2)
+    reasons = tag_reasons(model.model, model.info.meta, result.segment_tag_logits, genre, runner_up, k)
+    return Explanation(True, "This model reads the 50 tags a network trained on ~200,000 real songs hears in each "
+                             "window, through a linear layer; these tags account for most of the lead of the "
+                             "verdict over the runner-up (the model's own arithmetic, averaged over the windows).",
+                       tags=reasons)
+
+
+EXPLAINERS: dict[tuple[str, ...], Callable] = {("features",): _features, ("musicnn",): _tags}
 
 
 def explain(result, model, k: int = 6) -> Explanation:
@@ -82,9 +98,10 @@ def explain(result, model, k: int = 6) -> Explanation:
     (its :class:`core.registry.LoadedModel`)."""
     kinds = input_kinds(model.info.meta)
     explainer = EXPLAINERS.get(kinds)
-    if explainer is None:
+    found = explainer(result, model, k) if explainer is not None else None
+    if found is None:
         reads = " and ".join(INPUT_NAMES.get(kind, kind) for kind in kinds)
         return Explanation(False, f"This model's input is {reads}, not the audio features below, and no measure of its "
                                   "reasons exists for that input yet. Its own evidence is the genre of each "
                                   "window along the song.")
-    return explainer(result, model, k)
+    return found

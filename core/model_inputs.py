@@ -49,38 +49,48 @@ def segment_input(kind: str, starts: np.ndarray, sr: int, *, signals: Signals | 
                   extraction: Extraction | None = None, musicnn_spec: np.ndarray | None = None) -> np.ndarray:
     """Input ``kind`` (float32) for the segments starting at samples ``starts`` (rate ``sr``): feature rows
     of ``extraction``, log-mel patches of ``signals`` or musicnn patches of ``musicnn_spec``."""
-    if kind == "features":
+    if kind == "features" and extraction is not None:
         return extraction.slices.astype(np.float32)
-    if kind == "log_mel":
+    if kind == "log_mel" and signals is not None:
         return patches_at(signals.log_mel, frames_of(starts)).astype(np.float32)
-    if kind == "musicnn":
+    if kind == "musicnn" and musicnn_spec is not None:
         return musicnn_patches_at(musicnn_spec, starts / sr).astype(np.float32)
+    if kind in INPUT_KINDS:
+        raise ValueError(f"Model input {kind!r} needs what it is made from (none was given).")
     raise ValueError(f"Unknown model input {kind!r}; known: {', '.join(INPUT_KINDS)}.")
 
 
 def predict_segments(model: keras.Model, meta: dict, inputs: list[np.ndarray], *, track_row: np.ndarray | None = None,
-                     batch_done: BatchDone | None = None) -> tuple[np.ndarray, np.ndarray]:
+                     batch_done: BatchDone | None = None, side: list[np.ndarray] | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """(segment probabilities, track probabilities) of ``model`` for one recording.
 
     ``inputs``: one array per input kind (:func:`input_kinds` order), a row or patch per segment.
     A track-level feature model judges ``track_row`` (the whole-track row); every other model
     judges the segments and the track's verdict is their mean. The network runs in batches of
-    :data:`BATCH` segments; ``batch_done`` hears after each batch.
+    :data:`BATCH` segments; ``batch_done`` hears after each batch. A network with two outputs (what it
+    read, then the probabilities: :func:`core.tag_evidence.explaining_model`) puts the first into ``side``.
     """
-    if input_kinds(meta) == ("features",) and meta.get("level", "slice") == "track":
+    if input_kinds(meta) == ("features",) and meta.get("level", "slice") == "track" and track_row is not None:
         probs = _batched(model, [np.vstack([track_row[None, :], inputs[0]]).astype(np.float32)], None)
         return probs[1:], probs[0]
-    probs = _batched(model, inputs, batch_done)
+    probs = _batched(model, inputs, batch_done, side)
     return probs, probs.mean(axis=0)
 
 
-def _batched(model: keras.Model, inputs: list[np.ndarray], batch_done: BatchDone | None) -> np.ndarray:
+def _batched(model: keras.Model, inputs: list[np.ndarray], batch_done: BatchDone | None,
+             side: list[np.ndarray] | None = None) -> np.ndarray:
     n = len(inputs[0])
     out = []
     for start in range(0, n, BATCH):
         batch = [x[start:start + BATCH] for x in inputs]
         # one compiled call per batch: 2-3x faster than eager for the CNNs
-        out.append(np.asarray(model.predict_on_batch(batch[0] if len(batch) == 1 else batch), dtype=np.float64))
+        found = model.predict_on_batch(batch[0] if len(batch) == 1 else batch)
+        if isinstance(found, (list, tuple)):
+            if side is not None:
+                side.append(np.asarray(found[0], dtype=np.float32))
+            found = found[-1]
+        out.append(np.asarray(found, dtype=np.float64))
         if batch_done is not None:
             batch_done(min(start + BATCH, n), np.concatenate(out))
     return np.concatenate(out)

@@ -19,6 +19,7 @@ import os
 import posixpath
 import time
 import warnings
+import weakref
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Callable
@@ -32,11 +33,12 @@ from core.dataset import AUDIO_EXTENSIONS, init_worker, pool_context
 from core.explain import Explanation, explain
 from core.failures import failure_message
 from core.features import HOP, Extraction, Signals, compute_signals, extract_signals, slice_starts
+from core.keras_env import set_threads
 from core.model_inputs import input_kinds, needs_features, predict_segments, segment_input
 from core.musicnn import log_mel as musicnn_log_mel
-from core.keras_env import set_threads
 from core.registry import LoadedModel, load_model
 from core.schema import FeatureSchema
+from core.tag_evidence import explaining_model, explains_with_tags
 from core.transfer import to_16k
 
 # Segments side by side (hop = their length, 3 s): the models' track accuracy was measured so, and
@@ -99,6 +101,7 @@ class Classification:
     seconds: float  # time classify took
     stages: dict[str, float]  # seconds per stage (decode, feature STFT, network, ...); some overlap in time
     explanation: Explanation | None = None  # the model's measured reasons (core.explain)
+    segment_tag_logits: np.ndarray | None = None  # (n_segments, n_tags) what a tag model read (core.tag_evidence)
 
     @property
     def genre(self) -> str:
@@ -195,6 +198,16 @@ def _feature_part(audio: Audio, schema: FeatureSchema, segment_seconds: float, h
     return signals, extraction, spectrogram
 
 
+_EXPLAINING: "weakref.WeakKeyDictionary[object, object]" = weakref.WeakKeyDictionary()
+
+
+def _explaining(model: object) -> object:
+    """The two-output copy of a tag model (built once per loaded model; it shares the weights)."""
+    if model not in _EXPLAINING:
+        _EXPLAINING[model] = explaining_model(model)
+    return _EXPLAINING[model]
+
+
 def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit = AnalysisLimit(),
              hop_seconds: float | None = HOP_SECONDS, progress: Callable[[Progress], None] | None = None
              ) -> Classification:
@@ -234,10 +247,12 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
                   for k in kinds]
         report("listening", 0, len(starts))
         network_start = time.perf_counter()
+        side: list[np.ndarray] = []
+        network = _explaining(model.model) if explains_with_tags(meta) else model.model
         segment_probs, track = _timed(
-            stages, "network", predict_segments, model.model, meta, inputs,
+            stages, "network", predict_segments, network, meta, inputs,
             track_row=None if extraction is None else extraction.track,
-            batch_done=lambda done, probs: report("listening", done, len(starts), probs))
+            batch_done=lambda done, probs: report("listening", done, len(starts), probs), side=side)
         report("finishing", len(starts), len(starts), segment_probs)
         signals, extraction, spectrogram = features.result()
     result = Classification(
@@ -245,7 +260,8 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
         segment_starts=audio.offset_s + starts / audio.sr, segment_seconds=segment_seconds,
         segment_probabilities=segment_probs, features=pd.Series(extraction.track, index=list(schema.columns)),
         segment_features=extraction.slices, level=model.info.level, audio=audio, spectrogram=spectrogram,
-        feature_stats=meta.get("feature_stats", {}), seconds=time.perf_counter() - t0, stages=stages)
+        feature_stats=meta.get("feature_stats", {}), seconds=time.perf_counter() - t0, stages=stages,
+        segment_tag_logits=np.concatenate(side) if side else None)
     result.explanation = explain(result, model)
     return result
 

@@ -1,5 +1,6 @@
 """The Classify page's "Why <genre>?" through AppTest: a feature model shows its measured reasons; a model
-reading an embedding shows no invented reasons, only a feature comparison labelled as description."""
+reading an embedding shows no invented reasons, only a feature comparison labelled as description; the tag
+model shows the tags behind its verdict (its own arithmetic)."""
 
 from __future__ import annotations
 
@@ -25,8 +26,23 @@ def test_a_feature_model_shows_what_changed_its_verdict():
     assert not at.error
 
 
+@pytest.mark.skipif("clips100-vgg-transfer" not in {i.name for i in list_models()}, reason="shipped model missing")
 def test_an_embedding_model_has_its_comparison_labelled_as_description():
-    at = upload(classify_page(), ("song.wav", wav(seed=12)))  # the default model reads musicnn embeddings
+    at = classify_page()
+    at.selectbox(key="classify_model").set_value("clips100-vgg-transfer").run()
+    at = upload(at, ("song.wav", wav(seed=12)))
     text = why_text(at)
     assert "not the audio features below" in text and "Description, not the model's reasons" in text
     assert f"unusual for {shown_genre(at)}" not in text  # no listed feature argues against the verdict
+
+
+@pytest.mark.skipif("gtzan-musicnn-tags" not in {i.name for i in list_models()}, reason="shipped model missing")
+def test_the_tag_model_shows_the_tags_behind_its_verdict():
+    at = classify_page()
+    at.selectbox(key="classify_model").set_value("gtzan-musicnn-tags").run()
+    at = upload(at, ("song.wav", wav(seed=13)))
+    text = why_text(at)
+    assert "50 tags a network trained on ~200,000 real songs hears" in text
+    assert "towards" in text and "over" in text  # the tags in words: '+0.42 towards Rock over Pop'
+    assert any("Description, not the model's reasons" in e.label for e in at.expander)
+    assert not at.error

@@ -11,10 +11,11 @@ import plotly.colors as px_colors
 import plotly.graph_objects as go
 
 from core.display import genre_name, genre_statistics, mel_band_hz, waveform_envelope
+from core.explain import Reason
 from core.explore import readable_name
 from core.model_inputs import INPUT_NAMES
-from core.explain import Reason
 from core.predict import Classification, Evidence, Progress, summary_columns
+from core.tag_evidence import TagReason
 from core.verdict import verdict
 from ui.charts import GENRE_COLORS, style
 from ui.mode import source_label
@@ -223,6 +224,24 @@ def evidence_lines(evidence: list[Evidence], schema) -> list[str]:
         f"{genre_name(e.runner_up)} (median {number(e.median_runner_up)})."
         for e in evidence
     ]
+
+
+def tag_chart(tags: list[TagReason], genre: str, runner_up: str) -> go.Figure:
+    """The tags behind a verdict: each one's share of the lead over the runner-up, largest on top."""
+    labels = [f"{t.tag}" if t.above_usual else f"not {t.tag}" for t in tags][::-1]
+    fig = go.Figure(go.Bar(x=[t.share for t in tags][::-1], y=labels, orientation="h", marker_color=ACCENT,
+                           hovertemplate="%{y}: +%{x:.2f}<extra></extra>"))
+    style(fig, height=90 + 34 * len(tags), legend=False)
+    fig.update_layout(title=dict(text=f"Tags that make it {genre} rather than {runner_up}", font=dict(size=15)),
+                      xaxis_title="share of the lead (logit units)", margin=dict(l=10, r=40, t=40, b=40))
+    return fig
+
+
+def tag_lines(tags: list[TagReason], genre: str, runner_up: str) -> list[str]:
+    """The tags behind a verdict in words."""
+    return [(f"it sounds **{t.tag}** ({percent(t.probability)} to the tagger)" if t.above_usual
+             else f"it does **not** sound **{t.tag}** ({percent(t.probability)} to the tagger)")
+            + f": +{t.share:.2f} towards {genre} over {runner_up}" for t in tags]
 
 
 def reason_lines(reasons: list[Reason], evidence: list[Evidence], schema) -> list[str]:

@@ -3,7 +3,6 @@ cut off with an ellipsis, no chart titles overlap; a screenshot of each state un
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 from browser_harness import REPO_ROOT, count_reruns, open_page, rerun_after, upload_files, wait_for_charts
@@ -55,7 +54,7 @@ def sized(request, browser: Browser) -> Page:
     context.close()
 
 
-def test_classify_at_desktop_and_phone_widths(sized: Page, app_url, clip, tmp_path, shot) -> None:
+def test_classify_at_desktop_and_phone_widths(sized: Page, app_url, clip, tmp_path, shot) -> None:  # noqa: F811
     open_page(sized, f"{app_url}/classify", timeout_ms=180_000)
     check(sized, shot, "1-empty")
     upload_files(sized, "Drop one or many songs", clip, timeout_ms=180_000)
