@@ -89,7 +89,8 @@ def _verdict_card(probabilities: np.ndarray, classes: tuple[str, ...], label: st
         kicker, headline, css = "Not a clear call", html.escape(said.text[0].upper() + said.text[1:]), "cp-genre cp-unsure"
         detail = " · ".join(f"{html.escape(genre_name(g))} <b>{percent(q)}</b>" for g, q in top[:len(said.genres)])
     return (
-        f'<div class="cp-verdict{extra_class}" style="border-color:{color(genre)}">'
+        f'<div class="cp-verdict{extra_class}" data-genre="{html.escape(genre_name(genre))}" '
+        f'style="border-color:{color(genre)}">'
         f'<div class="cp-kicker">{html.escape(so_far)}{kicker}</div>'
         f'<div class="{css}" style="color:{color(genre)}">{headline}</div>'
         f'<div class="cp-confidence">{detail}</div>{known}</div>'

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ import soundfile as sf
 from browser_harness import count_reruns, file_uploader, open_page, wait_for_app
 from playwright.sync_api import expect
 
-from ui.classify_views import genre_name, percent
+from ui.classify_views import verdict_html
 
 UPLOADER = "Drop one or many songs"
 SESSIONS = 5
@@ -34,7 +36,7 @@ def clip(kind: int, seconds: float = 6.0) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> list[tuple[Path, str]]:
-    """The clips and what the registry's default model says of each (genre and confidence as shown)."""
+    """The clips and what the registry's default model says of each (the verdict card's text)."""
     from core.predict import classify
     from core.registry import load_model
 
@@ -44,8 +46,10 @@ def clips(tmp_path_factory) -> list[tuple[Path, str]]:
     for kind in range(SESSIONS):
         path = folder / f"session-{kind}.wav"
         sf.write(path, clip(kind), SR)
-        (genre, p), (runner_up, q) = classify(path, model).top(2)
-        out.append((path, f"{genre_name(genre)} | {percent(p)} confident · then {genre_name(runner_up)} {percent(q)}"))
+        card = verdict_html(classify(path, model))  # the card's headline and detail, as the page must show them
+        headline = re.search(r'class="cp-genre[^"]*"[^>]*>(.*?)</div>', card).group(1)
+        detail = re.sub(r"<[^>]+>", "", re.search(r'class="cp-confidence">(.*?)</div>', card).group(1))
+        out.append((path, html.unescape(f"{headline} | {detail}")))
     assert len({expected for _, expected in out}) == SESSIONS, f"clips must be told apart: {out}"
     return out
 

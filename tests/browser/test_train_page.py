@@ -111,7 +111,8 @@ def test_curves_grow_stop_save_and_classify(page, start_app, tmp_path, clip, sho
                                     .some(e => (e.value || e.innerText || '').includes('browser-model (default)'))""",
                            timeout=SLOW)  # the model picker preselects the new default
     upload_files(page, "Drop one or many songs", clip, timeout_ms=SLOW)
-    genre = page.locator(".cp-genre").inner_text(timeout=SLOW)
+    page.locator(".cp-genre").first.wait_for(timeout=SLOW)
+    genre = page.locator(".cp-verdict").first.get_attribute("data-genre")
     assert genre in GENRE_NAMES
     assert not page.locator('[data-testid="stException"]').count()
     shot(page, "6-classified")
