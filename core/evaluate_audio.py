@@ -106,7 +106,7 @@ Progress = Callable[[str], None]
 def evaluate_audio(folder: str | Path, manifest: str | Path, model, *, progress: Progress | None = None) -> dict[str, Any]:
     """Classify every manifest file under ``folder`` with ``model`` (a :class:`core.registry.LoadedModel`)
     and :func:`score` the results; files that fail are listed under ``failed`` and left out."""
-    from core.audio import AudioError
+    from core.failures import failure_message
     from core.predict import classify
 
     folder = Path(folder)
@@ -115,8 +115,8 @@ def evaluate_audio(folder: str | Path, manifest: str | Path, model, *, progress:
     for file, label in entries.itertuples(index=False):
         try:
             result = classify(folder / file, model)
-        except AudioError as exc:
-            failed.append({"file": file, "error": str(exc)})
+        except Exception as exc:  # one song's failure, whatever it is, is that song's error (logged)
+            failed.append({"file": file, "error": failure_message(exc, str(file))})
             continue
         rows.append({"file": file, "label": label, "predicted": result.genre,
                      **{f"p_{c}": float(p) for c, p in zip(result.classes, result.probabilities)}})

@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -87,16 +88,16 @@ def cross_validate(data: PatchData, recipe: TransferRecipe, c: float, progress: 
         head = fit_linear_head(data.x[train_rows], data.y[train_rows], len(data.classes), c, recipe.balanced)
         logits[test_rows] = head.logits(data.x[test_rows])
         fold_of[test_t] = k
-    held = clean
-    _, raw = track_probabilities(logits[held], data.groups[held])
+    held_logits, held_y, held_groups = logits[clean], data.y[clean], data.groups[clean]
+    _, raw = track_probabilities(held_logits, held_groups)
     # Cross-fitted temperature: each fold's verdicts are calibrated with a temperature fitted on the others.
     calibrated = np.zeros_like(raw)
-    fold_rows = pd.Series(fold_of, index=tracks).loc[data.groups[held]].to_numpy()
+    fold_rows = pd.Series(fold_of, index=tracks).loc[held_groups].to_numpy()
     for k in range(folds):
-        fit_t = fit_temperature(logits[held][fold_rows != k], data.y[held][fold_rows != k], data.groups[held][fold_rows != k])
-        inside = fold_of == k
-        _, calibrated[inside] = track_probabilities(logits[held][fold_rows == k], data.groups[held][fold_rows == k], fit_t)
-    temperature = fit_temperature(logits[held], data.y[held], data.groups[held])
+        other, inside = fold_rows != k, fold_rows == k
+        fit_t = fit_temperature(held_logits[other], held_y[other], held_groups[other])
+        _, calibrated[fold_of == k] = track_probabilities(held_logits[inside], held_groups[inside], fit_t)
+    temperature = fit_temperature(held_logits, held_y, held_groups)
 
     def ece(probs: np.ndarray) -> float:
         return expected_calibration_error(probs.max(axis=1), probs.argmax(axis=1) == track_y)
@@ -139,7 +140,12 @@ def train_transfer(sources: list[str | os.PathLike], recipe: TransferRecipe, *, 
     t0 = time.perf_counter()
     tracks = collect_tracks(sources)
     if limit is not None:
-        tracks = [t for t in tracks if sum(u.label == t.label for u in tracks[: tracks.index(t)]) < limit]
+        kept, per_genre = [], Counter[str]()
+        for track in tracks:
+            per_genre[track.label] += 1
+            if per_genre[track.label] <= limit:
+                kept.append(track)
+        tracks = kept
     say = progress or (lambda _: None)
     say(f"{len(tracks)} tracks from {len(sources)} source(s); patch features ...")
     if cache is not None:
