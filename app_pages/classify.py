@@ -6,8 +6,8 @@ import random
 import numpy as np
 import streamlit as st
 
+from core.models.registry import RegistryError, default_name, list_models
 from core.predict import Classification, Progress, summary_row
-from core.registry import RegistryError, default_name, list_models
 from ui import classify_data as data
 from ui import classify_views as views
 from ui import session_models

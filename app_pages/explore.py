@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
+from core.data.explore import MI_MAX_ROWS, readable_name, row_kinds
+from core.data.store import feature_schema_of
 from core.display import genre_name
-from core.explore import MI_MAX_ROWS, readable_name, row_kinds
-from core.store import feature_schema_of
 from ui import explore_data as data
 from ui import explore_views as views
 from ui.charts import genre_order

@@ -8,7 +8,7 @@ from ui.navigation import HOME, PAGES
 def default_model() -> None:
     """The default model's facts (from the registry), or a hint when there is none."""
     # Imported here, after the page text is on screen: the registry loads TensorFlow (seconds, once).
-    from core.registry import RegistryError, default_name, model_info
+    from core.models.registry import RegistryError, default_name, model_info
     from ui.classify_views import model_facts
 
     name = default_name()

@@ -5,10 +5,11 @@ import json
 
 import streamlit as st
 
-from core import registry
+from core.data.explore import row_kinds, select_rows
 from core.display import genre_name
-from core.explore import row_kinds, select_rows
-from core.holdout import (
+from core.jobs import FAILED, RUNNING, STOPPED, Job, JobError, JobSnapshot, TrainedRun, TrainProcess
+from core.models import registry
+from core.models.holdout import (
     HOLDOUT_PROTOCOLS,
     PROTOCOL_SENTENCES,
     SEED_REPORTED,
@@ -16,9 +17,8 @@ from core.holdout import (
     table_architectures,
     tunable_defaults,
 )
-from core.jobs import FAILED, RUNNING, STOPPED, Job, JobError, JobSnapshot, TrainedRun, TrainProcess
+from core.models.train import TrainConfig
 from core.modes import AccessError
-from core.train import TrainConfig
 from ui import session_models
 from ui import train_views as views
 from ui.charts import genre_order

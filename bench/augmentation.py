@@ -2,8 +2,8 @@
 
     .venv/bin/python -m bench.augmentation [--data ../shared/data] [--cache /tmp/cpunk-patches]
 
-For ``none`` (clean audio only), each kind of :mod:`core.augment` alone, and the whole modern chain:
-the default model's recipe (``core.transfer_train``, musicnn MSD tag logits, calibrated logistic
+For ``none`` (clean audio only), each kind of :mod:`core.data.augment` alone, and the whole modern chain:
+the default model's recipe (``core.models.transfer_train``, musicnn MSD tag logits, calibrated logistic
 regression at the default model's C) on all 369 shared GTZAN tracks (FLAC where there is one), its
 track-grouped 5-fold cross-validation, and the real-world check (``realworld/``, through
 ``core.predict.classify``). The clean patches are computed once and cached; each kind adds four
@@ -32,14 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "augmentation.json")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from core import registry
     from core.atomic import write_json
-    from core.augment import MODERN_CHAIN
-    from core.evaluate_audio import evaluate_audio
-    from core.registry import LoadedModel, ModelInfo
-    from core.schema import SEED
-    from core.transfer_data import EmbeddingSpec
-    from core.transfer_train import TransferRecipe, train_transfer
+    from core.data.augment import MODERN_CHAIN
+    from core.features.schema import SEED
+    from core.models import registry
+    from core.models.evaluate_audio import evaluate_audio
+    from core.models.registry import LoadedModel, ModelInfo
+    from core.models.transfer_data import EmbeddingSpec
+    from core.models.transfer_train import TransferRecipe, train_transfer
 
     default = registry.model_info(registry.default_name())
     c = default.meta["architecture"]["config"].get("c_chosen", 1.0)

@@ -36,7 +36,7 @@ import streamlit
 from playwright.sync_api import Page, sync_playwright
 
 from core.atomic import write_json
-from core.registry import default_name
+from core.models.registry import default_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
 from browser_harness import (  # noqa: E402

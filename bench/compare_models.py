@@ -7,7 +7,7 @@ classical, 100 rock, 99 jazz, 10 of each other genre), ``flac`` = the 100 lossle
 genre). Each clip is decoded once into a cache (``--cache``): seed-schema feature rows (whole track +
 ten 3-s slices), its uint8 log-mel spectrogram and musicnn embeddings of ten 3-s patches.
 
-Protocol ``track``: 5 stratified folds grouped by track (``core.training_data.grouped_folds``, seed
+Protocol ``track``: 5 stratified folds grouped by track (``core.data.training_data.grouped_folds``, seed
 42); every model is trained on the same four folds and predicts the held-out fold; a track's verdict
 is the mean of its 3-s windows' probabilities. The ensemble averages the three models' track
 probabilities. Writes ``bench/results/compare_<dataset>.json`` (per-genre F1, confusion matrices,
@@ -39,10 +39,10 @@ VGG_COLUMNS = tuple(f"vgg{i:03d}" for i in range(256))
 def _clip(path: str, track_id: str, label: str) -> tuple[pd.DataFrame, dict, np.ndarray, np.ndarray]:
     """One decode of a clip: seed feature rows, spectrogram cache row, musicnn patches and their starts."""
     from core.audio import load_audio
-    from core.features import compute_signals, extract_signals
-    from core.schema import SEED
-    from core.spectrograms import spectrogram_row
-    from core.transfer import musicnn_log_mel, musicnn_patches_at
+    from core.features.extract import compute_signals, extract_signals
+    from core.features.schema import SEED
+    from core.features.spectrograms import spectrogram_row
+    from core.models.transfer import musicnn_log_mel, musicnn_patches_at
 
     audio = load_audio(path)
     signals = compute_signals(audio.y, audio.sr, SEED.signals)
@@ -55,10 +55,10 @@ def _clip(path: str, track_id: str, label: str) -> tuple[pd.DataFrame, dict, np.
 
 def build_cache(data: Path, cache: Path, workers: int) -> None:
     """Decode every clip of ``data`` once; write seed.parquet, mel.parquet and vgg.parquet in ``cache``."""
-    from core.dataset import discover, init_worker
-    from core.spectrograms import write_spectrograms
-    from core.store import write_parquet_atomic
-    from core.transfer import embed
+    from core.data.dataset import discover, init_worker
+    from core.data.store import write_parquet_atomic
+    from core.features.spectrograms import write_spectrograms
+    from core.models.transfer import embed
 
     tracks = discover(data)
     tables, mel_rows, vgg_parts = [], [], []
@@ -84,7 +84,7 @@ def build_cache(data: Path, cache: Path, workers: int) -> None:
     print(f"  {data.name}: cache written in {time.perf_counter() - t0:.0f} s -> {cache}", file=sys.stderr)
 
 
-SEED_CONFIG = dict(architecture="seed_mlp", level="slice", epochs=120, batch_size=128)  # core.train defaults
+SEED_CONFIG = dict(architecture="seed_mlp", level="slice", epochs=120, batch_size=128)  # core.models.train defaults
 CNN_CONFIG = dict(epochs=12, crops_per_track=2, batch_size=32)  # what the shared 2-core CPU allows
 HEAD_CONFIG = dict(epochs=60, batch_size=64)
 MODELS = ("seed_mlp", "cnn", "vgg_transfer")
@@ -92,7 +92,7 @@ MODELS = ("seed_mlp", "cnn", "vgg_transfer")
 
 def load_cache(cache: Path):
     """(seed feature table, spectrograms, musicnn embedding table) of one dataset's cache."""
-    from core.spectrograms import read_spectrograms
+    from core.features.spectrograms import read_spectrograms
 
     return pd.read_parquet(cache / "seed.parquet"), read_spectrograms(cache / "mel.parquet"), pd.read_parquet(cache / "vgg.parquet")
 
@@ -107,10 +107,10 @@ def head_rows(vgg: pd.DataFrame, tracks: set[str], classes: tuple[str, ...]) -> 
 
 def train_head(x: np.ndarray, y: np.ndarray, n_classes: int, seed: int):
     """The vgg_head fitted on patch embeddings (class-balanced, fixed epochs)."""
-    from core.fit import fit
     from core.keras_env import seed_everything, tf
-    from core.models import build_model
-    from core.train import class_weights
+    from core.models.builders import build_model
+    from core.models.fit import fit
+    from core.models.train import class_weights
 
     seed_everything(seed)
     per_class = class_weights(y)
@@ -124,11 +124,11 @@ def fold_predictions(table: pd.DataFrame, spectrograms, vgg: pd.DataFrame, train
                      test_tracks: list[str], classes: tuple[str, ...], seed: int,
                      models: tuple[str, ...] = MODELS) -> dict[str, tuple[np.ndarray, float]]:
     """Per model: track probabilities of ``test_tracks`` (in that order) and training seconds."""
-    from core.cnn import track_probabilities, train_cnn
-    from core.evaluate import track_average
-    from core.models import predict_proba
-    from core.train import TrainConfig, train
-    from core.training_data import training_rows
+    from core.data.training_data import training_rows
+    from core.models.builders import predict_proba
+    from core.models.cnn import track_probabilities, train_cnn
+    from core.models.evaluate import track_average
+    from core.models.train import TrainConfig, train
 
     out = {}
     rows = training_rows(table, "slice", classes)
@@ -162,8 +162,8 @@ def fold_predictions(table: pd.DataFrame, spectrograms, vgg: pd.DataFrame, train
 def compare(name: str, cache: Path, folds: int, seed: int, out: Path, models: tuple[str, ...] = MODELS) -> dict:
     """Out-of-fold track predictions of every model on one dataset; metrics, JSON, printed table."""
     from core.atomic import write_json
-    from core.evaluate import metrics
-    from core.training_data import grouped_folds, training_rows
+    from core.data.training_data import grouped_folds, training_rows
+    from core.models.evaluate import metrics
 
     table, spectrograms, vgg = load_cache(cache)
     track_rows = training_rows(table, "track")
@@ -199,10 +199,10 @@ def compare(name: str, cache: Path, folds: int, seed: int, out: Path, models: tu
 
 def network_card(model, architecture: str, inputs: list[str], config: dict, history, seed_rows, seed: int,
                  source: str, report: dict | None) -> dict:
-    """``model.json`` for a network: :func:`core.model_card.model_card` (seed-feature statistics of the
+    """``model.json`` for a network: :func:`core.models.model_card.model_card` (seed-feature statistics of the
     same tracks for explanations) plus its ``inputs`` and the comparison's out-of-fold metrics."""
-    from core.model_card import model_card
-    from core.train import TrainConfig, TrainHistory
+    from core.models.model_card import model_card
+    from core.models.train import TrainConfig, TrainHistory
 
     train_config = TrainConfig(architecture=architecture, level="slice", epochs=config.get("epochs", 0),
                                batch_size=config.get("batch_size", 0), validation_fraction=0.0, monitor="loss",
@@ -221,13 +221,13 @@ def save_models(name: str, cache: Path, prefix: str, seed: int, out: Path) -> li
     """Train every model on all tracks of a dataset and save them (and their ensemble) in the registry."""
     import json
 
-    from core import registry
-    from core.cnn import train_cnn
-    from core.fit import FitHistory
-    from core.model_inputs import ensemble_model
-    from core.train import TrainConfig, train
-    from core.training_data import training_rows
-    from core.transfer import transfer_model
+    from core.data.training_data import training_rows
+    from core.models import registry
+    from core.models.cnn import train_cnn
+    from core.models.fit import FitHistory
+    from core.models.model_inputs import ensemble_model
+    from core.models.train import TrainConfig, train
+    from core.models.transfer import transfer_model
 
     table, spectrograms, vgg = load_cache(cache)
     report_file = out / f"compare_{name}.json"
@@ -259,8 +259,8 @@ def time_inference(names: list[str], clips: list[Path], out: Path) -> dict:
     """Median and max seconds of :func:`core.predict.classify` per 30-s clip for each model (after a warm-up)."""
     import statistics
 
-    from core import registry
     from core.atomic import write_json
+    from core.models import registry
     from core.predict import classify
 
     result = {"benchmark": "core.predict.classify per 30-s clip (decode, features, model inputs, network; "
@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.save:
         names = save_models(args.dataset[0], args.cache / args.dataset[0], args.save, args.seed, args.out)
-        from core.schema import GENRES
+        from core.features.schema import GENRES
 
         clips = [sorted((args.data / "gtzan_flac" / g).glob("*.flac"))[-1] for g in GENRES]
         time_inference(names, clips, args.out)

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from distributed import Client, LocalCluster, wait
 
-from core.dask_engine import dask_engine
-from core.dataset import discover, extract_dataset
-from core.schema import SEED
+from core.data.dask_engine import dask_engine
+from core.data.dataset import discover, extract_dataset
+from core.features.schema import SEED
 
 RESULTS = Path(__file__).resolve().parent / "results" / "dask_scaling.json"
 FMA_LARGE_CLIPS = 106_574

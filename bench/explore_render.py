@@ -1,6 +1,6 @@
 """Explore page render time in a real browser: ``python -m bench.explore_render [--rows 10000 100000]``.
 
-For each size, writes a made-up feature table (:func:`core.explore.synthetic_table`, seed schema,
+For each size, writes a made-up feature table (:func:`core.data.explore.synthetic_table`, seed schema,
 whole-track rows only, 5 genres) to a temporary Parquet file, starts ``streamlit run app.py``
 headless and drives Debian's Chromium (the browser-test harness) through what a presenter does:
 
@@ -33,9 +33,9 @@ import psutil
 import streamlit
 from playwright.sync_api import sync_playwright
 
-from core.explore import synthetic_table
-from core.schema import SEED
-from core.store import write_parquet_atomic
+from core.data.explore import synthetic_table
+from core.data.store import write_parquet_atomic
+from core.features.schema import SEED
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
 from browser_harness import (  # noqa: E402

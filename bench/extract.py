@@ -1,6 +1,6 @@
 """Whole-dataset extraction throughput: ``python -m bench.extract --data ../shared/data --workers 2``.
 
-Runs :func:`core.dataset.extract_dataset` (the code behind ``python -m core extract``) over the
+Runs :func:`core.data.dataset.extract_dataset` (the code behind ``python -m core extract``) over the
 ``gtzan`` (OGG) and ``gtzan_flac`` (FLAC) clips into a temporary store, with ``--workers``
 processes, and reports clips/s and the time extrapolated to the 1,000 clips of GTZAN (goal: 60 s).
 Wall time includes starting the worker pool and writing the store. The machine may be shared, so
@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.dataset import discover, extract_dataset
-from core.schema import SCHEMAS, get_schema
+from core.data.dataset import discover, extract_dataset
+from core.features.schema import SCHEMAS, get_schema
 
 RESULTS = Path(__file__).resolve().parent / "results" / "extract.json"
 GTZAN_CLIPS = 1_000

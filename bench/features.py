@@ -2,7 +2,7 @@
 
 ``python -m bench.features --data ../shared/data`` measures, side by side on clips of ``gtzan`` (OGG)
 and ``gtzan_flac`` (FLAC), the CPU time per 30-s clip including its 10 slices of the fast extractor
-(:func:`core.features.extract`) and of the plain recipe (:mod:`core.reference`: whole track + cut
+(:func:`core.features.extract.extract`) and of the plain recipe (:mod:`core.features.reference`: whole track + cut
 slices), the decode time, and the peak memory of loading and analysing a 10-minute 44.1 kHz stereo
 WAV. Times are process CPU seconds with every numeric library pinned to one thread.
 ``--csv-check`` instead compares our rows with the published GTZAN tables (whole-track rows of the
@@ -32,9 +32,9 @@ import pandas as pd  # noqa: E402
 import soundfile as sf  # noqa: E402
 import soxr  # noqa: E402
 
-from core import features, reference  # noqa: E402
 from core.audio import SAMPLE_RATE, AnalysisLimit, load_audio  # noqa: E402
-from core.schema import GENRES, GTZAN_KAGGLE, SEED, FeatureSchema, get_schema  # noqa: E402
+from core.features import extract, reference  # noqa: E402
+from core.features.schema import GENRES, GTZAN_KAGGLE, SEED, FeatureSchema, get_schema  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "features.json"
 CSV_RESULTS = RESULTS.with_name("features_csv.json")
@@ -78,7 +78,7 @@ def relative_error(ours: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
 
 def track_rows(paths: list[Path], schema: FeatureSchema = GTZAN_KAGGLE) -> pd.DataFrame:
     """Our whole-track rows of ``paths``, indexed by track name."""
-    rows = [features.extract(load_audio(p).y, SAMPLE_RATE, schema).track for p in paths]
+    rows = [extract.extract(load_audio(p).y, SAMPLE_RATE, schema).track for p in paths]
     return pd.DataFrame(rows, index=[track_name(p) for p in paths], columns=list(schema.columns))
 
 
@@ -105,7 +105,7 @@ def slice_differences(paths: list[Path], csv: Path) -> dict:
     vs_cut, vs_csv, cut_vs_csv = [], [], []
     for path in paths:
         y = load_audio(path).y
-        ours = features.extract(y, SAMPLE_RATE, GTZAN_KAGGLE).slices
+        ours = extract.extract(y, SAMPLE_RATE, GTZAN_KAGGLE).slices
         cut = reference.reference_slices(y, SAMPLE_RATE, GTZAN_KAGGLE)
         names = [f"{track_name(path)}.{i}" for i in range(len(ours))]
         frame = lambda rows: pd.DataFrame(rows, index=names, columns=list(GTZAN_KAGGLE.columns))  # noqa: E731
@@ -123,7 +123,7 @@ def time_clip(path: Path, schema: FeatureSchema) -> dict:
     t0 = time.process_time()
     y = load_audio(path).y
     t1 = time.process_time()
-    fast = features.extract(y, SAMPLE_RATE, schema)
+    fast = extract.extract(y, SAMPLE_RATE, schema)
     t2 = time.process_time()
     reference.reference_row(y, SAMPLE_RATE, schema)
     reference.reference_slices(y, SAMPLE_RATE, schema)
@@ -133,7 +133,7 @@ def time_clip(path: Path, schema: FeatureSchema) -> dict:
 
 def speed(data: Path, per_genre: int, schema: FeatureSchema) -> dict:
     """Per-clip timings on ``gtzan`` and ``gtzan_flac`` (the same track names), with medians."""
-    features.extract(np.random.default_rng(0).uniform(-0.5, 0.5, 5 * SAMPLE_RATE).astype(np.float32))  # JIT warm-up
+    extract.extract(np.random.default_rng(0).uniform(-0.5, 0.5, 5 * SAMPLE_RATE).astype(np.float32))  # JIT warm-up
     out = {}
     for folder in ("gtzan", "gtzan_flac"):
         rows = [time_clip(p, schema) for p in clips(data / folder, per_genre)]
@@ -150,8 +150,8 @@ for n in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_N
     os.environ[n] = "1"
 import numpy as np, psutil
 from core.audio import load_audio
-from core.features import extract
-from core.schema import SEED
+from core.features.extract import extract
+from core.features.schema import SEED
 extract(np.random.default_rng(0).uniform(-0.5, 0.5, 5 * 22050).astype(np.float32))  # imports and JIT done
 def high_water() -> int:  # this process's peak RSS (ru_maxrss would include the parent's, kept over exec)
     status = open("/proc/self/status").read()

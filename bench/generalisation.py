@@ -40,9 +40,9 @@ SEED = 42
 def _clip_rows(path: str, track_id: str, label: str) -> list[dict]:
     """Feature rows of one clip: per schema, the whole track (window 0) and windows of each length."""
     from core.audio import load_audio
-    from core.features import compute_signals, extract_signals
-    from core.schema import GTZAN_KAGGLE
-    from core.schema import SEED as SEED_SCHEMA
+    from core.features.extract import compute_signals, extract_signals
+    from core.features.schema import GTZAN_KAGGLE
+    from core.features.schema import SEED as SEED_SCHEMA
 
     audio = load_audio(path)
     signals = compute_signals(audio.y, audio.sr, SEED_SCHEMA.signals | GTZAN_KAGGLE.signals)
@@ -61,9 +61,9 @@ def _clip_rows(path: str, track_id: str, label: str) -> list[dict]:
 
 def clip_features(data: Path, cache: Path, workers: int = 2) -> dict[str, pd.DataFrame]:
     """Per schema, a table of our features of the shared OGG clips (cached as Parquet)."""
-    from core.dataset import discover, init_worker
-    from core.schema import GTZAN_KAGGLE
-    from core.schema import SEED as SEED_SCHEMA
+    from core.data.dataset import discover, init_worker
+    from core.features.schema import GTZAN_KAGGLE
+    from core.features.schema import SEED as SEED_SCHEMA
 
     files = {s.name: cache / f"clips-{s.name}.parquet" for s in (GTZAN_KAGGLE, SEED_SCHEMA)}
     if not all(f.exists() for f in files.values()):
@@ -87,7 +87,7 @@ def clip_features(data: Path, cache: Path, workers: int = 2) -> dict[str, pd.Dat
 
 def _as_table(clips: pd.DataFrame, schema_name: str, window: float) -> pd.DataFrame:
     """Clip rows of one window length (0: whole track) in feature-table layout."""
-    from core.schema import IDENTITY_COLUMNS, get_schema
+    from core.features.schema import IDENTITY_COLUMNS, get_schema
 
     schema = get_schema(schema_name)
     part = clips[clips["window"] == window].reset_index(drop=True)
@@ -123,9 +123,9 @@ CANDIDATES = {
 
 def run_candidates(csv: pd.DataFrame, clips: dict[str, pd.DataFrame], names: list[str]) -> dict:
     """Train every candidate in the same grouped folds and score it on the held-out clips' audio."""
-    from core.models import predict_proba
-    from core.train import TrainConfig, train
-    from core.training_data import grouped_folds, training_rows
+    from core.data.training_data import grouped_folds, training_rows
+    from core.models.builders import predict_proba
+    from core.models.train import TrainConfig, train
 
     csv_rows = training_rows(csv, "track")
     classes = csv_rows.classes
@@ -170,7 +170,7 @@ def run_candidates(csv: pd.DataFrame, clips: dict[str, pd.DataFrame], names: lis
 
 
 def model_columns(schema_name: str) -> tuple[str, ...]:
-    from core.schema import get_schema
+    from core.features.schema import get_schema
 
     return get_schema(schema_name).columns
 
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.extract_only:
         return 0
     from core.atomic import write_json
-    from core.store import read_features
+    from core.data.store import read_features
 
     csv = read_features(args.data / "features" / "features_30_sec.csv")
     results = run_candidates(csv, clips, args.candidates)

@@ -54,8 +54,8 @@ def _save(name: str, data: dict) -> None:
 
 def speed(features: Path, rows: int = 10_000, epochs: int = 120) -> dict:
     """Seed MLP training time on ``rows`` slice rows sampled from a real feature table."""
-    from core.store import read_features
-    from core.train import TrainConfig, train
+    from core.data.store import read_features
+    from core.models.train import TrainConfig, train
 
     table = read_features(features)
     slices = table[table["slice"] >= 0]
@@ -77,8 +77,8 @@ def speed(features: Path, rows: int = 10_000, epochs: int = 120) -> dict:
 
 def classify_latency(clip: Path, names: list[str] | None = None, repeats: int = 5) -> dict:
     """Warm classify() time on ``clip`` for the models ``names`` (default: all), median of ``repeats``."""
-    from core import registry
     from core.audio import load_audio
+    from core.models import registry
     from core.predict import classify
 
     out = {"clip": str(clip), "repeats": repeats, "goal_s": 0.3, "machine": _machine(), "models": {}}

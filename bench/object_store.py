@@ -1,6 +1,6 @@
 """Extraction from local disk vs from an S3 server: ``python -m bench.object_store --data ../shared/data/gtzan``.
 
-Runs :func:`core.dataset.extract_dataset` (the code behind ``python -m core extract``) with the same
+Runs :func:`core.data.dataset.extract_dataset` (the code behind ``python -m core extract``) with the same
 ``--workers`` over the same clips twice per round: from the local folder into a local store, and
 from ``s3://`` into an ``s3://`` store, the clips first uploaded to moto's S3 server on loopback
 (started here; the workers read each clip's bytes from it and the parts are uploaded to it). The
@@ -40,8 +40,8 @@ def start_s3() -> object:
 
 
 def run(source: str, store: str, limit: int | None, workers: int, slices: int) -> dict:
-    from core.dataset import discover, extract_dataset
-    from core.schema import SEED
+    from core.data.dataset import discover, extract_dataset
+    from core.features.schema import SEED
 
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     import fsspec
     import moto
 
-    from core.dataset import discover
+    from core.data.dataset import discover
 
     s3 = fsspec.filesystem("s3")
     s3.mkdir(BUCKET)

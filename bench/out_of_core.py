@@ -1,8 +1,8 @@
 """Out-of-core training memory and speed: ``python -m bench.out_of_core --rows 100000 1000000 --epochs 2``.
 
 For each size, writes a synthetic feature table (seed schema, 10 slices + 1 whole-track row per track,
-:func:`core.explore.synthetic_table`) as Parquet parts of ``--part-rows`` rows, then trains the seed
-MLP on its slice rows with :func:`core.streaming.train_streaming` in a fresh process, and reports
+:func:`core.data.explore.synthetic_table`) as Parquet parts of ``--part-rows`` rows, then trains the seed
+MLP on its slice rows with :func:`core.models.streaming.train_streaming` in a fresh process, and reports
 that process's peak RSS, the scan (statistics pass) time and the training rows/s. Flat memory means
 the peak RSS hardly changes from the small table to the large one, while the table in memory
 (float64) would grow tenfold. Prints Markdown; writes ``bench/results/out_of_core.json``.
@@ -27,9 +27,9 @@ SLICES = 10
 
 def write_table(root: Path, rows: int, part_rows: int) -> int:
     """A synthetic store of about ``rows`` rows, written part by part (whole tracks per part)."""
-    from core.explore import synthetic_table
-    from core.schema import SEED
-    from core.store import open_store, write_part
+    from core.data.explore import synthetic_table
+    from core.data.store import open_store, write_part
+    from core.features.schema import SEED
 
     open_store(root, SEED, SLICES)
     tracks_per_part = max(1, part_rows // (SLICES + 1))
@@ -47,8 +47,8 @@ def train_child(root: Path, epochs: int, batch_size: int) -> dict:
     """Runs in a fresh process: stream-train on the store, report peak RSS and speed."""
     import numpy as np  # noqa: F401  (loaded before measuring, like TensorFlow below)
 
-    from core.streaming import scan, train_streaming
-    from core.train import TrainConfig
+    from core.models.streaming import scan, train_streaming
+    from core.models.train import TrainConfig
 
     start = time.perf_counter()
     stats = scan(root, "slice", 0.1)
@@ -74,7 +74,7 @@ def measure(rows: int, epochs: int, batch_size: int, part_rows: int) -> dict:
         out = subprocess.run([sys.executable, "-m", "bench.out_of_core", "--child", str(root), "--epochs", str(epochs),
                               "--batch-size", str(batch_size)], check=True, capture_output=True, text=True)
         child = json.loads(out.stdout.strip().splitlines()[-1])
-    from core.schema import SEED
+    from core.features.schema import SEED
     in_memory_mib = written * (len(SEED.columns) + 4) * 8 / 2**20  # float64 features + numeric identity
     return {"rows": written, "parts": -(-written // part_rows), "parquet_mib": round(size / 2**20, 1),
             "write_s": round(write_s, 1), "table_in_memory_mib": round(in_memory_mib), **child}

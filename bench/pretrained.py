@@ -3,11 +3,11 @@
     .venv/bin/python -m bench.pretrained [--batch 64] [--repeats 5] [--threads 1 0]
 
 For each thread setting (0 = TensorFlow's default, all cores) a fresh process (TensorFlow fixes its thread
-pools at start-up) loads each network of :data:`core.musicnn.CHECKPOINTS`, runs one warm-up batch, then
+pools at start-up) loads each network of :data:`core.features.musicnn.CHECKPOINTS`, runs one warm-up batch, then
 times ``--repeats`` batches of ``--batch`` patches through the whole tagger (``predict_on_batch``; the
-embedding model is the same network less its last dense layer). Patches come from synthetic audio through :func:`core.musicnn.patches` (the cost
-does not depend on the values). Writes ``bench/results/pretrained.json``: median and min wall-clock
-milliseconds per patch, the median CPU milliseconds per patch (all threads of the process; less
+embedding model is the same network less its last dense layer). Patches come from synthetic audio through
+:func:`core.features.musicnn.patches` (the cost does not depend on the values). Writes ``bench/results/pretrained.json``: median and min
+wall-clock milliseconds per patch, the median CPU milliseconds per patch (all threads of the process; less
 sensitive than wall time to other jobs on a busy machine), model load seconds, parameter counts, and
 the machine's load average before and after.
 """
@@ -33,7 +33,7 @@ def measure(batch: int, repeats: int, threads: int) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from core import musicnn
+    from core.features import musicnn
 
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.realworld [--data ../shared/data] [--models NAME ...]
 
-For each model of the registry: ``core.evaluate_audio.evaluate_audio`` on ``realworld/`` (92 modern
+For each model of the registry: ``core.models.evaluate_audio.evaluate_audio`` on ``realworld/`` (92 modern
 studio songs, 7-s previews; labels ``metal``, ``rock``, ``pop``, ``hiphop`` and ``pop|rock``, either
 counting) through the same ``classify`` path as the app, and the track-grouped cross-validation stored
 in the model's card (which GTZAN tracks it was measured on is said per row). Writes
@@ -43,9 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "realworld.json")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from core import registry
     from core.atomic import write_json
-    from core.evaluate_audio import evaluate_audio
+    from core.models import registry
+    from core.models.evaluate_audio import evaluate_audio
 
     folder = args.data / "realworld"
     names = args.models or [info.name for info in registry.list_models()]

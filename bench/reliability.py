@@ -34,7 +34,7 @@ UPLOADER = "Drop one or many songs"
 
 
 def models_digest() -> str:
-    from core.registry import models_dir
+    from core.models.registry import models_dir
 
     digest = hashlib.sha256()
     for path in sorted(models_dir().rglob("*")):

@@ -3,7 +3,7 @@
 Trains the same configuration (seed MLP on the 3-s slices of ``demo/gtzan_kaggle.parquet`` by default)
 two ways, alternating so that changing load on a shared machine hits both alike:
 
-- ``cli``: :func:`core.train.train` with a progress listener, as ``python -m core train`` runs it;
+- ``cli``: :func:`core.models.train.train` with a progress listener, as ``python -m core train`` runs it;
 - ``job``: the same call as a :mod:`core.jobs` background job, while a reader polls its snapshot every
   ``--poll`` seconds and builds the Train page's curves figure and its JSON (what the page's fragment
   does on every refresh, minus the websocket).
@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 
 from core.atomic import write_json
+from core.data.store import read_features
 from core.jobs import JobRegistry
-from core.store import read_features
-from core.train import TrainConfig, train
+from core.models.train import TrainConfig, train
 from ui.train_views import curves
 
 REPO = Path(__file__).resolve().parents[1]

@@ -43,9 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import tensorflow as tf
 
-    from core import musicnn
     from core.atomic import write_json
     from core.audio import load_audio
+    from core.features import musicnn
 
     clips = [sorted((DATA / g).glob("*.flac"))[0] for g in sorted(p.name for p in DATA.iterdir() if p.is_dir())]
     clips = clips[: args.clips]

@@ -190,7 +190,7 @@ def _classify_once(model, data: bytes) -> dict:
 def child(spec: dict) -> dict:
     """Runs in a fresh process (``--child``): the measurements of one model described by ``spec``."""
     import core.predict  # noqa: F401  (TensorFlow and the libraries, before any timing)
-    from core.registry import load_model
+    from core.models.registry import load_model
 
     files = {name: Path(p).read_bytes() for name, p in spec["files"].items()}
     if spec["mode"] == "first":

@@ -9,7 +9,7 @@ import librosa
 import numpy as np
 import pandas as pd
 
-from core.training_data import STATISTICS
+from core.data.training_data import STATISTICS
 
 # How genre labels are written for people, on every page and in every shown table (files and CSVs keep the
 # labels themselves): capitalised, "hiphop" as "Hip-hop".

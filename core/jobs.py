@@ -1,7 +1,7 @@
 """Background training jobs: a watcher thread per job, live epoch snapshots, a stop flag, a process-wide registry.
 
 A job runs ``work(listener, stop)`` on its own thread; ``work`` reports epochs to ``listener`` (an
-:class:`core.train.EpochLog`) and polls ``stop`` (an object with ``is_set()``). The Train page's work is
+:class:`core.models.train.EpochLog`) and polls ``stop`` (an object with ``is_set()``). The Train page's work is
 a :class:`TrainProcess`: ``python -m core train ... --out FOLDER`` in a process of its own (so jobs never
 share Keras' global state, and a job trains exactly what the same command trains from a terminal), whose
 epoch reports are read back as they are written and which a stop request interrupts like Ctrl-C.
@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.keras_env import keras
-from core.registry import ModelInfo, load_model, model_info
-from core.train import EpochLog, EpochReport, StopFlag, TrainConfig
+from core.models.registry import ModelInfo, load_model, model_info
+from core.models.train import EpochLog, EpochReport, StopFlag, TrainConfig
 
 Work = Callable[[EpochLog, StopFlag], Any]
 Alive = Callable[[], bool]
@@ -234,7 +234,7 @@ class TrainedRun:
 
     @property
     def history(self) -> dict[str, Any]:
-        """``best_epoch``, ``monitor``, ``stopped``, ``epochs``, ... (see :meth:`core.train.TrainHistory.to_dict`)."""
+        """``best_epoch``, ``monitor``, ``stopped``, ``epochs``, ... (see :meth:`core.models.train.TrainHistory.to_dict`)."""
         return self.meta["training"]["history"]
 
     def model(self) -> keras.Model:

@@ -3,7 +3,7 @@
 :func:`classify` returns a :class:`Classification`: track probabilities and top-k, the 3-s segment
 probabilities (start times in the source's time), the whole-track feature row, the decoded audio, a
 display-sized log-mel spectrogram, the time each stage took, the model's measured reasons
-(:mod:`core.explain`) and :meth:`Classification.describe`, which compares the clip's features with the
+(:mod:`core.models.explain`) and :meth:`Classification.describe`, which compares the clip's features with the
 per-genre statistics stored in ``model.json`` (a description, not the model's reasons).
 
 Every intermediate is computed once and its cost grows linearly with the audio: one decode, one
@@ -29,17 +29,17 @@ import pandas as pd
 
 from core import storage
 from core.audio import AnalysisLimit, Audio, Source, load_audio
-from core.dataset import AUDIO_EXTENSIONS, init_worker, pool_context
-from core.explain import Explanation, explain
+from core.data.dataset import AUDIO_EXTENSIONS, init_worker, pool_context
 from core.failures import failure_message
-from core.features import HOP, Extraction, Signals, compute_signals, extract_signals, slice_starts
+from core.features.extract import HOP, Extraction, Signals, compute_signals, extract_signals, slice_starts
+from core.features.musicnn import log_mel as musicnn_log_mel
+from core.features.schema import FeatureSchema
 from core.keras_env import set_threads
-from core.model_inputs import input_kinds, needs_features, predict_segments, segment_input
-from core.musicnn import log_mel as musicnn_log_mel
-from core.registry import LoadedModel, load_model
-from core.schema import FeatureSchema
-from core.tag_evidence import explaining_model, explains_with_tags
-from core.transfer import to_16k
+from core.models.explain import Explanation, explain
+from core.models.model_inputs import input_kinds, needs_features, predict_segments, segment_input
+from core.models.registry import LoadedModel, load_model
+from core.models.tag_evidence import explaining_model, explains_with_tags
+from core.models.transfer import to_16k
 
 # Segments side by side (hop = their length, 3 s): the models' track accuracy was measured so, and
 # half-overlapping windows would double the network's work for the same verdict.
@@ -100,8 +100,8 @@ class Classification:
     feature_stats: dict  # model.json's per-genre statistics
     seconds: float  # time classify took
     stages: dict[str, float]  # seconds per stage (decode, feature STFT, network, ...); some overlap in time
-    explanation: Explanation | None = None  # the model's measured reasons (core.explain)
-    segment_tag_logits: np.ndarray | None = None  # (n_segments, n_tags) what a tag model read (core.tag_evidence)
+    explanation: Explanation | None = None  # the model's measured reasons (core.models.explain)
+    segment_tag_logits: np.ndarray | None = None  # (n_segments, n_tags) what a tag model read (core.models.tag_evidence)
 
     @property
     def genre(self) -> str:

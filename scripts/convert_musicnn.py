@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.atomic import atomic_path, write_text  # noqa: E402
-from core.musicnn import (  # noqa: E402
+from core.features.musicnn import (  # noqa: E402
     CHECKPOINTS,
     EMBEDDING_LAYER,
     HOP,
@@ -50,7 +50,7 @@ from core.musicnn import (  # noqa: E402
     model_dir,
     patches,
 )
-from core.registry import save_model  # noqa: E402
+from core.models.registry import save_model  # noqa: E402
 
 WHEEL_CHECKPOINTS = ("MSD_vgg", "MSD_musicnn", "MTT_vgg", "MTT_musicnn")
 assert tuple(c.lower() for c in WHEEL_CHECKPOINTS) == CHECKPOINTS
@@ -365,7 +365,7 @@ SOURCE_NOTE = """# musicnn {ckpt}, converted to Keras 3
   the architecture from the checkpoint's own graph, rebuilt it with plain Keras layers and checked it
   against the original graph run with `tf.compat.v1`: max |diff| {diffs} on 4 patches
   (`tests/data/musicnn_{name}_reference.npz`, replayed by `tests/test_musicnn.py`).
-{graph_note}- Input: `core.musicnn.patches` (16 kHz, 96 mel bands, n_fft 512, hop 256, log10(10000 x + 1), 187 frames).
+{graph_note}- Input: `core.features.musicnn.patches` (16 kHz, 96 mel bands, n_fft 512, hop 256, log10(10000 x + 1), 187 frames).
 """
 
 

@@ -3,7 +3,7 @@
 Shared by ``tests/test_bad_inputs.py`` (one test per case) and ``bench/reliability.py`` (cases tried,
 crashes, data lost). A case builds its input under a folder and names the ``core`` entry point that
 meets it (``audio``: :func:`core.audio.load_audio` then feature extraction, ``table``:
-:func:`core.store.read_features`, ``model``: :func:`core.registry.load_model`). It must either be
+:func:`core.data.store.read_features`, ``model``: :func:`core.models.registry.load_model`). It must either be
 refused with the domain error whose message contains ``refused``, or be accepted (with ``warning``
 among the loader's warnings when given). Anything else is a crash.
 """
@@ -230,7 +230,7 @@ AUDIO_CASES = [
 
 def gtzan_csv(folder: Path, name: str, change: Callable[[pd.DataFrame], pd.DataFrame] = lambda t: t) -> Path:
     """A small published-style GTZAN 30-s CSV (filename, length, 57 features, label), changed by ``change``."""
-    from core.schema import GTZAN_KAGGLE
+    from core.features.schema import GTZAN_KAGGLE
 
     rng = np.random.default_rng(5)
     table = pd.DataFrame(rng.uniform(0, 1, (4, len(GTZAN_KAGGLE.columns))), columns=list(GTZAN_KAGGLE.columns))
@@ -253,7 +253,7 @@ def feature_parquet(folder: Path, name: str, change: Callable[[pd.DataFrame], pd
 
 def junk_store(folder: Path) -> Path:
     """A store directory whose only part is not Parquet (a tampered or foreign folder)."""
-    from core.store import MANIFEST_FILE, PARTS_DIR
+    from core.data.store import MANIFEST_FILE, PARTS_DIR
 
     root = folder / "store"
     (root / PARTS_DIR).mkdir(parents=True)
@@ -298,7 +298,7 @@ TABLE_CASES = [
 
 def shipped_model() -> Path:
     """The shipped default model's folder (a known-good model to tamper with)."""
-    from core.registry import default_name, models_dir
+    from core.models.registry import default_name, models_dir
 
     return models_dir() / (default_name() or "missing")
 
@@ -371,8 +371,8 @@ def _meet(case: Case, made: Any, folder: Path) -> tuple[str, tuple[str, ...]]:
     """Hand the input to the case's entry point; returns an accepted input's description and warnings."""
     if case.target == "audio":
         from core.audio import load_audio
-        from core.features import extract
-        from core.schema import SEED
+        from core.features.extract import extract
+        from core.features.schema import SEED
 
         audio = load_audio(made)
         head = audio.y[: 30 * audio.sr]  # the features of the first 30 s: the analysis path runs end to end
@@ -381,11 +381,11 @@ def _meet(case: Case, made: Any, folder: Path) -> tuple[str, tuple[str, ...]]:
         assert np.isfinite(rows.track).all() and np.isfinite(rows.slices).all(), "features must be finite"
         return f"{audio.info.summary()}; analysed {audio.analysed_part()}", audio.warnings
     if case.target == "table":
-        from core.store import read_features
+        from core.data.store import read_features
 
         table = read_features(made)
         return f"{len(table)} rows", ()
-    from core.registry import load_model
+    from core.models.registry import load_model
 
     loaded = load_model(made, folder / "models")
     return f"model {loaded.name}", ()
@@ -394,8 +394,8 @@ def _meet(case: Case, made: Any, folder: Path) -> tuple[str, tuple[str, ...]]:
 def run_case(case: Case, folder: Path) -> Outcome:
     """Build ``case`` under ``folder`` (which must be empty) and meet it; never raises for the input's sake."""
     from core.audio import AudioError
-    from core.registry import RegistryError
-    from core.store import FeatureTableError
+    from core.data.store import FeatureTableError
+    from core.models.registry import RegistryError
 
     made = case.build(folder)
     before = _snapshot(folder)

@@ -14,7 +14,7 @@ import soundfile as sf
 from synth_audio import synth
 
 from core import storage
-from core.store import part_paths
+from core.data.store import part_paths
 
 
 def write_small_dataset(root: Path) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.schema import IDENTITY_COLUMNS, SEED, FeatureSchema
+from core.features.schema import IDENTITY_COLUMNS, SEED, FeatureSchema
 
 GENRES3 = ("blues", "classical", "metal")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from synth_audio import synth
 
-from core.augment import AUGMENTATIONS, MODERN_CHAIN, augment
+from core.data.augment import AUGMENTATIONS, MODERN_CHAIN, augment
 
 SR = 16_000
 

@@ -59,7 +59,7 @@ def test_a_tampered_model_is_not_listed_and_the_default_falls_back_to_none(tmp_p
         pytest.skip("no shipped default model")
     from bad_input_cases import _edit_meta, model_folder
 
-    from core.registry import default_name, list_models
+    from core.models.registry import default_name, list_models
 
     model_folder(tmp_path, "no-schema", _edit_meta(lambda m: m.pop("classes")))
     model_folder(tmp_path, "good", lambda c: None)

@@ -12,7 +12,7 @@ import soundfile as sf
 from streamlit.testing.v1 import AppTest
 from synth_audio import synth
 
-from core.schema import GENRES
+from core.features.schema import GENRES
 from ui import classify_data
 
 REPO = Path(__file__).resolve().parents[1]
@@ -144,7 +144,7 @@ def test_without_a_model_the_page_says_how_to_train_one(tmp_path, monkeypatch):
 
 def test_the_model_picker_preselects_the_default_and_shows_its_facts():
     at = classify_page()
-    from core.registry import default_name
+    from core.models.registry import default_name
 
     picker = at.selectbox(key="classify_model")
     assert picker.value == default_name()
@@ -168,7 +168,7 @@ def test_the_page_gives_the_verdict_the_cli_gives(tmp_path):
     import pandas as pd
 
     from core.cli import main
-    from core.registry import model_info
+    from core.models.registry import model_info
     from ui.classify_views import genre_name, percent
 
     data = wav(seconds=50.0, seed=9, sr=44_100, channels=2)

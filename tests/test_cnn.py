@@ -6,15 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import musicnn, registry
-from core import spectrograms as sp
-from core.cnn import mel_cnn, track_probabilities, train_cnn
-from core.model_inputs import ensemble_model, input_kinds
-from core.models import BUILDERS, build_model, seed_mlp
+from core.data.store import FeatureTableError
+from core.features import musicnn
+from core.features import spectrograms as sp
+from core.features.schema import SEED
+from core.models import registry
+from core.models.builders import BUILDERS, build_model, seed_mlp
+from core.models.cnn import mel_cnn, track_probabilities, train_cnn
+from core.models.model_inputs import ensemble_model, input_kinds
+from core.models.transfer import musicnn_patches_at, transfer_model, vgg_head
 from core.predict import classify
-from core.schema import SEED
-from core.store import FeatureTableError
-from core.transfer import musicnn_patches_at, transfer_model, vgg_head
 
 CLASSES = ("blues", "metal")
 

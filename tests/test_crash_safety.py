@@ -25,7 +25,7 @@ import soundfile as sf
 from crash_helpers import killed_write
 from model_helpers import synthetic_table
 
-from core.store import ERRORS_FILE, part_paths, read_errors, read_store
+from core.data.store import ERRORS_FILE, part_paths, read_errors, read_store
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1",
@@ -119,7 +119,7 @@ def test_kill_9_during_extraction_then_rerun_loses_and_duplicates_nothing(tmp_pa
 @pytest.fixture
 def registry_copy(tmp_path: Path) -> Path:
     """A models directory holding a copy of the shipped default model, set as the default."""
-    from core.registry import DEFAULT_FILE, default_name, models_dir
+    from core.models.registry import DEFAULT_FILE, default_name, models_dir
 
     name = default_name()
     if name is None:
@@ -131,7 +131,7 @@ def registry_copy(tmp_path: Path) -> Path:
 
 
 def test_kill_9_during_training_leaves_the_registry_and_default_untouched(tmp_path: Path, registry_copy: Path) -> None:
-    from core.registry import default_name, list_models
+    from core.models.registry import default_name, list_models
 
     name = default_name(registry_copy)
     table = tmp_path / "features.parquet"
@@ -188,7 +188,7 @@ CRASH_POINTS = {"writing model.keras": "half", "before moving the old model asid
 
 def _save_and_die(root: Path, name: str, crash_at: int | str) -> None:
     """In a forked child: save version B of ``name`` (overwrite) and make it the default; SIGKILL at ``crash_at``."""
-    from core import registry
+    from core.models import registry
 
     real_replace, calls = os.replace, [0]
 
@@ -213,7 +213,7 @@ def _save_and_die(root: Path, name: str, crash_at: int | str) -> None:
 
 @pytest.mark.parametrize("point", CRASH_POINTS, ids=list(CRASH_POINTS))
 def test_kill_9_at_each_step_of_a_model_save_never_shows_half_a_model(point: str, registry_copy: Path) -> None:
-    from core.registry import default_name, list_models, load_model, model_info
+    from core.models.registry import default_name, list_models, load_model, model_info
 
     name = default_name(registry_copy)
     meta = json.loads((registry_copy / name / "model.json").read_text())
@@ -239,7 +239,7 @@ def test_kill_9_at_each_step_of_a_model_save_never_shows_half_a_model(point: str
 
 def test_only_the_temporaries_of_ended_writers_are_removed(tmp_path: Path) -> None:
     from core.atomic import atomic_path, remove_temporaries
-    from core.registry import list_models
+    from core.models.registry import list_models
 
     dead_file, dead_dir = killed_write(tmp_path / "a.parquet"), killed_write(tmp_path / "m", kind="dir")
     with atomic_path(tmp_path / "b.parquet") as live:  # this process is still writing it

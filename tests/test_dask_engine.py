@@ -12,10 +12,10 @@ from distributed import Client, LocalCluster
 from extraction_helpers import raw_rows, worker_killer, write_small_dataset
 
 from core.cli import main
-from core.dask_engine import dask_engine
-from core.dataset import discover, extract_dataset
-from core.schema import SEED
-from core.store import part_paths, read_errors, read_features
+from core.data.dask_engine import dask_engine
+from core.data.dataset import discover, extract_dataset
+from core.data.store import part_paths, read_errors, read_features
+from core.features.schema import SEED
 
 SLICES = 1
 

@@ -16,9 +16,9 @@ import pytest
 from crash_helpers import killed_write
 
 from core.cli import main
-from core.dataset import DatasetError, Track, discover, extract_dataset
-from core.schema import SEED
-from core.store import MANIFEST_FILE, part_paths, read_errors, read_features, read_manifest
+from core.data.dataset import DatasetError, Track, discover, extract_dataset
+from core.data.store import MANIFEST_FILE, part_paths, read_errors, read_features, read_manifest
+from core.features.schema import SEED
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,8 +9,8 @@ import pytest
 from model_helpers import synthetic_table
 
 from core.cli import main
-from core.evaluate import evaluate_file, evaluate_seed, evaluate_track, format_report, metrics, read_split_file, track_average
-from core.train import TrainConfig
+from core.models.evaluate import evaluate_file, evaluate_seed, evaluate_track, format_report, metrics, read_split_file, track_average
+from core.models.train import TrainConfig
 
 TINY = TrainConfig(epochs=8, batch_size=16, model_config={"units": (32, 16)})
 
@@ -46,7 +46,7 @@ def test_track_protocol_never_leaks_and_predicts_every_row_once(table) -> None:
 
 
 def test_track_protocol_refuses_a_leaking_split(table, monkeypatch) -> None:
-    import core.evaluate as evaluate
+    import core.models.evaluate as evaluate
 
     def leaky(rows, n_splits, seed):
         index = np.arange(len(rows))

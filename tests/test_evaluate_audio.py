@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from core.evaluate_audio import ManifestError, expected_calibration_error, label_sets, read_manifest, score
+from core.models.evaluate_audio import ManifestError, expected_calibration_error, label_sets, read_manifest, score
 
 CLASSES = ("metal", "pop", "rock")
 
@@ -56,10 +56,10 @@ def test_cli_scores_a_registered_model_on_a_synthetic_manifest(tmp_path, make_wa
     """End to end through ``python -m core evaluate-audio``: real classify calls, one bad file reported."""
     from model_helpers import synthetic_table
 
-    from core import registry
     from core.cli import main
-    from core.model_card import model_card
-    from core.train import TrainConfig, train
+    from core.models import registry
+    from core.models.model_card import model_card
+    from core.models.train import TrainConfig, train
 
     models = tmp_path / "models"
     monkeypatch.setenv("CPUNK_MODELS_DIR", str(models))

@@ -1,4 +1,4 @@
-"""core.explain: a feature model's reasons are measured on the model (occlusion), support the verdict,
+"""core.models.explain: a feature model's reasons are measured on the model (occlusion), support the verdict,
 and find the one feature a model was trained to rely on; other inputs get no invented reasons."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from model_helpers import synthetic_table
 
-from core import registry
-from core.explain import explain, occlusion
-from core.model_card import model_card
-from core.models import predict_proba
+from core.features.schema import SEED
+from core.models import registry
+from core.models.builders import predict_proba
+from core.models.explain import explain, occlusion
+from core.models.model_card import model_card
+from core.models.train import TrainConfig, train
 from core.predict import classify
-from core.schema import SEED
-from core.train import TrainConfig, train
 
 GENRES = ("blues", "classical", "metal")
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.explore import synthetic_table
-from core.schema import GTZAN_KAGGLE, SEED
-from core.store import store_from_table, write_parquet_atomic
+from core.data.explore import synthetic_table
+from core.data.store import store_from_table, write_parquet_atomic
+from core.features.schema import GTZAN_KAGGLE, SEED
 
 PATH_CHOICE = "Another file or store folder (path)…"
 UPLOAD_CHOICE = "Upload a CSV or Parquet file…"

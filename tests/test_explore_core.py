@@ -1,10 +1,10 @@
-"""core.explore: the analyses behind the Explore page."""
+"""core.data.explore: the analyses behind the Explore page."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from core.explore import (
+from core.data.explore import (
     AudioIndex,
     correlation,
     filter_rows,
@@ -18,9 +18,9 @@ from core.explore import (
     separability,
     synthetic_table,
 )
+from core.data.store import validate_features
+from core.features.schema import GTZAN_KAGGLE, SEED, WHOLE_TRACK
 from core.modes import LAB_SCAN
-from core.schema import GTZAN_KAGGLE, SEED, WHOLE_TRACK
-from core.store import validate_features
 
 
 def small_table(n_per_genre: int = 30, seed: int = 0) -> pd.DataFrame:

@@ -6,9 +6,9 @@ for bit: relative 1e-5, plus an absolute slack of 1e-6 of the signal's scale ``s
 for means (1e-6 of ``mean^2 + var`` for variances) so that zero-centred means (harmony, perceptr)
 compare sensibly. Tuning, roll-off and zero-crossing rate are checked bit for bit.
 
-Slices are a deliberate difference from the seed's recipe: :func:`core.features.extract` summarises
+Slices are a deliberate difference from the seed's recipe: :func:`core.features.extract.extract` summarises
 the whole track's frames centred in each slice, so its slice rows are compared with
-:func:`core.reference.reference_frame_slices` (same frame ranges, plain librosa calls), not with
+:func:`core.features.reference.reference_frame_slices` (same frame ranges, plain librosa calls), not with
 cut-and-analysed slices (``python -m bench.features --csv-check`` reports that difference).
 """
 
@@ -22,10 +22,11 @@ import pytest
 from synth_audio import synth
 
 from bench.features import clips, published_errors
-from core import features, reference, spectral
 from core.audio import SAMPLE_RATE, load_audio
-from core.features import HOP, N_FFT, extract
-from core.schema import GTZAN_KAGGLE, IDENTITY_COLUMNS, SEED, WHOLE_TRACK, FeatureSchema
+from core.features import extract as extraction
+from core.features import reference, spectral
+from core.features.extract import HOP, N_FFT, extract
+from core.features.schema import GTZAN_KAGGLE, IDENTITY_COLUMNS, SEED, WHOLE_TRACK, FeatureSchema
 
 SR = SAMPLE_RATE
 SCHEMAS = [SEED, GTZAN_KAGGLE]
@@ -117,7 +118,7 @@ def test_whole_track_row_equals_reference(schema: FeatureSchema, seconds: float)
 @pytest.mark.parametrize("schema", SCHEMAS, ids=lambda s: s.name)
 def test_blockwise_stft_equals_reference(schema: FeatureSchema, monkeypatch) -> None:
     """Long recordings go through the STFT in blocks (with a first pass for the global tuning)."""
-    monkeypatch.setattr(features, "BLOCK_FRAMES", 100)
+    monkeypatch.setattr(extraction, "BLOCK_FRAMES", 100)
     y = music(7.3, seed=3)
     ours = extract(y, SR, schema)
     assert_rows_close(ours.track, reference.reference_row(y, SR, schema), schema)
@@ -155,7 +156,7 @@ def test_frame_ranges_hold_the_frames_centred_in_each_range() -> None:
     n_frames = 1 + n_samples // HOP
     centres = np.arange(n_frames) * HOP
     starts, stops = np.array([0, 1, HOP, 3 * HOP + 5]), np.array([HOP, HOP + 1, 4 * HOP, n_samples])
-    first, last = features.frame_ranges(starts, stops, n_samples, n_frames)
+    first, last = extraction.frame_ranges(starts, stops, n_samples, n_frames)
     for a, b, start, stop in zip(first, last, starts, stops):
         inside = np.flatnonzero((centres >= start) & (centres < stop))
         expected = (inside[0], n_frames if stop == n_samples else inside[-1] + 1)

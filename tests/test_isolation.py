@@ -16,11 +16,11 @@ import pytest
 from bad_input_cases import damaged_mp3, tone, wav_bytes
 from model_helpers import synthetic_table
 
-from core import registry
 from core.failures import LOG_ENV
-from core.model_card import model_card
+from core.models import registry
+from core.models.model_card import model_card
+from core.models.train import TrainConfig, train
 from core.predict import predict_files
-from core.train import TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 22_050

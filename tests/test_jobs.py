@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from model_helpers import synthetic_table
 
-from core.holdout import holdout_split, train_holdout
+from core.data.store import write_parquet_atomic
+from core.data.training_data import training_rows
 from core.jobs import FAILED, FINISHED, ORPHANED, RUNNING, STOPPED, USER_STOP, JobError, JobRegistry, TrainProcess
 from core.keras_env import keras
-from core.store import write_parquet_atomic
-from core.train import EpochReport, TrainConfig
-from core.training_data import training_rows
+from core.models.holdout import holdout_split, train_holdout
+from core.models.train import EpochReport, TrainConfig
 
 WAIT = 120  # generous: the test machine is shared
 REPO = Path(__file__).resolve().parents[1]
@@ -202,9 +202,9 @@ def test_holdout_splits_follow_the_protocols() -> None:
 
 
 def test_registry_models_are_scored_on_the_same_test_rows(tmp_path, monkeypatch) -> None:
-    from core import registry
-    from core.holdout import compare_registry
-    from core.model_card import model_card
+    from core.models import registry
+    from core.models.holdout import compare_registry
+    from core.models.model_card import model_card
 
     monkeypatch.setenv("CPUNK_MODELS_DIR", str(tmp_path))
     table = synthetic_table(n_tracks=10, n_slices=3)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.dataset import DatasetError, discover
+from core.data.dataset import DatasetError, discover
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.keras_env import keras
-from core.models import BUILDERS, build_model, register_builder
+from core.models.builders import BUILDERS, build_model, register_builder
 
 
 def test_seed_mlp_matches_the_seed_architecture() -> None:
@@ -53,8 +53,8 @@ def test_builders_plug_in_by_name() -> None:
 
 
 def test_builders_declare_their_inputs_and_the_train_page_lists_only_feature_models() -> None:
-    from core.holdout import table_architectures
-    from core.models import architectures
+    from core.models.builders import architectures
+    from core.models.holdout import table_architectures
 
     known = architectures()  # imports the network modules itself: no dependence on import order
     assert known["seed_mlp"].inputs == ("features",) and known["mel_cnn"].inputs == ("log_mel",)
@@ -63,6 +63,6 @@ def test_builders_declare_their_inputs_and_the_train_page_lists_only_feature_mod
 
 
 def test_class_weights_are_scikit_learns_balanced_weights() -> None:
-    from core.train import class_weights
+    from core.models.train import class_weights
 
     assert class_weights(np.array([0, 0, 0, 2])) == {0: pytest.approx(4 / 6), 2: pytest.approx(2.0)}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.explore import AudioIndex, IndexCache
+from core.data.explore import AudioIndex, IndexCache
 from core.modes import LAB, PUBLIC, PUBLIC_SCAN, AccessError, Policy, RateLimit, ScanBounds, decide, is_loopback
 
 

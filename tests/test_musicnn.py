@@ -8,8 +8,8 @@ import librosa
 import numpy as np
 import pytest
 
-from core import musicnn
 from core.audio import SAMPLE_RATE, load_audio
+from core.features import musicnn
 
 DATA = Path(__file__).parent / "data"
 EMBEDDING_SIZES = {"msd_vgg": 256, "msd_musicnn": 200, "mtt_vgg": 256, "mtt_musicnn": 200}

@@ -20,10 +20,10 @@ from extraction_helpers import raw_rows, worker_killer, write_small_dataset
 
 from core import storage
 from core.cli import main
-from core.dataset import discover, extract_dataset
-from core.explore import synthetic_table
-from core.schema import SEED
-from core.store import done_track_ids, is_store, open_store, part_paths, read_errors, read_features, write_errors, write_part
+from core.data.dataset import discover, extract_dataset
+from core.data.explore import synthetic_table
+from core.data.store import done_track_ids, is_store, open_store, part_paths, read_errors, read_features, write_errors, write_part
+from core.features.schema import SEED
 
 SLICES = 1
 BUCKET = "cpunk-test"
@@ -137,7 +137,7 @@ def s3_data(s3, local_data) -> str:
 
 @pytest.fixture(scope="module")
 def local_table(cluster, local_data) -> pd.DataFrame:
-    from core.dask_engine import dask_engine
+    from core.data.dask_engine import dask_engine
     store = local_data.parent / "local-store"
     extract_dataset(discover(local_data), store, SEED, max_slices=SLICES, engine=dask_engine(cluster.scheduler_address))
     return read_features(store)
@@ -150,7 +150,7 @@ def same_rows(table: pd.DataFrame, local: pd.DataFrame, local_data: Path) -> Non
 
 
 def test_extract_from_and_to_s3_equals_local_disk(cluster, s3, s3_data, local_data, local_table):
-    from core.dask_engine import dask_engine
+    from core.data.dask_engine import dask_engine
     store = f"s3://{BUCKET}/stores/plain"
     engine = dask_engine(cluster.scheduler_address)
     summary = extract_dataset(discover(s3_data), store, SEED, max_slices=SLICES, part_tracks=2, engine=engine)
@@ -169,7 +169,7 @@ def test_worker_killed_mid_run_resumes_with_no_lost_or_duplicated_rows(cluster, 
                                                                        local_table):
     from distributed import Client
 
-    from core.dask_engine import dask_engine
+    from core.data.dask_engine import dask_engine
     store = f"s3://{BUCKET}/stores/killed"
     with Client(cluster) as client:
         kill_a_busy_worker, killed = worker_killer(client)
@@ -196,8 +196,8 @@ def test_cli_manifest_on_s3_to_one_parquet_file_then_stream_train(cluster, s3, s
     same_rows(read_features(out), local_table, local_data)
     assert s3.ls(f"{BUCKET}/out") == [f"{BUCKET}/out/features.errors.parquet", f"{BUCKET}/out/features.parquet"]
 
-    from core.streaming import train_streaming
-    from core.train import TrainConfig
+    from core.models.streaming import train_streaming
+    from core.models.train import TrainConfig
     model, history, stats = train_streaming(TrainConfig(epochs=1, batch_size=4, validation_fraction=0.0,
                                                         monitor="loss"), out)
     assert stats.rows == 6 and stats.classes == ("jazz", "rock") and len(history.epochs) == 1

@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 from model_helpers import synthetic_table
 
-from core import registry
 from core.audio import AnalysisLimit, AudioError, load_audio
 from core.cli import main
-from core.model_card import model_card
+from core.features.schema import SEED
+from core.models import registry
+from core.models.model_card import model_card
+from core.models.train import TrainConfig, train
 from core.predict import classify, predict_files
-from core.schema import SEED
-from core.train import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_predict_workers_write_the_same_csv_as_one_process(models_dir, make_wav,
 
 
 def test_the_network_runs_in_fixed_batches_that_grow_linearly_with_the_audio(models_dir, make_wav, monkeypatch) -> None:
-    from core import model_inputs
+    from core.models import model_inputs
 
     monkeypatch.setattr(model_inputs, "BATCH", 4)
     loaded = registry.load_model("slice", models_dir)

@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from model_helpers import synthetic_table
 
-from core import registry
 from core.audio import AudioError
-from core.model_card import model_card
+from core.models import registry
+from core.models.model_card import model_card
+from core.models.train import TrainConfig, train
 from core.predict import classify
-from core.train import TrainConfig, train
 
 # CPUNK_HYPOTHESIS_EXAMPLES=500 searches longer, with a fresh random seed (to look for new failing examples).
 SEARCH = int(os.environ.get("CPUNK_HYPOTHESIS_EXAMPLES", "0"))

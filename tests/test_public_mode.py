@@ -17,9 +17,10 @@ from streamlit.testing.v1 import AppTest
 from synth_audio import synth
 
 import ui.mode
-from core import modes, registry
+from core import modes
+from core.data.store import write_parquet_atomic
 from core.jobs import JOBS
-from core.store import write_parquet_atomic
+from core.models import registry
 from ui import session_models
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from model_helpers import synthetic_table
 
-from core import registry
 from core.keras_env import keras
-from core.model_card import model_card
-from core.registry import RegistryError, SchemaMismatchError
-from core.train import TrainConfig, train
+from core.models import registry
+from core.models.model_card import model_card
+from core.models.registry import RegistryError, SchemaMismatchError
+from core.models.train import TrainConfig, train
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from core.schema import GTZAN_KAGGLE, IDENTITY_COLUMNS, SCHEMAS, SEED, get_schema
+from core.features.schema import GTZAN_KAGGLE, IDENTITY_COLUMNS, SCHEMAS, SEED, get_schema
 
 
 def test_seed_columns_in_order() -> None:

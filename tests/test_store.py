@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.schema import GTZAN_KAGGLE, IDENTITY_COLUMNS, SEED, WHOLE_TRACK
-from core.store import (
+from core.data.store import (
     FeatureTableError,
     compact,
     done_track_ids,
@@ -20,6 +19,7 @@ from core.store import (
     write_parquet_atomic,
     write_part,
 )
+from core.features.schema import GTZAN_KAGGLE, IDENTITY_COLUMNS, SEED, WHOLE_TRACK
 
 
 def seed_table(track_ids: list[str], slices: int = 2, label: str = "rock") -> pd.DataFrame:

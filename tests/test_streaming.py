@@ -8,11 +8,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from core.explore import synthetic_table
-from core.schema import SEED
-from core.store import FeatureTableError, open_store, write_part
-from core.streaming import in_validation, scan, stream, train_streaming
-from core.train import TrainConfig
+from core.data.explore import synthetic_table
+from core.data.store import FeatureTableError, open_store, write_part
+from core.features.schema import SEED
+from core.models.streaming import in_validation, scan, stream, train_streaming
+from core.models.train import TrainConfig
 
 FRACTION = 0.25
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from model_helpers import synthetic_table
 
-from core.store import FeatureTableError
-from core.train import EpochLog, TrainConfig, train
-from core.training_data import grouped_folds, training_rows, validation_split
+from core.data.store import FeatureTableError
+from core.data.training_data import grouped_folds, training_rows, validation_split
+from core.models.train import EpochLog, TrainConfig, train
 
 TINY = dict(epochs=12, batch_size=16, model_config={"units": (32, 16)})
 

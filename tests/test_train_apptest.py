@@ -9,8 +9,8 @@ import pytest
 from model_helpers import synthetic_table
 from streamlit.testing.v1 import AppTest
 
+from core.data.store import write_parquet_atomic
 from core.jobs import JOBS, Job
-from core.store import write_parquet_atomic
 
 PATH_CHOICE = "Another file or store folder (path)…"
 REPO = Path(__file__).resolve().parents[1]

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from core import registry
 from core.cli import main
+from core.models import registry
+from core.models.transfer import fit_linear_head, fit_temperature, linear_head_model, track_probabilities
+from core.models.transfer_data import EmbeddingSpec, collect_tracks, track_patches
 from core.predict import classify
-from core.transfer import fit_linear_head, fit_temperature, linear_head_model, track_probabilities
-from core.transfer_data import EmbeddingSpec, collect_tracks, track_patches
 
 GENRES = ("blues", "classical", "metal")
 KINDS = {"blues": "chord", "classical": "tone", "metal": "noise"}
@@ -90,9 +90,9 @@ def test_train_command_builds_a_calibrated_reproducible_model(dataset, tmp_path,
 
 def test_tag_reasons_are_the_models_own_arithmetic(dataset, tmp_path, monkeypatch):
     """The tags' shares add up to the verdict's margin over the runner-up; only supporting tags are listed."""
-    from core import musicnn
-    from core.tag_evidence import explaining_model, explains_with_tags, tag_reasons, tag_shares
-    from core.transfer import musicnn_log_mel, musicnn_patches_at
+    from core.features import musicnn
+    from core.models.tag_evidence import explaining_model, explains_with_tags, tag_reasons, tag_shares
+    from core.models.transfer import musicnn_log_mel, musicnn_patches_at
 
     monkeypatch.setenv("CPUNK_MODELS_DIR", str(tmp_path / "models"))
     assert main(["train", str(dataset / "lossy"), "--architecture", "musicnn_linear", "--backbones", "msd_vgg",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from test_classify_apptest import classify_page, shown_genre, upload, wav
 
-from core.registry import list_models
+from core.models.registry import list_models
 
 
 def why_text(at) -> str:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.schema import GENRES
+from core.features.schema import GENRES
 
 # One fixed colour per genre so every chart (and page) agrees; bright enough for the dark theme.
 GENRE_COLORS: dict[str, str] = dict(zip(GENRES, (
@@ -16,7 +16,7 @@ GENRE_COLORS: dict[str, str] = dict(zip(GENRES, (
 
 
 def genre_order(labels) -> list[str]:
-    """Genres present in ``labels``, in the canonical order of :data:`core.schema.GENRES`."""
+    """Genres present in ``labels``, in the canonical order of :data:`core.features.schema.GENRES`."""
     present = set(pd.unique(np.asarray(labels)))  # hash-based: fast for 100,000 labels
     return [g for g in GENRES if g in present] + sorted(present - set(GENRES))
 

@@ -22,9 +22,9 @@ import streamlit as st
 
 from core.audio import opens_as_audio
 from core.failures import failure_message
+from core.features.schema import GENRES
+from core.models.registry import META_FILE, MODEL_FILE, LoadedModel, ModelInfo, load_model
 from core.predict import Classification, Progress, classify
-from core.registry import META_FILE, MODEL_FILE, LoadedModel, ModelInfo, load_model
-from core.schema import GENRES
 from ui.loaders import audio_index
 
 ModelKey = tuple[str, float, str]  # (name, version stamp of its files, its registry folder)
@@ -51,7 +51,7 @@ def model_key(info: ModelInfo) -> ModelKey:
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
 def model(key: ModelKey) -> LoadedModel:
-    """:func:`core.registry.load_model`, once per process and model version (raises RegistryError)."""
+    """:func:`core.models.registry.load_model`, once per process and model version (raises RegistryError)."""
     return load_model(key[0], key[2])
 
 

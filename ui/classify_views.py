@@ -10,12 +10,12 @@ import pandas as pd
 import plotly.colors as px_colors
 import plotly.graph_objects as go
 
+from core.data.explore import readable_name
 from core.display import genre_name, genre_statistics, mel_band_hz, waveform_envelope
-from core.explain import Reason
-from core.explore import readable_name
-from core.model_inputs import INPUT_NAMES
+from core.models.explain import Reason
+from core.models.model_inputs import INPUT_NAMES
+from core.models.tag_evidence import TagReason
 from core.predict import Classification, Evidence, Progress, summary_columns
-from core.tag_evidence import TagReason
 from core.verdict import verdict
 from ui.charts import GENRE_COLORS, style
 from ui.mode import source_label

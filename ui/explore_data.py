@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import explore
+from core.data import explore
 from ui.loaders import load_table
 
 Query = tuple[str, float, bool, tuple[str, ...], tuple[tuple[str, float, float], ...]]

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from core.data.explore import readable_name
 from core.display import genre_name
-from core.explore import readable_name
-from core.schema import FeatureSchema
+from core.features.schema import FeatureSchema
 from ui.charts import GENRE_COLORS, genre_order, style
 
 HISTOGRAM_BINS = 40

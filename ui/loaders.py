@@ -15,8 +15,8 @@ import pandas as pd
 import streamlit as st
 
 from core.atomic import write_bytes
-from core.explore import AudioIndex, IndexCache
-from core.store import read_features
+from core.data.explore import AudioIndex, IndexCache
+from core.data.store import read_features
 from ui.mode import policy
 from ui.settings import REPO_ROOT
 
@@ -59,7 +59,7 @@ def version_of(path: Path) -> float:
 
 @st.cache_resource(max_entries=4, show_spinner="Reading the feature table…")
 def load_table(path: str, version: float) -> pd.DataFrame:
-    """:func:`core.store.read_features`, once per file version (raises FeatureTableError)."""
+    """:func:`core.data.store.read_features`, once per file version (raises FeatureTableError)."""
     return read_features(path)
 
 

@@ -1,7 +1,7 @@
 """Models a public-mode visitor trained: kept for their browser session only, never in the shared registry.
 
 Each session gets its own small registry folder under the system temp folder (an unguessable name
-kept in ``st.session_state``), so :mod:`core.registry` saves and loads them as usual; the Classify
+kept in ``st.session_state``), so :mod:`core.models.registry` saves and loads them as usual; the Classify
 page lists them next to the shared models. A model downloads as a zip of ``model.keras`` and its
 card ``model.json`` (the registry layout: unzip it into ``models/`` to use it elsewhere). Folders of
 sessions older than a day are removed when a new session keeps its first model.
@@ -20,8 +20,8 @@ from typing import Any
 
 import streamlit as st
 
-from core import registry
 from core.keras_env import keras
+from core.models import registry
 
 ROOT = Path(tempfile.gettempdir()) / "classically-punk-sessions"
 MAX_AGE_S = 24 * 3600

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.data.store import FeatureTableError
 from core.failures import failure_message
-from core.store import FeatureTableError
 from ui.loaders import DEMO_DIR, load_table, save_upload, table_files, version_of
 from ui.mode import policy, readable, upload_allowed, upload_limit_message
 from ui.settings import data_dir

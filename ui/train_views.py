@@ -9,8 +9,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.display import genre_name
-from core.holdout import SEED_REPORTED
-from core.train import EpochReport
+from core.models.holdout import SEED_REPORTED
+from core.models.train import EpochReport
 from ui.charts import style
 from ui.mode import source_label
 

@@ -39,9 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from core.atomic import write_json
     from core.commands.train import load_tables
-    from core.evaluate import evaluate, format_report
-    from core.store import FeatureTableError
-    from core.train import TrainConfig
+    from core.data.store import FeatureTableError
+    from core.models.evaluate import evaluate, format_report
+    from core.models.train import TrainConfig
 
     config = TrainConfig(architecture=args.architecture, level=args.level, epochs=args.epochs,
                          validation_fraction=args.validation, balance_classes=not args.no_balance,

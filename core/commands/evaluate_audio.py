@@ -29,8 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from core.atomic import write_json
-    from core.evaluate_audio import ManifestError, evaluate_audio, format_scores, read_manifest
-    from core.registry import RegistryError, load_model
+    from core.models.evaluate_audio import ManifestError, evaluate_audio, format_scores, read_manifest
+    from core.models.registry import RegistryError, load_model
 
     manifest = args.manifest or str(Path(args.folder) / "MANIFEST.tsv")
     try:

@@ -9,9 +9,8 @@ from concurrent.futures.process import BrokenProcessPool
 from tqdm import tqdm
 
 from core import storage
-from core.dataset import PART_TRACKS, DatasetError, Engine, ExtractSummary, discover, extract_dataset
-from core.schema import SCHEMAS, get_schema
-from core.store import (
+from core.data.dataset import PART_TRACKS, DatasetError, Engine, ExtractSummary, discover, extract_dataset
+from core.data.store import (
     ERRORS_FILE,
     FeatureTableError,
     compact,
@@ -22,6 +21,7 @@ from core.store import (
     store_from_table,
     write_parquet_atomic,
 )
+from core.features.schema import SCHEMAS, get_schema
 
 DESCRIPTION = """\
 Extract the features of every audio file of a dataset, in parallel, into a Parquet feature store:
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
 def _engine(args: argparse.Namespace) -> Engine | None:
     if args.engine != "dask":
         return None
-    from core.dask_engine import dask_engine  # imports dask only when asked for
+    from core.data.dask_engine import dask_engine  # imports dask only when asked for
     return dask_engine(args.scheduler)
 
 

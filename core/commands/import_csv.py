@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from core import storage
-from core.schema import GTZAN_KAGGLE
-from core.store import FeatureTableError, read_features, store_from_table, write_parquet_atomic
+from core.data.store import FeatureTableError, read_features, store_from_table, write_parquet_atomic
+from core.features.schema import GTZAN_KAGGLE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

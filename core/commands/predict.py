@@ -44,8 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from core import storage
     from core.failures import log_to
+    from core.models.registry import RegistryError, load_model
     from core.predict import audio_files, predict_files
-    from core.registry import RegistryError, load_model
 
     try:
         model = load_model(args.model)

@@ -93,7 +93,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def load_tables(paths: list[str]) -> pd.DataFrame:
     """Read and concatenate feature tables; they must share one schema."""
-    from core.store import FeatureTableError, feature_schema_of, read_features
+    from core.data.store import FeatureTableError, feature_schema_of, read_features
 
     tables = [read_features(p) for p in paths]
     schemas = {feature_schema_of(t).id for t in tables}
@@ -139,11 +139,11 @@ def run_transfer(args: argparse.Namespace) -> int:
     """``--architecture musicnn_linear``: train on audio folders through frozen pre-trained taggers."""
     from pathlib import Path
 
-    from core import registry
     from core.audio import AudioError
-    from core.dataset import DatasetError
-    from core.evaluate_audio import ManifestError, evaluate_audio, format_scores
-    from core.transfer_train import recipe_from_args, train_transfer
+    from core.data.dataset import DatasetError
+    from core.models import registry
+    from core.models.evaluate_audio import ManifestError, evaluate_audio, format_scores
+    from core.models.transfer_train import recipe_from_args, train_transfer
 
     folds = 5 if args.evaluate == "track" else 1
     try:
@@ -185,10 +185,10 @@ def run_transfer(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core import registry
-    from core.model_card import model_card
-    from core.store import FeatureTableError
-    from core.train import TrainConfig, train
+    from core.data.store import FeatureTableError
+    from core.models import registry
+    from core.models.model_card import model_card
+    from core.models.train import TrainConfig, train
 
     if args.architecture == "musicnn_linear":
         return run_transfer(args)
@@ -215,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
         source = args.source or " + ".join(args.features)
         protocol, metrics = {}, {}
         if args.evaluate:
-            from core.evaluate import evaluate
+            from core.models.evaluate import evaluate
 
             print(f"Evaluating the recipe ({args.evaluate} protocol) ...", file=sys.stderr)
             report = evaluate(args.evaluate, config, table, source=source,
@@ -234,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
                 listeners.append(_jsonl_writer(args.report_jsonl))
             try:
                 if args.holdout:
-                    from core.holdout import train_holdout
+                    from core.models.holdout import train_holdout
 
                     result = train_holdout(config, table, args.holdout, classes=classes, callbacks=listeners,
                                            stop=stop, source=source)

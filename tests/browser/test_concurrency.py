@@ -37,8 +37,8 @@ def clip(kind: int, seconds: float = 6.0) -> np.ndarray:
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> list[tuple[Path, str]]:
     """The clips and what the registry's default model says of each (the verdict card's text)."""
+    from core.models.registry import load_model
     from core.predict import classify
-    from core.registry import load_model
 
     folder = tmp_path_factory.mktemp("concurrency")
     model = load_model()

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from browser_harness import REPO_ROOT, open_page, rerun_after, upload_files
 
-from core.explore import synthetic_table
-from core.schema import SEED
-from core.store import write_parquet_atomic
+from core.data.explore import synthetic_table
+from core.data.store import write_parquet_atomic
+from core.features.schema import SEED
 
 VIEWS = ("Distributions", "Scatter", "PCA map", "Best features", "Likely mislabels", "Genre summary", "Correlations")
 DEMO = REPO_ROOT / "demo" / "gtzan_seed.parquet"

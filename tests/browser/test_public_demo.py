@@ -8,9 +8,9 @@ import soundfile as sf
 from browser_harness import open_page, rerun_after
 from playwright.sync_api import expect
 
-from core.explore import synthetic_table
-from core.schema import SEED
-from core.store import write_parquet_atomic
+from core.data.explore import synthetic_table
+from core.data.store import write_parquet_atomic
+from core.features.schema import SEED
 
 
 def options(page, label: str) -> list[str]:

@@ -5,9 +5,9 @@ the same STFT, taken in blocks of frames so long recordings stay small in memory
 spectrogram shared by MFCCs and the onset envelope); :func:`aggregate` summarises any set of time
 ranges of them into schema rows in one vectorised pass. :func:`extract` does both for the whole
 track and its slices, so slices never recompute a transform. Values equal the plain per-feature
-librosa recipe in :mod:`core.reference` up to float rounding (relative 1e-5; see
+librosa recipe in :mod:`core.features.reference` up to float rounding (relative 1e-5; see
 ``tests/test_features.py``). Slice rows summarise the whole track's frames centred in each slice,
-unlike the seed's cut-and-analyse slices (:func:`core.reference.reference_slices`).
+unlike the seed's cut-and-analyse slices (:func:`core.features.reference.reference_slices`).
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ import librosa
 import numpy as np
 import pandas as pd
 
-from core import spectral
 from core.audio import SAMPLE_RATE
-from core.schema import IDENTITY_COLUMNS, SEED, WHOLE_TRACK, FeatureSchema
+from core.features import spectral
+from core.features.schema import IDENTITY_COLUMNS, SEED, WHOLE_TRACK, FeatureSchema
 
 N_FFT = 2048
 HOP = 512
@@ -72,7 +72,7 @@ def _stft(block: np.ndarray) -> np.ndarray:
 def compute_signals(y: np.ndarray, sr: int = SAMPLE_RATE, needed: frozenset[str] = SEED.signals) -> Signals:
     """Compute every frame-level signal in ``needed`` from a single STFT of ``y``.
 
-    Each matrix equals what the named librosa call returns on ``y`` (see :mod:`core.spectral` for the
+    Each matrix equals what the named librosa call returns on ``y`` (see :mod:`core.features.spectral` for the
     ones computed another way, and their tolerance). The STFT is taken in blocks of frames, so a long
     recording never holds its whole spectrogram (except for harmonic/percussive separation); when
     there are several blocks, a first pass over them gathers the global tuning estimate for chroma.

@@ -1,6 +1,6 @@
 """Faster, value-equal versions of the librosa feature functions that dominate extraction time.
 
-Each function takes what :mod:`core.features` already holds (one magnitude/power spectrogram, the
+Each function takes what :mod:`core.features.extract` already holds (one magnitude/power spectrogram, the
 signal) and returns what the named librosa 0.11 call returns for the same input, computing only
 what that result depends on:
 

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from core.schema import GENRES, WHOLE_TRACK, FeatureSchema
-from core.store import FeatureTableError, feature_schema_of
+from core.data.store import FeatureTableError, feature_schema_of
+from core.features.schema import GENRES, WHOLE_TRACK, FeatureSchema
 
 Level = Literal["slice", "track"]
 LEVELS: tuple[str, ...] = ("slice", "track")

@@ -1,6 +1,6 @@
 """Why a tag-reading model chose its genre: the pre-trained tags that pushed the verdict over the runner-up.
 
-A ``musicnn_linear`` model (:mod:`core.transfer_train`) is linear in its inputs, the tag logits of a
+A ``musicnn_linear`` model (:mod:`core.models.transfer_train`) is linear in its inputs, the tag logits of a
 frozen tagger trained on real songs: ``logit_g = sum_j W[g, j] * (x_j - mean_j) / std_j + b_g``. So the
 part of the margin between the verdict ``g`` and the runner-up ``r`` that tag ``j`` is responsible for
 is exactly ``(W[g, j] - W[r, j]) * (x_j - mean_j) / std_j`` (averaged over the song's windows): the
@@ -38,7 +38,7 @@ def explains_with_tags(meta: dict[str, Any]) -> bool:
 
 def tag_names(meta: dict[str, Any]) -> list[str]:
     """The input columns' tag names, backbone by backbone (``meta`` of a tag-reading model)."""
-    from core import musicnn
+    from core.features import musicnn
 
     backbones = meta["architecture"]["config"]["spec"]["backbones"]
     return [name for b in backbones for name in musicnn.tag_names(b)]

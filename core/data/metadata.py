@@ -11,8 +11,8 @@ track 155066 is ``155/155066.mp3``. Genres are matched to the project's ten with
 or punctuation (FMA's ``Hip-Hop`` is ``hiphop``); rows of other genres (FMA's ``Electronic``,
 ``Folk``, ...) or of none are left out, and how many is logged.
 
-:class:`Track`, :class:`DatasetError` and :data:`AUDIO_EXTENSIONS`, which :mod:`core.dataset` and
-:mod:`core.explore` build on, are defined here.
+:class:`Track`, :class:`DatasetError` and :data:`AUDIO_EXTENSIONS`, which :mod:`core.data.dataset` and
+:mod:`core.data.explore` build on, are defined here.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from core import storage
-from core.schema import GENRES
+from core.features.schema import GENRES
 
 AUDIO_EXTENSIONS = frozenset({".wav", ".mp3", ".ogg", ".flac", ".au", ".m4a", ".aiff", ".aif"})  # what discovery lists
 GENRE_COLUMNS = ("genre", "genre_top")
@@ -63,7 +63,7 @@ def genre_key(name: str) -> str:
 
 
 def read_metadata(csv: str | os.PathLike) -> list[Track]:
-    """The tracks of a metadata CSV whose genre is one of :data:`core.schema.GENRES`, in file order."""
+    """The tracks of a metadata CSV whose genre is one of :data:`core.features.schema.GENRES`, in file order."""
     csv = storage.location(csv)
     name = storage.name(csv)
     table = _flat_table(csv)

@@ -104,7 +104,7 @@ Progress = Callable[[str], None]
 
 
 def evaluate_audio(folder: str | Path, manifest: str | Path, model, *, progress: Progress | None = None) -> dict[str, Any]:
-    """Classify every manifest file under ``folder`` with ``model`` (a :class:`core.registry.LoadedModel`)
+    """Classify every manifest file under ``folder`` with ``model`` (a :class:`core.models.registry.LoadedModel`)
     and :func:`score` the results; files that fail are listed under ``failed`` and left out."""
     from core.failures import failure_message
     from core.predict import classify

@@ -1,6 +1,6 @@
 """Dataset exploration: the analyses behind the Explore page (no Streamlit here).
 
-Everything takes a feature table (layout of :mod:`core.store`) and returns plain DataFrames or
+Everything takes a feature table (layout of :mod:`core.data.store`) and returns plain DataFrames or
 arrays: row selection and filters, sampling for plots, per-genre summaries, feature separability
 (ANOVA F and mutual information), a 2-D PCA projection, correlations, and a per-row outlier score
 (distance to its own genre's centre in standardised feature space, compared with the nearest
@@ -25,9 +25,9 @@ import pandas as pd
 from sklearn.decomposition import PCA
 from sklearn.feature_selection import f_classif, mutual_info_classif
 
-from core.metadata import AUDIO_EXTENSIONS
+from core.data.metadata import AUDIO_EXTENSIONS
+from core.features.schema import IDENTITY_COLUMNS, WHOLE_TRACK, FeatureSchema
 from core.modes import ScanBounds
-from core.schema import IDENTITY_COLUMNS, WHOLE_TRACK, FeatureSchema
 
 MI_MAX_ROWS = 2_000  # mutual information is estimated on at most this many rows (k-NN estimate per feature)
 _EPS = 1e-12

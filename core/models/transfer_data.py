@@ -2,10 +2,10 @@
 
 For every track of one or more dataset folders (the first folder that has a track wins, so lossless
 copies can be preferred: ``gtzan_flac`` before ``gtzan``), :func:`embedding_table` decodes the audio
-once at 16 kHz, makes the clean version and ``spec.variants`` augmented ones (:mod:`core.augment`,
+once at 16 kHz, makes the clean version and ``spec.variants`` augmented ones (:mod:`core.data.augment`,
 seeded per track and variant), cuts each into 3-s musicnn patches every ``spec.hop_s`` seconds (the
 augmented ones from a random offset: random crops), and runs the frozen backbones
-(:func:`core.transfer.backbone_model`) over all patches in batches. The result is one row per patch:
+(:func:`core.models.transfer.backbone_model`) over all patches in batches. The result is one row per patch:
 ``track_id, label, variant, start_s`` and the feature columns :meth:`EmbeddingSpec.columns`.
 Decoding and augmentation run in a process pool; the networks run in the calling process.
 """
@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 import soxr
 
-from core import musicnn
-from core.augment import MODERN_CHAIN, augment
-from core.dataset import Track, discover
+from core.features import musicnn
+from core.data.augment import MODERN_CHAIN, augment
+from core.data.dataset import Track, discover
 
 Progress = Callable[[str], None]
 OUTPUT_SIZES = {"embedding": {"vgg": 256, "musicnn": 200}, "logits": {"vgg": 50, "musicnn": 50}}
@@ -80,8 +80,8 @@ def track_patches(track: Track, spec: EmbeddingSpec, variants: range | None = No
     seed-feature slice rows) of one track; the feature rows describe the genres (explanations).
     ``variants`` (default: all, 0 is the clean audio) limits which versions are cut."""
     from core.audio import load_audio
-    from core.features import extract
-    from core.transfer import musicnn_patches_at
+    from core.features.extract import extract
+    from core.models.transfer import musicnn_patches_at
 
     audio = load_audio(track.path)
     described = extract(audio.y, audio.sr).slices.astype(np.float32)
@@ -109,8 +109,8 @@ def embedding_table(tracks: list[Track], spec: EmbeddingSpec, *, variants: range
     """(one row per patch of every track: identity columns, then :meth:`EmbeddingSpec.columns`;
     the clean tracks' seed-feature slice rows, for the genre statistics explanations compare with).
     ``variants`` as in :func:`track_patches`."""
-    from core.schema import SEED
-    from core.transfer import backbone_model, embed
+    from core.features.schema import SEED
+    from core.models.transfer import backbone_model, embed
 
     network = backbone_model(spec.backbones, spec.outputs)
     frames, features, described = [], [], []
@@ -158,7 +158,7 @@ class CachedTables:
         return self.folder / f"{kind}-{backbones}-{self.spec.key(augmented)}-{ids}.parquet"
 
     def load_or_build(self, **kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
-        from core.store import write_parquet_atomic
+        from core.data.store import write_parquet_atomic
 
         clean, described = self._path("clean", False), self._path("described", False)
         if not (clean.is_file() and described.is_file()):

@@ -1,7 +1,7 @@
 """Transfer from pre-trained musicnn taggers: frozen backbones -> small trained head.
 
 A *backbone* (:func:`backbone_model`) runs one or more converted musicnn networks
-(:data:`core.musicnn.CHECKPOINTS`) on 3-s patches and concatenates the outputs asked for: the
+(:data:`core.features.musicnn.CHECKPOINTS`) on 3-s patches and concatenates the outputs asked for: the
 ``embedding`` layer and/or the tag ``logits``. The head is trained on cached backbone outputs, which
 is fast: either :func:`vgg_head` (a Keras MLP) or a calibrated multinomial logistic regression
 (:func:`fit_linear_head`, scikit-learn, copied into Keras by :func:`linear_head_model`).
@@ -19,9 +19,9 @@ import soxr
 from scipy.optimize import minimize_scalar
 from scipy.special import softmax
 
-from core import musicnn
+from core.features import musicnn
 from core.keras_env import keras
-from core.models import normalization, register_builder
+from core.models.builders import normalization, register_builder
 
 BACKBONE_OUTPUTS = ("embedding", "logits")
 
@@ -40,7 +40,7 @@ def musicnn_patches_at(spec: np.ndarray, starts_s: np.ndarray) -> np.ndarray:
     """musicnn input patches ``(n, 187, 96)`` of a :func:`musicnn_log_mel` spectrogram at start times.
 
     Windows running past the end are shifted back to end at the last frame; a spectrogram shorter
-    than one patch is repeated to fill it (as :func:`core.musicnn.patches` does).
+    than one patch is repeated to fill it (as :func:`core.features.musicnn.patches` does).
     """
     if len(spec) < musicnn.PATCH_FRAMES:
         spec = np.resize(spec, (musicnn.PATCH_FRAMES, musicnn.N_MELS))

@@ -18,8 +18,8 @@ import pandas as pd
 from sklearn.utils.class_weight import compute_class_weight
 
 from core.keras_env import keras, seed_everything, tf
-from core.models import build_model
-from core.training_data import Level, TrainingRows, training_rows, validation_split
+from core.models.builders import build_model
+from core.data.training_data import Level, TrainingRows, training_rows, validation_split
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """A small CNN trained from scratch on 3-s log-mel patches (architecture ``mel_cnn``).
 
-Input: ``(128 mel bands, 128 frames)`` dB patches from :mod:`core.spectrograms`; standardisation
+Input: ``(128 mel bands, 128 frames)`` dB patches from :mod:`core.features.spectrograms`; standardisation
 lives inside the model. Five blocks of 3x3 convolution, batch normalisation, ReLU and 2x2 max
 pooling, then an average over time (the frequency axis stays: register matters), dropout and softmax. :func:`train_cnn` fits it on random
 crops with gain and SpecAugment masks; :func:`track_probabilities` averages a track's windows.
@@ -12,11 +12,11 @@ from typing import Iterable
 
 import numpy as np
 
-from core.fit import FitHistory, fit
+from core.models.fit import FitHistory, fit
 from core.keras_env import keras, seed_everything
-from core.models import build_model, register_builder
-from core.spectrograms import N_MELS, PATCH_FRAMES, SpectrogramSet, evaluation_patches, patch_dataset
-from core.train import EpochListener, StopFlag, class_weights
+from core.models.builders import build_model, register_builder
+from core.features.spectrograms import N_MELS, PATCH_FRAMES, SpectrogramSet, evaluation_patches, patch_dataset
+from core.models.train import EpochListener, StopFlag, class_weights
 
 CNN_FILTERS = (8, 16, 32, 64, 128)
 

@@ -1,6 +1,6 @@
 """The pre-trained-tagger recipe: audio folders -> patch features -> calibrated linear head -> model + card.
 
-:func:`train_transfer` builds (or reuses) the patch table of :mod:`core.transfer_data`, measures the
+:func:`train_transfer` builds (or reuses) the patch table of :mod:`core.models.transfer_data`, measures the
 recipe with track-grouped stratified folds (every fold trains on the clean and augmented patches of
 its training tracks and predicts the clean patches of its held-out tracks), fits the temperature on
 those held-out predictions (cross-fitted, so the reported expected calibration error is honest), then
@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from core.evaluate import metrics
-from core.evaluate_audio import expected_calibration_error
-from core.schema import GENRES, SEED
-from core.transfer import backbone_model, fit_linear_head, fit_temperature, linear_head_model, track_probabilities, transfer_model
-from core.transfer_data import CachedTables, EmbeddingSpec, collect_tracks, embedding_table
+from core.models.evaluate import metrics
+from core.models.evaluate_audio import expected_calibration_error
+from core.features.schema import GENRES, SEED
+from core.models.transfer import backbone_model, fit_linear_head, fit_temperature, linear_head_model, track_probabilities, transfer_model
+from core.models.transfer_data import CachedTables, EmbeddingSpec, collect_tracks, embedding_table
 
 ARCHITECTURE = "musicnn_linear"
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
@@ -123,7 +123,7 @@ def _fingerprint(data: PatchData) -> str:
 
 def genre_description(seed_rows: pd.DataFrame, classes: tuple[str, ...]) -> dict[str, Any]:
     """Per-genre seed-feature statistics of the training tracks (what explanations compare a clip with)."""
-    from core.training_data import STATISTICS, TrainingRows, genre_statistics
+    from core.data.training_data import STATISTICS, TrainingRows, genre_statistics
 
     index = {c: i for i, c in enumerate(classes)}
     rows = TrainingRows(SEED, "slice", classes, seed_rows[list(SEED.columns)].to_numpy(np.float32),

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from core.features import SLICE_SECONDS
+from core.features.extract import SLICE_SECONDS
 from core.keras_env import keras
-from core.train import TrainConfig, TrainHistory
-from core.training_data import STATISTICS, fingerprint, genre_statistics
+from core.models.train import TrainConfig, TrainHistory
+from core.data.training_data import STATISTICS, fingerprint, genre_statistics
 
 CARD_FORMAT = 1
 
@@ -16,7 +16,7 @@ CARD_FORMAT = 1
 def model_card(model: keras.Model, config: TrainConfig, history: TrainHistory, *, source: str,
                protocol: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
                notes: str = "") -> dict[str, Any]:
-    """The ``model.json`` content for a model fresh from :func:`core.train.train`.
+    """The ``model.json`` content for a model fresh from :func:`core.models.train.train`.
 
     ``level`` says which rows the model expects: ``slice`` (3-s windows; a track's verdict is the
     mean of its windows' probabilities) or ``track`` (whole-track rows).

@@ -1,7 +1,7 @@
 """The plain recipe: one separate librosa call per feature, each on the raw signal.
 
 This is how the seed project (and the published GTZAN tables) computed features. It is slow on
-purpose: every call recomputes its own STFT. Tests compare :mod:`core.features` against it; the
+purpose: every call recomputes its own STFT. Tests compare :mod:`core.features.extract` against it; the
 benchmark uses it as the baseline.
 
 Two ways to describe a slice:
@@ -9,7 +9,7 @@ Two ways to describe a slice:
 - :func:`reference_slices` cuts each slice out of the audio and analyses it alone (the seed's and the
   published 3-s table's way: zero padding at the cut, per-slice dB floor and tuning);
 - :func:`reference_frame_slices` analyses the whole track and summarises the frames that fall in
-  each slice, which is what :func:`core.features.extract` does, feature by feature.
+  each slice, which is what :func:`core.features.extract.extract` does, feature by feature.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import librosa
 import numpy as np
 
 from core.audio import SAMPLE_RATE
-from core.features import HOP, SLICE_SECONDS, frame_ranges, slice_starts
-from core.schema import SEED, FeatureSchema
+from core.features.extract import HOP, SLICE_SECONDS, frame_ranges, slice_starts
+from core.features.schema import SEED, FeatureSchema
 
 
 def _signal(y: np.ndarray, sr: int, name: str, rows: int, hpss: dict) -> np.ndarray:

@@ -18,14 +18,14 @@ import numpy as np
 from core.keras_env import keras
 
 Builder = Callable[..., "keras.Model"]
-NETWORK_MODULES = ("core.cnn", "core.transfer")  # register mel_cnn and vgg_head (imported on demand)
+NETWORK_MODULES = ("core.models.cnn", "core.models.transfer")  # register mel_cnn and vgg_head (imported on demand)
 
 
 
 @dataclass(frozen=True)
 class Architecture:
     """A builder and the inputs its models read: ``("features",)`` for feature-table rows, else the kinds of
-    :data:`core.model_inputs.INPUT_KINDS` (or ``embedding`` for a head trained on musicnn embeddings)."""
+    :data:`core.models.model_inputs.INPUT_KINDS` (or ``embedding`` for a head trained on musicnn embeddings)."""
 
     build: Builder
     inputs: tuple[str, ...]

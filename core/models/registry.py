@@ -20,7 +20,7 @@ from typing import Any
 
 from core.atomic import remove_temporaries, temporary_dir, write_json
 from core.keras_env import keras
-from core.schema import FeatureSchema, get_schema
+from core.features.schema import FeatureSchema, get_schema
 
 MODELS_ENV = "CPUNK_MODELS_DIR"
 MODEL_FILE = "model.keras"
@@ -39,7 +39,7 @@ class SchemaMismatchError(RegistryError):
 
 def models_dir() -> Path:
     """The models directory: ``$CPUNK_MODELS_DIR`` or ``models/`` at the repository root."""
-    return Path(os.environ.get(MODELS_ENV) or Path(__file__).resolve().parents[1] / "models")
+    return Path(os.environ.get(MODELS_ENV) or Path(__file__).resolve().parents[2] / "models")
 
 
 def _root(root: str | os.PathLike | None) -> Path:

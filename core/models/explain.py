@@ -1,14 +1,14 @@
 """Why a model said what it said, measured on the model itself, per kind of model input.
 
 :func:`explain` dispatches on the inputs a model reads (``model.json``'s ``inputs``, see
-:mod:`core.model_inputs`) through :data:`EXPLAINERS`:
+:mod:`core.models.model_inputs`) through :data:`EXPLAINERS`:
 
 - ``features`` models: occlusion. Each feature of the clip is set, one at a time, to a neutral value
   (the average of the genres' training means, from the statistics saved with the model) and the clip
   is classified again; a feature's *effect* is how much the verdict's probability falls without it.
   Only features that support the verdict (positive effect) are reasons, strongest first.
 - ``musicnn`` models that read pre-trained tag logits through a linear head (the default model):
-  each tag's exact share of the verdict's margin over the runner-up (:mod:`core.tag_evidence`).
+  each tag's exact share of the verdict's margin over the runner-up (:mod:`core.models.tag_evidence`).
 - other inputs (spectrogram, pre-trained embeddings): no measured reasons yet; the page shows the
   model's own evidence (the genre of every window) and labels any feature comparison as description.
   A new input kind adds its explainer to :data:`EXPLAINERS`.
@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.model_inputs import INPUT_NAMES, input_kinds
-from core.models import predict_proba
-from core.tag_evidence import TagReason, explains_with_tags, tag_reasons
+from core.models.model_inputs import INPUT_NAMES, input_kinds
+from core.models.builders import predict_proba
+from core.models.tag_evidence import TagReason, explains_with_tags, tag_reasons
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ EXPLAINERS: dict[tuple[str, ...], Callable] = {("features",): _features, ("music
 
 def explain(result, model, k: int = 6) -> Explanation:
     """The explanation of ``result`` (a :class:`core.predict.Classification`) by ``model``
-    (its :class:`core.registry.LoadedModel`)."""
+    (its :class:`core.models.registry.LoadedModel`)."""
     kinds = input_kinds(model.info.meta)
     explainer = EXPLAINERS.get(kinds)
     found = explainer(result, model, k) if explainer is not None else None

@@ -1,6 +1,6 @@
 """Log-mel spectrogram patches for the CNN: uint8 cache in Parquet, patches at given times, tf.data.
 
-The spectrogram is :func:`core.features.compute_signals`' ``log_mel`` (128 mel bands, dB, hop 512 at
+The spectrogram is :func:`core.features.extract.compute_signals`' ``log_mel`` (128 mel bands, dB, hop 512 at
 22,050 Hz), so the CNN sees the same decoded audio and the same transform as the features. A track's
 spectrogram is cached once as uint8 codes (0.5 dB steps from -100 dB: a quarter of float32's size, the
 step far below what the network resolves) in a Parquet table with one row per track.
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core.features import HOP
-from core.store import FeatureTableError, write_parquet_atomic
+from core.data.store import FeatureTableError, write_parquet_atomic
+from core.features.extract import HOP
 
 N_MELS = 128
 PATCH_FRAMES = 128  # 2.97 s at hop 512 / 22,050 Hz: the CNN's input is (N_MELS, PATCH_FRAMES)
@@ -84,7 +84,7 @@ def write_spectrograms(rows: list[dict], path: str | os.PathLike) -> None:
 
 
 def read_spectrograms(path: str | os.PathLike) -> SpectrogramSet:
-    """Read a spectrogram cache; :class:`core.store.FeatureTableError` for a file that is not one."""
+    """Read a spectrogram cache; :class:`core.data.store.FeatureTableError` for a file that is not one."""
     frame = pd.read_parquet(path)
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:

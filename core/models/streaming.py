@@ -25,14 +25,14 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from core import storage
-from core.fit import FitHistory, fit
-from core.keras_env import keras, seed_everything, tf
-from core.models import build_model
-from core.schema import GENRES, WHOLE_TRACK, FeatureSchema, get_schema
 from core.storage import Location
-from core.store import FeatureTableError, is_store, part_paths
-from core.train import EpochListener, StopFlag, TrainConfig, class_weights
-from core.training_data import LEVELS, Level
+from core.data.store import FeatureTableError, is_store, part_paths
+from core.data.training_data import LEVELS, Level
+from core.features.schema import GENRES, WHOLE_TRACK, FeatureSchema, get_schema
+from core.keras_env import keras, seed_everything, tf
+from core.models.builders import build_model
+from core.models.fit import FitHistory, fit
+from core.models.train import EpochListener, StopFlag, TrainConfig, class_weights
 
 RECORD_BATCH_ROWS = 16_384
 SHUFFLE_ROWS = 65_536  # rows mixed at a time: the memory bound (~23 MB for 87 float32 features)

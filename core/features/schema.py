@@ -1,7 +1,7 @@
 """Feature schemas: the one place that names feature columns, their order and version.
 
 A schema is a list of *groups*. Each group is one frame-level (or sample-level) signal computed by
-:mod:`core.features`, summarised over time by mean and variance (or a single value for tempo).
+:mod:`core.features.extract`, summarised over time by mean and variance (or a single value for tempo).
 Everything else (the feature store, the models' ``model.json``, the UI) reads column names from here.
 """
 
@@ -34,7 +34,7 @@ GENRES: tuple[str, ...] = (
 class Group:
     """One computed signal and how it becomes columns.
 
-    ``signal`` names a frame matrix produced by :mod:`core.features`; ``rows`` is how many of its
+    ``signal`` names a frame matrix produced by :mod:`core.features.extract`; ``rows`` is how many of its
     rows are used (the first ``rows``). ``aggregate``: ``per_row`` gives ``{name}{i}_mean/_var`` per
     row (or ``{name}_mean/_var`` when ``rows == 1``); ``pooled`` gives one mean and variance over all
     rows and frames; ``scalar`` gives the single column ``{name}``.

@@ -1,6 +1,6 @@
-"""Fit a built model on a ``tf.data`` pipeline with :mod:`core.train`'s listeners, stop flag and best weights.
+"""Fit a built model on a ``tf.data`` pipeline with :mod:`core.models.train`'s listeners, stop flag and best weights.
 
-:func:`core.train.train` fits feature rows; networks fed by other pipelines (spectrogram crops,
+:func:`core.models.train.train` fits feature rows; networks fed by other pipelines (spectrogram crops,
 musicnn embeddings) use :func:`fit`, which reports epochs to the same listeners, honours the same
 stop flag and patience, and leaves the model holding its best epoch's weights.
 """
@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
 from core.keras_env import keras, tf
-from core.train import EpochListener, EpochReport, EpochTracker, StopFlag
+from core.models.train import EpochListener, EpochReport, EpochTracker, StopFlag
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Extraction on a Dask cluster: ``python -m core extract DATA --out STORE --engine dask [--scheduler ADDRESS]``.
 
-The same per-file function (:func:`core.dataset.extract_track`), store layout and bookkeeping
-(:func:`core.dataset.record_result`, :mod:`core.store`) as the local process pool. The tracks go to
+The same per-file function (:func:`core.data.dataset.extract_track`), store layout and bookkeeping
+(:func:`core.data.dataset.record_result`, :mod:`core.data.store`) as the local process pool. The tracks go to
 the workers in batches of ``part_tracks``; a worker extracts its batch and writes it straight into the
 store as one part whose number the client chose, so a batch that Dask runs again after its worker
 died replaces its own part instead of adding a second copy. Only a row-less summary of each track comes
@@ -25,10 +25,10 @@ from pathlib import Path
 import pandas as pd
 from distributed import Client, Future, LocalCluster, as_completed
 
-from core.dataset import DatasetError, Engine, ExtractSummary, Progress, Track, TrackResult, errors_table, extract_track, record_result
-from core.schema import FeatureSchema
+from core.data.dataset import DatasetError, Engine, ExtractSummary, Progress, Track, TrackResult, errors_table, extract_track, record_result
+from core.data.store import next_part_number, write_errors, write_part
+from core.features.schema import FeatureSchema
 from core.storage import Location, is_url
-from core.store import next_part_number, write_errors, write_part
 
 CONNECT_TIMEOUT_S = 30
 
@@ -49,7 +49,7 @@ def extract_batch(tracks: list[Track], schema_id: str, max_slices: int | None, r
 
 
 def dask_engine(scheduler: str | None = None) -> Engine:
-    """An engine for :func:`core.dataset.extract_dataset` that runs on the Dask scheduler at
+    """An engine for :func:`core.data.dataset.extract_dataset` that runs on the Dask scheduler at
     ``scheduler`` (e.g. ``tcp://10.0.0.5:8786``), or on a local cluster of ``workers`` processes."""
     return partial(run_on_dask, scheduler=scheduler)
 
@@ -74,7 +74,7 @@ def connect(scheduler: str | None, workers: int) -> Iterator[Client]:
 def run_on_dask(todo: list[Track], root: Location, schema: FeatureSchema, max_slices: int | None, workers: int,
                 part_tracks: int, summary: ExtractSummary, errors: dict[str, tuple[str, str]],
                 progress: Progress | None, *, scheduler: str | None = None) -> None:
-    """The :class:`core.dataset.Engine` behind :func:`dask_engine` (``workers`` only sizes a local cluster)."""
+    """The :class:`core.data.dataset.Engine` behind :func:`dask_engine` (``workers`` only sizes a local cluster)."""
     # workers may run elsewhere: never relative to our working directory
     store = root if is_url(root) else str(Path(root).resolve())
     first = next_part_number(root)

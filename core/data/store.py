@@ -1,8 +1,8 @@
 """Feature tables on disk: read, validate and write them (Parquet, or the published GTZAN CSVs).
 
-A *feature table* has the identity columns (:data:`core.schema.IDENTITY_COLUMNS`) followed by the
+A *feature table* has the identity columns (:data:`core.features.schema.IDENTITY_COLUMNS`) followed by the
 feature columns of one schema, in order. It is stored either as one Parquet file or as a *store
-directory* written part by part by :mod:`core.dataset`.
+directory* written part by part by :mod:`core.data.dataset`.
 :func:`read_features` reads all of these, plus the published GTZAN ``features_30_sec.csv`` /
 ``features_3_sec.csv``, into the same layout, and refuses anything it cannot vouch for with a
 :class:`FeatureTableError` naming the offending columns or rows.
@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from core import storage
 from core.atomic import atomic_file
-from core.schema import (
+from core.features.schema import (
     GENRES,
     GTZAN_KAGGLE,
     IDENTITY_COLUMNS,

@@ -2,7 +2,7 @@
 
 :func:`discover` lists the tracks of a GTZAN-style folder (one sub-folder per genre) or of a CSV
 manifest ``path,label``. :func:`extract_dataset` analyses them in a process pool and saves the rows
-part by part (:mod:`core.store`), so a rerun after a crash, even ``kill -9``, only does what is
+part by part (:mod:`core.data.store`), so a rerun after a crash, even ``kill -9``, only does what is
 missing. A file that cannot be analysed is recorded in the store's errors table and the run goes on.
 """
 
@@ -24,11 +24,11 @@ import psutil
 from core import storage
 from core.atomic import remove_temporaries
 from core.audio import load_audio
+from core.data.metadata import AUDIO_EXTENSIONS, DatasetError, Track, is_metadata_csv, read_metadata
+from core.data.store import ERROR_COLUMNS, done_track_ids, open_store, read_errors, write_errors, write_part
 from core.failures import failure_message
-from core.features import extract
-from core.metadata import AUDIO_EXTENSIONS, DatasetError, Track, is_metadata_csv, read_metadata
-from core.schema import GENRES, FeatureSchema, get_schema
-from core.store import ERROR_COLUMNS, done_track_ids, open_store, read_errors, write_errors, write_part
+from core.features.extract import extract
+from core.features.schema import GENRES, FeatureSchema, get_schema
 
 PART_TRACKS = 50  # tracks per part file: a crash loses at most this many tracks' work
 PART_SECONDS = 30.0  # ... or this many seconds of work, whichever comes first
@@ -62,7 +62,7 @@ def _label(name: str, where: str) -> str:
 
 def discover(path: str | os.PathLike) -> list[Track]:
     """The tracks of a folder with one sub-folder per genre, of a CSV manifest ``path,label``, or of a
-    metadata CSV ``track_id,path,genre`` / FMA ``tracks.csv`` (:mod:`core.metadata`); each may be local
+    metadata CSV ``track_id,path,genre`` / FMA ``tracks.csv`` (:mod:`core.data.metadata`); each may be local
     or a URL (``s3://bucket/gtzan``; :mod:`core.storage`).
 
     Track ids are relative paths without extension (posix style), sorted; labels are lower-case genres.
@@ -201,14 +201,14 @@ def record_result(result: TrackResult, summary: ExtractSummary, errors: dict[str
 
 
 def errors_table(errors: dict[str, tuple[str, str]]) -> pd.DataFrame:
-    """The errors table (:data:`core.store.ERROR_COLUMNS`) of ``{track_id: (path, reason)}``."""
+    """The errors table (:data:`core.data.store.ERROR_COLUMNS`) of ``{track_id: (path, reason)}``."""
     return pd.DataFrame([(k, p, r) for k, (p, r) in errors.items()], columns=list(ERROR_COLUMNS))
 
 
 class Engine(Protocol):
     """Runs :func:`extract_track` over ``todo`` and saves the rows into the store ``root``, calling
     :func:`record_result` for every track and ``progress`` as tracks finish (the local pool below;
-    :mod:`core.dask_engine` on a Dask cluster)."""
+    :mod:`core.data.dask_engine` on a Dask cluster)."""
 
     def __call__(self, todo: list[Track], root: storage.Location, schema: FeatureSchema, max_slices: int | None, workers: int,
                  part_tracks: int, summary: ExtractSummary, errors: dict[str, tuple[str, str]],
@@ -229,7 +229,7 @@ def extract_dataset(
     """Extract ``tracks`` into the store directory ``out_dir``, skipping tracks already there.
 
     Uses a process pool of ``workers`` processes (default: all cores), or ``engine`` (e.g.
-    :func:`core.dask_engine.dask_engine`). ``progress(done, total)`` is
+    :func:`core.data.dask_engine.dask_engine`). ``progress(done, total)`` is
     called as tracks finish (``done`` counts skipped tracks too). Failed tracks are written to the
     store's errors table (and retried by the next run); the rows of finished tracks are saved every
     ``part_tracks`` tracks or :data:`PART_SECONDS`, whichever comes first.

@@ -3,8 +3,8 @@
 ``model.json`` names the model's inputs in order under ``inputs`` (absent: ``["features"]``):
 
 - ``features``: feature-schema rows (the seed MLP; whole-track row first for ``level: track``);
-- ``log_mel``: 3-s log-mel patches from :mod:`core.spectrograms` (the CNN);
-- ``musicnn``: musicnn VGG patches ``(n, 187, 96)`` from :mod:`core.transfer` (16-kHz log-mel).
+- ``log_mel``: 3-s log-mel patches from :mod:`core.features.spectrograms` (the CNN);
+- ``musicnn``: musicnn VGG patches ``(n, 187, 96)`` from :mod:`core.models.transfer` (16-kHz log-mel).
 
 Every input is cut at the same segment starts as the feature slices, so the segments of a
 multi-input model (an ensemble) line up and a track's verdict is the mean of its segments. The
@@ -18,10 +18,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from core.features import Extraction, Signals
+from core.features.extract import Extraction, Signals
 from core.keras_env import keras
-from core.spectrograms import frames_of, patches_at
-from core.transfer import musicnn_patches_at
+from core.features.spectrograms import frames_of, patches_at
+from core.models.transfer import musicnn_patches_at
 
 INPUT_KINDS = ("features", "log_mel", "musicnn")
 INPUT_NAMES = {"features": "audio features", "log_mel": "mel spectrogram", "musicnn": "musicnn patches (pre-trained tagger)"}
@@ -69,7 +69,7 @@ def predict_segments(model: keras.Model, meta: dict, inputs: list[np.ndarray], *
     A track-level feature model judges ``track_row`` (the whole-track row); every other model
     judges the segments and the track's verdict is their mean. The network runs in batches of
     :data:`BATCH` segments; ``batch_done`` hears after each batch. A network with two outputs (what it
-    read, then the probabilities: :func:`core.tag_evidence.explaining_model`) puts the first into ``side``.
+    read, then the probabilities: :func:`core.models.tag_evidence.explaining_model`) puts the first into ``side``.
     """
     if input_kinds(meta) == ("features",) and meta.get("level", "slice") == "track" and track_row is not None:
         probs = _batched(model, [np.vstack([track_row[None, :], inputs[0]]).astype(np.float32)], None)

@@ -1,11 +1,11 @@
 """One held-out test split under a protocol: train on the rest, score the test rows, compare other models.
 
 This is what the Train page (and its benchmark) runs: a single split rather than k folds, so one
-model is trained, watched live and can be saved. The splits are those of :mod:`core.evaluate`:
+model is trained, watched live and can be saved. The splits are those of :mod:`core.models.evaluate`:
 
-- ``seed``: a stratified random split of the rows (the first split of :func:`core.evaluate.evaluate_seed`);
+- ``seed``: a stratified random split of the rows (the first split of :func:`core.models.evaluate.evaluate_seed`);
   slices of one track land on both sides, so the score is optimistic.
-- ``track``: the first fold of the grouped folds of :func:`core.evaluate.evaluate_track`; no test
+- ``track``: the first fold of the grouped folds of :func:`core.models.evaluate.evaluate_track`; no test
   track is ever seen in training.
 """
 
@@ -19,14 +19,14 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from core.evaluate import LEAK_NOTE, Report, metrics, track_average
+from core.models.evaluate import LEAK_NOTE, Report, metrics, track_average
 from core.keras_env import keras
-from core.model_inputs import input_kinds
-from core.models import architectures
-from core.registry import ModelInfo, list_models, load_model
-from core.store import FeatureTableError
-from core.train import EpochListener, StopFlag, TrainConfig, TrainHistory, train
-from core.training_data import Level, TrainingRows, grouped_folds, training_rows
+from core.models.model_inputs import input_kinds
+from core.models.builders import architectures
+from core.models.registry import ModelInfo, list_models, load_model
+from core.data.store import FeatureTableError
+from core.models.train import EpochListener, StopFlag, TrainConfig, TrainHistory, train
+from core.data.training_data import Level, TrainingRows, grouped_folds, training_rows
 
 HOLDOUT_PROTOCOLS = ("seed", "track")
 TEST_FRACTION = 0.2  # one fold in five, as the 5-fold protocols

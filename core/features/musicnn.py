@@ -28,7 +28,7 @@ N_FFT = 512
 HOP = 256
 N_MELS = 96
 PATCH_FRAMES = 187  # 3 s: librosa.time_to_frames(3, sr=16000, n_fft=512, hop_length=256) + 1
-PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "models" / "_pretrained"
+PRETRAINED_DIR = Path(__file__).resolve().parents[2] / "models" / "_pretrained"
 CHECKPOINTS = ("msd_vgg", "msd_musicnn", "mtt_vgg", "mtt_musicnn")
 EMBEDDING_LAYER = "embedding"
 

@@ -1,0 +1,1 @@
+"""Models: builders, training, evaluation, the registry and model cards, explanations."""
