@@ -6,9 +6,9 @@ import streamlit as st
 from core.data.explore import MI_MAX_ROWS, readable_name, row_kinds
 from core.data.store import feature_schema_of
 from core.display import genre_name
+from core.features.schema import genre_order
 from ui import explore_data as data
 from ui import explore_views as views
-from ui.charts import genre_order
 from ui.loaders import audio_index
 from ui.mode import readable
 from ui.settings import data_dir

@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.data.explore import row_kinds, select_rows
 from core.display import genre_name
+from core.features.schema import genre_order
 from core.jobs import FAILED, RUNNING, STOPPED, Job, JobError, JobSnapshot, TrainedRun, TrainProcess
 from core.models import registry
 from core.models.holdout import (
@@ -21,7 +22,6 @@ from core.models.train import TrainConfig
 from core.modes import AccessError
 from ui import session_models
 from ui import train_views as views
-from ui.charts import genre_order
 from ui.mode import policy
 from ui.navigation import PAGES
 from ui.table_picker import choose_table, read_table
@@ -128,7 +128,7 @@ if len(genres) < 2:
 elif st.button("Train", type="primary", icon=":material/model_training:", key="train_start"):
     config = TrainConfig(architecture=architecture, level=level, epochs=int(epochs), batch_size=int(batch_size),
                          seed=int(seed), model_config=model_config)
-    classes = tuple(genre_order(genres))
+    classes = genre_order(genres)
     origin = source if rules.public else str(path)  # what the model card and comparison name as its data
     info = {"source": source, "path": origin, "protocol": protocol, "classes": classes, "config": config}
     try:

@@ -39,7 +39,7 @@ def mel_band_hz(n_mels: int, fmax_hz: float) -> np.ndarray:
     return librosa.mel_frequencies(n_mels=n_mels, fmin=0.0, fmax=fmax_hz)
 
 
-def genre_statistics(feature_stats: dict, column: str) -> pd.DataFrame:
+def feature_by_genre(feature_stats: dict, column: str) -> pd.DataFrame:
     """One row per genre of ``model.json``'s training statistics for ``column`` (mean, std, q25, median, q75)."""
     names = list(feature_stats.get("statistics", STATISTICS))
     genres = feature_stats.get("genres", {})

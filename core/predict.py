@@ -29,7 +29,8 @@ import pandas as pd
 
 from core import storage
 from core.audio import AnalysisLimit, Audio, Source, load_audio
-from core.data.dataset import AUDIO_EXTENSIONS, init_worker, pool_context
+from core.data.dataset import init_worker, pool_context
+from core.data.metadata import AUDIO_EXTENSIONS
 from core.failures import failure_message
 from core.features.extract import HOP, Extraction, Signals, compute_signals, extract_signals, slice_starts
 from core.features.musicnn import log_mel as musicnn_log_mel
@@ -111,14 +112,6 @@ class Classification:
         """The ``k`` most likely genres with their probabilities, best first."""
         order = np.argsort(-self.probabilities, kind="stable")[:k]
         return [(self.classes[i], float(self.probabilities[i])) for i in order]
-
-    def segments(self) -> pd.DataFrame:
-        """One row per segment: start_s, end_s, top genre and every genre's probability."""
-        frame = pd.DataFrame(self.segment_probabilities, columns=list(self.classes))
-        frame.insert(0, "genre", [self.classes[i] for i in self.segment_probabilities.argmax(axis=1)])
-        frame.insert(0, "end_s", self.segment_starts + self.segment_seconds)
-        frame.insert(0, "start_s", self.segment_starts)
-        return frame
 
     def explained_row(self) -> pd.Series:
         """The row compared with the genre statistics: the whole-track row for track-level models,

@@ -43,8 +43,7 @@ def test_classify_gives_segments_track_verdict_features_and_spectrogram(models_d
     assert result.audio.info.channels == 2 and result.audio.duration_s == pytest.approx(10.0, abs=0.01)
     assert result.spectrogram.db.shape[0] == 128 and 0 < result.spectrogram.db.shape[1] <= 600
     assert result.spectrogram.times[-1] == pytest.approx(10.0, abs=0.2)
-    segments = result.segments()
-    assert list(segments.columns[:3]) == ["start_s", "end_s", "genre"] and len(segments) == 3
+    assert result.segment_probabilities.shape == (3, 3) and list(result.segment_starts) == [0.0, 3.0, 6.0]
     assert {"decode", "feature STFT", "network"} <= set(result.stages)
 
 

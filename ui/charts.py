@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
 
 from core.features.schema import GENRES
@@ -15,10 +13,6 @@ GENRE_COLORS: dict[str, str] = dict(zip(GENRES, (
 )))
 
 
-def genre_order(labels) -> list[str]:
-    """Genres present in ``labels``, in the canonical order of :data:`core.features.schema.GENRES`."""
-    present = set(pd.unique(np.asarray(labels)))  # hash-based: fast for 100,000 labels
-    return [g for g in GENRES if g in present] + sorted(present - set(GENRES))
 
 
 def style(fig: go.Figure, height: int = 480, legend: bool = True) -> go.Figure:

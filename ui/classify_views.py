@@ -11,7 +11,7 @@ import plotly.colors as px_colors
 import plotly.graph_objects as go
 
 from core.data.explore import readable_name
-from core.display import genre_name, genre_statistics, mel_band_hz, waveform_envelope
+from core.display import feature_by_genre, genre_name, mel_band_hz, waveform_envelope
 from core.models.explain import Reason
 from core.models.model_inputs import INPUT_NAMES
 from core.models.tag_evidence import TagReason
@@ -180,7 +180,7 @@ def evidence_panel(result: Classification, e: Evidence, title: str) -> dict[str,
     """
     genre, runner_up = e.genre, e.runner_up
     order = [genre, runner_up] + [g for g in result.classes if g not in (genre, runner_up)]
-    stats = genre_statistics(result.feature_stats, e.feature).reindex(order).dropna()
+    stats = feature_by_genre(result.feature_stats, e.feature).reindex(order).dropna()
     traces: list[dict[str, Any]] = []
     for group, tint in ((stats.index[2:], MUTED), ([runner_up], color(runner_up)), ([genre], color(genre))):
         part = stats.loc[[g for g in group if g in stats.index]]

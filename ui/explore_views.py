@@ -8,8 +8,8 @@ import plotly.graph_objects as go
 
 from core.data.explore import readable_name
 from core.display import genre_name
-from core.features.schema import FeatureSchema
-from ui.charts import GENRE_COLORS, genre_order, style
+from core.features.schema import FeatureSchema, genre_order
+from ui.charts import GENRE_COLORS, style
 
 HISTOGRAM_BINS = 40
 

@@ -36,7 +36,7 @@ class TableFile:
     path: Path
 
 
-def table_files(data_dir: Path | None) -> list[TableFile]:
+def table_choices(data_dir: Path | None) -> list[TableFile]:
     """The shipped demo tables (the seed-schema one first), then tables in the dataset folder (its top level
     and ``features/``; a symlink only when it points inside the folder)."""
     demos = sorted(DEMO_DIR.glob("*.parquet"), key=lambda p: (p != PRIMARY_DEMO, p.name))

@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.data.store import FeatureTableError
 from core.failures import failure_message
-from ui.loaders import DEMO_DIR, load_table, save_upload, table_files, version_of
+from ui.loaders import DEMO_DIR, load_table, save_upload, table_choices, version_of
 from ui.mode import policy, readable, upload_allowed, upload_limit_message
 from ui.settings import data_dir
 
@@ -23,7 +23,7 @@ def choose_table(prefix: str, disabled: bool = False) -> tuple[Path, str]:
     Public mode offers no typed path: only the demo tables, the shared dataset folder's tables and uploads.
     """
     public = policy().public
-    files = table_files(data_dir())
+    files = table_choices(data_dir())
     labels = [f.label for f in files] + ([] if public else [PATH_CHOICE]) + [UPLOAD_CHOICE]
     choice = st.selectbox("Feature table", labels, key=f"{prefix}_source", disabled=disabled,
                           help="The demo table shipped with the app, tables in the dataset folder (sidebar), "

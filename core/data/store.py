@@ -218,6 +218,17 @@ def part_paths(root: str | os.PathLike) -> list[Location]:
     return storage.glob(child(root, PARTS_DIR), "part-*.parquet")
 
 
+def table_files(source: str | os.PathLike) -> list[Location]:
+    """The Parquet files of a store directory, a folder of Parquet files, or one Parquet file."""
+    source = storage.location(source)
+    if storage.is_file(source):
+        return [source]
+    files = part_paths(source) if is_store(source) else storage.glob(source, "*.parquet")
+    if not files:
+        raise FeatureTableError(f"{source}: no Parquet feature files found.")
+    return files
+
+
 def read_store(root: str | os.PathLike) -> pd.DataFrame:
     """All parts of a store as one validated table, one row per (track_id, slice)."""
     root = storage.location(root)

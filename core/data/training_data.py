@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 from core.data.store import FeatureTableError, feature_schema_of
-from core.features.schema import GENRES, WHOLE_TRACK, FeatureSchema
+from core.features.schema import WHOLE_TRACK, FeatureSchema, genre_order
 
 Level = Literal["slice", "track"]
 LEVELS: tuple[str, ...] = ("slice", "track")
@@ -61,8 +61,7 @@ def training_rows(table: pd.DataFrame, level: Level, classes: tuple[str, ...] | 
     rows = level_rows(table, level)
     labels = rows["label"].astype(str)
     if classes is None:
-        present = set(labels)
-        classes = tuple(g for g in GENRES if g in present) + tuple(sorted(present - set(GENRES)))
+        classes = genre_order(labels)
     unknown = sorted(set(labels) - set(classes))
     if unknown:
         raise FeatureTableError(f"Labels not known to the model: {', '.join(unknown)} "
@@ -107,8 +106,8 @@ def fingerprint(rows: TrainingRows) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def genre_statistics(rows: TrainingRows) -> dict[str, dict[str, list[float]]]:
-    """Per genre, per feature: mean, std, 25%, 50%, 75% of the training rows (see STATISTICS)."""
+def genre_statistics(rows: TrainingRows) -> dict[str, Any]:
+    """``model.json``'s ``feature_stats``: per genre, per feature, the :data:`STATISTICS` of ``rows``."""
     stats: dict[str, dict[str, list[float]]] = {}
     for i, genre in enumerate(rows.classes):
         x = rows.x[rows.y == i].astype(np.float64)
@@ -117,4 +116,4 @@ def genre_statistics(rows: TrainingRows) -> dict[str, dict[str, list[float]]]:
         q25, median, q75 = np.percentile(x, [25, 50, 75], axis=0)
         values = np.stack([x.mean(axis=0), x.std(axis=0), q25, median, q75], axis=1)
         stats[genre] = {c: [float(f"{v:.6g}") for v in row] for c, row in zip(rows.schema.columns, values)}
-    return stats
+    return {"statistics": list(STATISTICS), "level": rows.level, "genres": stats}

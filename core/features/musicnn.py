@@ -95,22 +95,8 @@ def load_embedding(name: str = "msd_vgg", root: Path = PRETRAINED_DIR):
     return model
 
 
-@lru_cache(maxsize=4)
-def _shared_tagger(name: str, root: Path):
-    return load_tagger(name, root)
-
-
 @lru_cache(maxsize=8)
 def tag_names(name: str = "msd_vgg", root: Path = PRETRAINED_DIR) -> tuple[str, ...]:
     """The tagger's output names, in output order (from the model folder's ``model.json``)."""
     meta = json.loads((model_dir(name, root) / "model.json").read_text(encoding="utf-8"))
     return tuple(meta["tags"])
-
-
-def tags(y: np.ndarray, sr: int, top_k: int | None = None, name: str = "msd_vgg",
-         root: Path = PRETRAINED_DIR) -> list[tuple[str, float]]:
-    """Tag probabilities of a recording (mean over its patches), highest first; ``top_k`` keeps the best."""
-    x = patches(y, sr)
-    probs = np.asarray(_shared_tagger(name, Path(root)).predict(x, batch_size=16, verbose=0)).mean(axis=0)
-    ranked = sorted(zip(tag_names(name, root), probs.tolist()), key=lambda kv: kv[1], reverse=True)
-    return ranked[:top_k] if top_k is not None else ranked

@@ -8,7 +8,10 @@ Everything else (the feature store, the models' ``model.json``, the UI) reads co
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Iterable, Literal
+
+import numpy as np
+import pandas as pd
 
 Aggregate = Literal["per_row", "pooled", "scalar"]
 
@@ -28,6 +31,13 @@ GENRES: tuple[str, ...] = (
     "blues", "classical", "country", "disco", "hiphop",
     "jazz", "metal", "pop", "reggae", "rock",
 )
+
+
+def genre_order(labels: Iterable[str]) -> tuple[str, ...]:
+    """The genres present in ``labels``: those of :data:`GENRES` in its order, then any others sorted."""
+    values = labels if isinstance(labels, (np.ndarray, pd.Series, pd.Index)) else list(labels)
+    present = set(pd.unique(np.asarray(values, dtype=object)))  # hash-based: fast for 100,000 labels
+    return tuple(g for g in GENRES if g in present) + tuple(sorted(present - set(GENRES)))
 
 
 @dataclass(frozen=True)

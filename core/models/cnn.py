@@ -12,10 +12,10 @@ from typing import Iterable
 
 import numpy as np
 
-from core.models.fit import FitHistory, fit
+from core.features.spectrograms import N_MELS, PATCH_FRAMES, SpectrogramSet, evaluation_patches, patch_dataset
 from core.keras_env import keras, seed_everything
 from core.models.builders import build_model, register_builder
-from core.features.spectrograms import N_MELS, PATCH_FRAMES, SpectrogramSet, evaluation_patches, patch_dataset
+from core.models.fit import FitHistory, fit
 from core.models.train import EpochListener, StopFlag, class_weights
 
 CNN_FILTERS = (8, 16, 32, 64, 128)

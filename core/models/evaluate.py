@@ -21,9 +21,9 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from sklearn.model_selection import train_test_split
 
+from core.data.training_data import TrainingRows, grouped_folds, training_rows
 from core.models.builders import predict_proba
 from core.models.train import EpochListener, TrainConfig, train
-from core.data.training_data import TrainingRows, grouped_folds, training_rows
 
 PROTOCOLS = ("seed", "track", "file")
 LEAK_NOTE = ("seed protocol: rows are split at random, so slices of one track are in both train and "

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.models.model_inputs import INPUT_NAMES, input_kinds
 from core.models.builders import predict_proba
+from core.models.model_inputs import INPUT_NAMES, input_kinds
 from core.models.tag_evidence import TagReason, explains_with_tags, tag_reasons
 
 

@@ -19,14 +19,14 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from core.models.evaluate import LEAK_NOTE, Report, metrics, track_average
-from core.keras_env import keras
-from core.models.model_inputs import input_kinds
-from core.models.builders import architectures
-from core.models.registry import ModelInfo, list_models, load_model
 from core.data.store import FeatureTableError
-from core.models.train import EpochListener, StopFlag, TrainConfig, TrainHistory, train
 from core.data.training_data import Level, TrainingRows, grouped_folds, training_rows
+from core.keras_env import keras
+from core.models.builders import architectures
+from core.models.evaluate import LEAK_NOTE, Report, metrics, track_average
+from core.models.model_inputs import input_kinds
+from core.models.registry import ModelInfo, list_models, load_model
+from core.models.train import EpochListener, StopFlag, TrainConfig, TrainHistory, train
 
 HOLDOUT_PROTOCOLS = ("seed", "track")
 TEST_FRACTION = 0.2  # one fold in five, as the 5-fold protocols

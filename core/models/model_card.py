@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from core.data.training_data import fingerprint, genre_statistics
 from core.features.extract import SLICE_SECONDS
 from core.keras_env import keras
 from core.models.train import TrainConfig, TrainHistory
-from core.data.training_data import STATISTICS, fingerprint, genre_statistics
 
 CARD_FORMAT = 1
 
@@ -39,7 +39,6 @@ def model_card(model: keras.Model, config: TrainConfig, history: TrainHistory, *
         "metrics": metrics or {},
         "dataset": {"source": source, "fingerprint": fingerprint(rows), "rows": len(rows),
                     "rows_per_class": counts, "tracks_per_class": tracks},
-        "feature_stats": {"statistics": list(STATISTICS), "level": config.level,
-                          "genres": genre_statistics(rows)},
+        "feature_stats": genre_statistics(rows),
         "notes": notes,
     }

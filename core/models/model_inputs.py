@@ -19,8 +19,8 @@ from collections.abc import Callable
 import numpy as np
 
 from core.features.extract import Extraction, Signals
-from core.keras_env import keras
 from core.features.spectrograms import frames_of, patches_at
+from core.keras_env import keras
 from core.models.transfer import musicnn_patches_at
 
 INPUT_KINDS = ("features", "log_mel", "musicnn")

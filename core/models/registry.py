@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from core.atomic import remove_temporaries, temporary_dir, write_json
-from core.keras_env import keras
 from core.features.schema import FeatureSchema, get_schema
+from core.keras_env import keras
 
 MODELS_ENV = "CPUNK_MODELS_DIR"
 MODEL_FILE = "model.keras"

@@ -25,14 +25,14 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from core import storage
-from core.storage import Location
-from core.data.store import FeatureTableError, is_store, part_paths
+from core.data.store import FeatureTableError, table_files
 from core.data.training_data import LEVELS, Level
-from core.features.schema import GENRES, WHOLE_TRACK, FeatureSchema, get_schema
+from core.features.schema import WHOLE_TRACK, FeatureSchema, genre_order, get_schema
 from core.keras_env import keras, seed_everything, tf
 from core.models.builders import build_model
 from core.models.fit import FitHistory, fit
 from core.models.train import EpochListener, StopFlag, TrainConfig, class_weights
+from core.storage import Location
 
 RECORD_BATCH_ROWS = 16_384
 SHUFFLE_ROWS = 65_536  # rows mixed at a time: the memory bound (~23 MB for 87 float32 features)
@@ -52,17 +52,6 @@ class StreamStats:
     class_counts: np.ndarray  # training rows per class
     mean: np.ndarray  # per feature, float64
     variance: np.ndarray  # per feature (population), float64
-
-
-def table_files(source: str | Path) -> list[Location]:
-    """The Parquet files of a store directory, a folder of Parquet files, or one Parquet file."""
-    source = storage.location(source)
-    if storage.is_file(source):
-        return [source]
-    files = part_paths(source) if is_store(source) else storage.glob(source, "*.parquet")
-    if not files:
-        raise FeatureTableError(f"{source}: no Parquet feature files found.")
-    return files
 
 
 def _dataset(file: Location) -> ds.Dataset:
@@ -137,7 +126,7 @@ def scan(source: str | Path, level: Level = "slice", validation_fraction: float 
         n += k
     if not n:
         raise FeatureTableError(f"{source}: no {level} rows to train on.")
-    classes = tuple(g for g in GENRES if g in labels) + tuple(sorted(set(labels) - set(GENRES)))
+    classes = genre_order(labels)
     counts = np.array([labels[c] for c in classes], dtype=np.int64)
     return StreamStats(schema, level, classes, n, n_val, validation_fraction, counts, mean, m2 / n)
 

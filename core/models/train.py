@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.class_weight import compute_class_weight
 
+from core.data.training_data import Level, TrainingRows, training_rows, validation_split
 from core.keras_env import keras, seed_everything, tf
 from core.models.builders import build_model
-from core.data.training_data import Level, TrainingRows, training_rows, validation_split
 
 
 @dataclass

@@ -22,6 +22,7 @@ from scipy.special import softmax
 from core.features import musicnn
 from core.keras_env import keras
 from core.models.builders import normalization, register_builder
+from core.models.evaluate import track_average
 
 BACKBONE_OUTPUTS = ("embedding", "logits")
 
@@ -126,25 +127,14 @@ def fit_linear_head(x: np.ndarray, y: np.ndarray, n_classes: int, c: float = 1.0
     return LinearHead(scaler.mean_, scaler.scale_, model.coef_, model.intercept_)
 
 
-def track_probabilities(logits: np.ndarray, groups: np.ndarray, temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """(track ids, mean over each track's patches of softmax(logits / temperature)), tracks sorted."""
-    tracks, inverse = np.unique(groups, return_inverse=True)
-    probs = softmax(np.asarray(logits, dtype=np.float64) / temperature, axis=1)
-    sums = np.zeros((len(tracks), probs.shape[1]))
-    np.add.at(sums, inverse, probs)
-    return tracks, sums / np.bincount(inverse)[:, None]
-
-
 def fit_temperature(logits: np.ndarray, y: np.ndarray, groups: np.ndarray) -> float:
     """The temperature minimising the negative log-likelihood of the tracks' verdicts (Guo et al.,
     2017), from held-out patch logits ``(n, n_classes)``, their labels and track ids."""
-    tracks, inverse = np.unique(groups, return_inverse=True)
-    track_y = np.zeros(len(tracks), dtype=np.int64)
-    track_y[inverse] = y
+    logits = np.asarray(logits, dtype=np.float64)
 
     def nll(log_t: float) -> float:
-        _, probs = track_probabilities(logits, groups, float(np.exp(log_t)))
-        return float(-np.mean(np.log(probs[np.arange(len(tracks)), track_y] + 1e-12)))
+        _, track_y, probs = track_average(groups, y, softmax(logits / np.exp(log_t), axis=1))
+        return float(-np.mean(np.log(probs[np.arange(len(track_y)), track_y] + 1e-12)))
 
     return float(np.exp(minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded").x))
 

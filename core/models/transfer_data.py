@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 import soxr
 
-from core.features import musicnn
 from core.data.augment import MODERN_CHAIN, augment
 from core.data.dataset import Track, discover
+from core.features import musicnn
 
 Progress = Callable[[str], None]
 OUTPUT_SIZES = {"embedding": {"vgg": 256, "musicnn": 200}, "logits": {"vgg": 50, "musicnn": 50}}

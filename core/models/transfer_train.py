@@ -21,12 +21,13 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+from scipy.special import softmax
 from sklearn.model_selection import StratifiedGroupKFold
 
-from core.models.evaluate import metrics
+from core.features.schema import SEED, genre_order
+from core.models.evaluate import metrics, track_average
 from core.models.evaluate_audio import expected_calibration_error
-from core.features.schema import GENRES, SEED
-from core.models.transfer import backbone_model, fit_linear_head, fit_temperature, linear_head_model, track_probabilities, transfer_model
+from core.models.transfer import backbone_model, fit_linear_head, fit_temperature, linear_head_model, transfer_model
 from core.models.transfer_data import CachedTables, EmbeddingSpec, collect_tracks, embedding_table
 
 ARCHITECTURE = "musicnn_linear"
@@ -59,8 +60,7 @@ class PatchData:
 
     @classmethod
     def of(cls, table: pd.DataFrame, spec: EmbeddingSpec) -> "PatchData":
-        present = set(table["label"])
-        classes = tuple(g for g in GENRES if g in present) + tuple(sorted(present - set(GENRES)))
+        classes = genre_order(table["label"])
         index = {c: i for i, c in enumerate(classes)}
         return cls(table[spec.columns()].to_numpy(np.float32), table["label"].map(index).to_numpy(np.int64),
                    table["track_id"].astype(str).to_numpy(), table["variant"].to_numpy(), classes)
@@ -89,14 +89,15 @@ def cross_validate(data: PatchData, recipe: TransferRecipe, c: float, progress: 
         logits[test_rows] = head.logits(data.x[test_rows])
         fold_of[test_t] = k
     held_logits, held_y, held_groups = logits[clean], data.y[clean], data.groups[clean]
-    _, raw = track_probabilities(held_logits, held_groups)
+    _, _, raw = track_average(held_groups, held_y, softmax(held_logits, axis=1))
     # Cross-fitted temperature: each fold's verdicts are calibrated with a temperature fitted on the others.
     calibrated = np.zeros_like(raw)
     fold_rows = pd.Series(fold_of, index=tracks).loc[held_groups].to_numpy()
     for k in range(folds):
         other, inside = fold_rows != k, fold_rows == k
         fit_t = fit_temperature(held_logits[other], held_y[other], held_groups[other])
-        _, calibrated[fold_of == k] = track_probabilities(held_logits[inside], held_groups[inside], fit_t)
+        _, _, calibrated[fold_of == k] = track_average(held_groups[inside], held_y[inside],
+                                                       softmax(held_logits[inside] / fit_t, axis=1))
     temperature = fit_temperature(held_logits, held_y, held_groups)
 
     def ece(probs: np.ndarray) -> float:
@@ -123,13 +124,13 @@ def _fingerprint(data: PatchData) -> str:
 
 def genre_description(seed_rows: pd.DataFrame, classes: tuple[str, ...]) -> dict[str, Any]:
     """Per-genre seed-feature statistics of the training tracks (what explanations compare a clip with)."""
-    from core.data.training_data import STATISTICS, TrainingRows, genre_statistics
+    from core.data.training_data import TrainingRows, genre_statistics
 
     index = {c: i for i, c in enumerate(classes)}
     rows = TrainingRows(SEED, "slice", classes, seed_rows[list(SEED.columns)].to_numpy(np.float32),
                         seed_rows["label"].map(index).to_numpy(np.int64), seed_rows["track_id"].to_numpy(str),
                         seed_rows)
-    return {"statistics": list(STATISTICS), "level": "slice", "genres": genre_statistics(rows)}
+    return genre_statistics(rows)
 
 
 def train_transfer(sources: list[str | os.PathLike], recipe: TransferRecipe, *, cache: Path | None = None,
