@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.data.explore import MI_MAX_ROWS, readable_name, row_kinds
 from core.data.store import feature_schema_of
-from core.display import genre_name
+from core.display import LEVEL_NAMES, genre_name
 from core.features.schema import genre_order
 from ui import explore_data as data
 from ui import explore_views as views
@@ -95,12 +95,10 @@ features = list(schema.columns)
 kinds = row_kinds(table)
 
 # Row kind and filters ----------------------------------------------------------------------------
-kind_options = [k for k in ("tracks", "slices") if kinds[k]]
-kind = st.segmented_control(
-    "Rows", kind_options, default=kind_options[0], required=True, key="explore_kind",
-    format_func=lambda k: f"Whole tracks ({kinds['tracks']:,})" if k == "tracks" else f"3-s slices ({kinds['slices']:,})")
-slices = kind == "slices"
-all_rows = data.kind_rows(str(path), version, slices)
+kind_options = [k for k in ("track", "slice") if kinds[k]]
+level = st.segmented_control("Rows", kind_options, default=kind_options[0], required=True, key="explore_kind",
+                             format_func=lambda k: f"{LEVEL_NAMES[k]} ({kinds[k]:,})")
+all_rows = data.kind_rows(str(path), version, level)
 present = genre_order(all_rows["label"])
 with st.sidebar:
     st.subheader("Filters")
@@ -111,15 +109,15 @@ with st.sidebar:
                                    help="Add a feature to keep only rows inside a range of its values.")
     ranges = []
     for column in range_columns:
-        low, high = data.bounds(str(path), version, slices, column)
+        low, high = data.bounds(str(path), version, level, column)
         if high > low:
             lo, hi = st.slider(readable_name(schema, column), low, high, (low, high), key=f"explore_range_{column}")
             ranges.append((column, float(lo), float(hi)))
-query: data.Query = (str(path), version, slices, tuple(genres), tuple(ranges))
+query: data.Query = (str(path), version, level, tuple(genres), tuple(ranges))
 rows = data.rows(query)
 
 count, download = st.columns([4, 1], vertical_alignment="center")
-shown = (f"**{len(rows):,}** of {len(all_rows):,} slice rows from {rows['track_id'].nunique():,} tracks" if slices
+shown = (f"**{len(rows):,}** of {len(all_rows):,} slice rows from {rows['track_id'].nunique():,} tracks" if level == "slice"
          else f"**{len(rows):,}** of {len(all_rows):,} tracks")
 count.markdown(f"{shown} · {rows['label'].nunique()} genres · schema `{schema.id}`")
 download.download_button("Download CSV", data=lambda: rows.to_csv(index=False), file_name="features-filtered.csv",
@@ -199,7 +197,7 @@ if outlier_tab.open:
             hide_index=True, width="stretch", height=420, key="explore_outliers", selection_mode="single-row",
             on_select=lambda: remember_outlier("explore_outliers", str(path), worst.index.tolist()),
             column_config={"track_id": "track", "label": "labelled", "nearest_other": "sounds closest to",
-                           "slice": None if not slices else st.column_config.NumberColumn("slice"),
+                           "slice": None if level != "slice" else st.column_config.NumberColumn("slice"),
                            "ratio": st.column_config.ProgressColumn("own / other distance", format="%.2f",
                                                                     min_value=0.0, max_value=max(2.0, float(worst["ratio"].max()))),
                            "distance_own": st.column_config.NumberColumn("to own genre", format="%.2f"),

@@ -6,18 +6,12 @@ import json
 import streamlit as st
 
 from core.data.explore import row_kinds, select_rows
-from core.display import genre_name
+from core.display import LEVEL_NAMES, genre_name
 from core.features.schema import genre_order
 from core.jobs import FAILED, RUNNING, STOPPED, Job, JobError, JobSnapshot, TrainedRun, TrainProcess
 from core.models import registry
-from core.models.holdout import (
-    HOLDOUT_PROTOCOLS,
-    PROTOCOL_SENTENCES,
-    SEED_REPORTED,
-    TEST_FRACTION,
-    table_architectures,
-    tunable_defaults,
-)
+from core.models.builders import table_architectures, tunable_defaults
+from core.models.evaluate import HOLDOUT_PROTOCOLS, PROTOCOL_SENTENCES, SEED_REPORTED, TEST_FRACTION
 from core.models.train import TrainConfig
 from core.modes import AccessError
 from ui import session_models
@@ -29,7 +23,6 @@ from ui.train_jobs import current_job, forget_job, heartbeat, start_job
 
 POLL_S = 1.0  # live curves refresh: a fragment rerun reads the job snapshot (bench/train_overhead.py: 0.5 s cost >10%)
 BATCH_SIZES = [16, 32, 64, 128, 256, 512]
-LEVELS = {"slice": "3-s slices", "track": "Whole tracks"}
 PROTOCOL_NAMES = {"seed": "seed: random rows (the seed's way)", "track": "track: held-out songs (honest)"}
 SAVED = "train_saved"  # (job id, model name, made default) of the last save
 
@@ -46,7 +39,7 @@ def run_settings(job: Job) -> None:
     """The settings the run was started with (a reattached page shows these, not the form's defaults)."""
     config: TrainConfig = job.info["config"]
     extras = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in config.model_config.items())
-    st.caption(f"Run: {job.info['source']} · {LEVELS[config.level].lower()} · {len(job.info['classes'])} genres · "
+    st.caption(f"Run: {job.info['source']} · {LEVEL_NAMES[config.level].lower()} · {len(job.info['classes'])} genres · "
                f"{job.info['protocol']} protocol · {config.architecture}, {config.epochs} epochs, batch "
                f"{config.batch_size}{', ' + extras if extras else ''}, seed {config.seed}")
 
@@ -89,11 +82,10 @@ st.subheader("1 · Data")
 path, source = choose_table("train")
 table, _ = read_table(path, "trained on")
 kinds = row_kinds(table)
-levels = [k for k, n in (("slice", kinds["slices"]), ("track", kinds["tracks"])) if n]
-counts = {"slice": kinds["slices"], "track": kinds["tracks"]}
+levels = [k for k in ("slice", "track") if kinds[k]]
 left, right = st.columns([2, 3])
 level = left.segmented_control("Rows", levels, default=levels[0], required=True, key="train_level",
-                               format_func=lambda k: f"{LEVELS[k]} ({counts[k]:,})")
+                               format_func=lambda k: f"{LEVEL_NAMES[k]} ({kinds[k]:,})")
 protocol = right.radio("Test protocol", HOLDOUT_PROTOCOLS, format_func=PROTOCOL_NAMES.get, horizontal=True,
                        key="train_protocol", index=1)
 tracks = table.drop_duplicates("track_id")["label"].value_counts()
@@ -133,7 +125,7 @@ elif st.button("Train", type="primary", icon=":material/model_training:", key="t
     info = {"source": source, "path": origin, "protocol": protocol, "classes": classes, "config": config}
     try:
         subset = table[table["label"].isin(classes)]
-        rules.check_training(config.epochs, len(select_rows(subset, slices=level == "slice")))
+        rules.check_training(config.epochs, len(select_rows(subset, level)))
         work = TrainProcess([str(path), f"--source={origin}", "--holdout", protocol, "--level", level,
                              "--architecture", architecture, "--epochs", str(config.epochs),
                              "--batch-size", str(config.batch_size), "--seed", str(config.seed),

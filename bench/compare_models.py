@@ -109,8 +109,7 @@ def train_head(x: np.ndarray, y: np.ndarray, n_classes: int, seed: int):
     """The vgg_head fitted on patch embeddings (class-balanced, fixed epochs)."""
     from core.keras_env import seed_everything, tf
     from core.models.builders import build_model
-    from core.models.fit import fit
-    from core.models.train import class_weights
+    from core.models.train import class_weights, fit
 
     seed_everything(seed)
     per_class = class_weights(y)
@@ -124,10 +123,9 @@ def fold_predictions(table: pd.DataFrame, spectrograms, vgg: pd.DataFrame, train
                      test_tracks: list[str], classes: tuple[str, ...], seed: int,
                      models: tuple[str, ...] = MODELS) -> dict[str, tuple[np.ndarray, float]]:
     """Per model: track probabilities of ``test_tracks`` (in that order) and training seconds."""
-    from core.data.training_data import training_rows
+    from core.data.training_data import track_average, training_rows
     from core.models.builders import predict_proba
     from core.models.cnn import track_probabilities, train_cnn
-    from core.models.evaluate import track_average
     from core.models.train import TrainConfig, train
 
     out = {}
@@ -224,9 +222,8 @@ def save_models(name: str, cache: Path, prefix: str, seed: int, out: Path) -> li
     from core.data.training_data import training_rows
     from core.models import registry
     from core.models.cnn import train_cnn
-    from core.models.fit import FitHistory
     from core.models.model_inputs import ensemble_model
-    from core.models.train import TrainConfig, train
+    from core.models.train import TrainConfig, TrainHistory, train
     from core.models.transfer import transfer_model
 
     table, spectrograms, vgg = load_cache(cache)
@@ -239,7 +236,7 @@ def save_models(name: str, cache: Path, prefix: str, seed: int, out: Path) -> li
     x, y, _ = head_rows(vgg, set(rows.groups), rows.classes)
     head, head_history = train_head(x, y, len(rows.classes), seed)
     vgg_model = transfer_model(head)
-    total = FitHistory([], 0, "loss", False, False, mlp_history.seconds + cnn_history.seconds + head_history.seconds)
+    total = TrainHistory([], 0, "loss", False, False, mlp_history.seconds + cnn_history.seconds + head_history.seconds)
     members = {"seed_mlp": (mlp, ["features"], SEED_CONFIG, mlp_history),
                "mel_cnn": (cnn, ["log_mel"], CNN_CONFIG, cnn_history),
                "vgg_transfer": (vgg_model, ["musicnn"], HEAD_CONFIG, head_history),

@@ -34,6 +34,9 @@ def waveform_envelope(y: np.ndarray, sr: int, offset_s: float = 0.0, columns: in
     return times, blocks.min(axis=1), blocks.max(axis=1)
 
 
+LEVEL_NAMES = {"slice": "3-s slices", "track": "Whole tracks"}  # what the pages call each level
+
+
 def mel_band_hz(n_mels: int, fmax_hz: float) -> np.ndarray:
     """Centre frequency (Hz) of each band of an ``n_mels``-band mel spectrogram reaching ``fmax_hz``."""
     return librosa.mel_frequencies(n_mels=n_mels, fmin=0.0, fmax=fmax_hz)

@@ -9,7 +9,8 @@ import pytest
 from model_helpers import synthetic_table
 
 from core.cli import main
-from core.models.evaluate import evaluate_file, evaluate_seed, evaluate_track, format_report, metrics, read_split_file, track_average
+from core.data.training_data import track_average
+from core.models.evaluate import evaluate_file, evaluate_seed, evaluate_track, format_report, metrics, read_split_file
 from core.models.train import TrainConfig
 
 TINY = TrainConfig(epochs=8, batch_size=16, model_config={"units": (32, 16)})

@@ -45,7 +45,7 @@ def counts(at: AppTest) -> str:
 def test_path_source_counts_tracks_and_switches_to_slices(no_dataset, table_path):
     at = explore(table_path)
     assert counts(at).startswith("**10** of 10 tracks · 5 genres · schema `seed@1`")
-    at.segmented_control(key="explore_kind").set_value("slices").run()
+    at.segmented_control(key="explore_kind").set_value("slice").run()
     assert counts(at).startswith("**20** of 20 slice rows from 10 tracks")
 
 

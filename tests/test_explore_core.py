@@ -46,9 +46,9 @@ def test_readable_names_cover_every_column_of_both_schemas():
 
 def test_synthetic_table_is_a_valid_feature_table_and_rows_split_by_kind():
     df = validate_features(synthetic_table(SEED, n_tracks=12, slices=3))
-    assert row_kinds(df) == {"tracks": 12, "slices": 36}
-    assert (select_rows(df, slices=False)["slice"] == WHOLE_TRACK).all()
-    assert (select_rows(df, slices=True)["slice"] >= 0).all()
+    assert row_kinds(df) == {"track": 12, "slice": 36}
+    assert (select_rows(df, "track")["slice"] == WHOLE_TRACK).all()
+    assert (select_rows(df, "slice")["slice"] >= 0).all()
 
 
 def test_filters_by_genre_and_feature_range():
@@ -71,9 +71,9 @@ def test_sampling_keeps_every_genre_and_says_so():
 
 def test_genre_summary_counts_rows_and_tracks():
     df = validate_features(synthetic_table(SEED, n_tracks=10, slices=2))
-    summary = genre_summary(select_rows(df, slices=True), ["tempo"])
+    summary = genre_summary(select_rows(df, "slice"), ["tempo"])
     assert summary.loc["jazz", "rows"] == 4 and summary.loc["jazz", "tracks"] == 2
-    rows = select_rows(df, slices=True)
+    rows = select_rows(df, "slice")
     assert summary.loc["jazz", "tempo"] == pytest.approx(rows.loc[rows["label"] == "jazz", "tempo"].mean())
 
 

@@ -17,7 +17,7 @@ from core.data.store import write_parquet_atomic
 from core.data.training_data import training_rows
 from core.jobs import FAILED, FINISHED, ORPHANED, RUNNING, STOPPED, USER_STOP, JobError, JobRegistry, TrainProcess
 from core.keras_env import keras
-from core.models.holdout import holdout_split, train_holdout
+from core.models.evaluate import split, train_holdout
 from core.models.train import EpochReport, TrainConfig
 
 WAIT = 120  # generous: the test machine is shared
@@ -191,19 +191,19 @@ def test_a_failing_training_process_says_why(tmp_path) -> None:
 
 def test_holdout_splits_follow_the_protocols() -> None:
     rows = training_rows(synthetic_table(n_tracks=10, n_slices=3), "slice")
-    train_index, test_index = holdout_split(rows, "track", seed=3)
+    train_index, test_index = split(rows, "track", seed=3)
     assert not set(rows.groups[train_index]) & set(rows.groups[test_index])
-    train_index, test_index = holdout_split(rows, "seed", seed=3)
+    train_index, test_index = split(rows, "seed", seed=3)
     assert set(rows.groups[train_index]) & set(rows.groups[test_index])  # the leak the seed protocol has
     assert len(test_index) == pytest.approx(0.2 * len(rows), abs=1)
     assert np.bincount(rows.y[test_index]).tolist() == [6, 6, 6]  # stratified
     with pytest.raises(ValueError, match="Unknown protocol"):
-        holdout_split(rows, "file", seed=3)
+        split(rows, "file", seed=3)
 
 
 def test_registry_models_are_scored_on_the_same_test_rows(tmp_path, monkeypatch) -> None:
     from core.models import registry
-    from core.models.holdout import compare_registry
+    from core.models.evaluate import compare_registry
     from core.models.model_card import model_card
 
     monkeypatch.setenv("CPUNK_MODELS_DIR", str(tmp_path))

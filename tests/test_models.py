@@ -53,8 +53,7 @@ def test_builders_plug_in_by_name() -> None:
 
 
 def test_builders_declare_their_inputs_and_the_train_page_lists_only_feature_models() -> None:
-    from core.models.builders import architectures
-    from core.models.holdout import table_architectures
+    from core.models.builders import architectures, table_architectures
 
     known = architectures()  # imports the network modules itself: no dependence on import order
     assert known["seed_mlp"].inputs == ("features",) and known["mel_cnn"].inputs == ("log_mel",)

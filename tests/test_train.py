@@ -58,6 +58,14 @@ def test_stop_flag_ends_training_within_an_epoch_and_keeps_the_best_weights(tabl
     assert loss == pytest.approx(history.epochs[history.best_epoch - 1].val_loss, rel=1e-3)
 
 
+def test_patience_stops_early_and_keeps_the_best_epoch(table) -> None:
+    """A learning rate of 0 never improves on epoch 1: patience 2 stops after epoch 3."""
+    config = TrainConfig(**{**TINY, "epochs": 50, "patience": 2, "model_config": {"units": (8,), "learning_rate": 0.0}})
+    _, history = train(config, table)
+    assert history.early_stopped and not history.stopped
+    assert len(history.epochs) == 3 and history.best_epoch == 1
+
+
 def test_stop_flag_from_another_thread(table) -> None:
     stop = threading.Event()
     started = threading.Event()

@@ -12,28 +12,29 @@ import pandas as pd
 import streamlit as st
 
 from core.data import explore
+from core.data.training_data import Level
 from ui.loaders import load_table
 
-Query = tuple[str, float, bool, tuple[str, ...], tuple[tuple[str, float, float], ...]]
+Query = tuple[str, float, Level, tuple[str, ...], tuple[tuple[str, float, float], ...]]
 
 
 @st.cache_resource(max_entries=8)
-def kind_rows(path: str, version: float, slices: bool) -> pd.DataFrame:
+def kind_rows(path: str, version: float, level: Level) -> pd.DataFrame:
     """The whole-track or slice rows of a table (shared, read-only)."""
-    return explore.select_rows(load_table(path, version), slices)
+    return explore.select_rows(load_table(path, version), level)
 
 
 @st.cache_resource(max_entries=8)
 def rows(query: Query) -> pd.DataFrame:
     """The rows a query keeps (shared, read-only)."""
-    path, version, slices, genres, ranges = query
-    return explore.filter_rows(kind_rows(path, version, slices), genres, {c: (lo, hi) for c, lo, hi in ranges})
+    path, version, level, genres, ranges = query
+    return explore.filter_rows(kind_rows(path, version, level), genres, {c: (lo, hi) for c, lo, hi in ranges})
 
 
 @st.cache_data(max_entries=8)
-def bounds(path: str, version: float, slices: bool, column: str) -> tuple[float, float]:
+def bounds(path: str, version: float, level: Level, column: str) -> tuple[float, float]:
     """Smallest and largest value of a feature among the rows of one kind (for range sliders)."""
-    values = kind_rows(path, version, slices)[column]
+    values = kind_rows(path, version, level)[column]
     return float(values.min()), float(values.max())
 
 

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.display import genre_name
-from core.models.holdout import SEED_REPORTED
+from core.models.evaluate import SEED_REPORTED
 from core.models.train import EpochReport
 from ui.charts import style
 from ui.mode import source_label

@@ -234,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
                 listeners.append(_jsonl_writer(args.report_jsonl))
             try:
                 if args.holdout:
-                    from core.models.holdout import train_holdout
+                    from core.models.evaluate import train_holdout
 
                     result = train_holdout(config, table, args.holdout, classes=classes, callbacks=listeners,
                                            stop=stop, source=source)
@@ -265,6 +265,6 @@ def run(args: argparse.Namespace) -> int:
     best = history.epochs[history.best_epoch - 1] if history.best_epoch else None
     summary = f" best epoch {history.best_epoch}" + (
         f" (val_acc {best.val_accuracy:.3f})" if best and best.val_accuracy is not None else "")
-    print(f"Saved {info.path} ({len(history.rows)} {config.level} rows, {history.seconds:.1f} s;{summary})"
+    print(f"Saved {info.path} ({len(history.rows or ())} {config.level} rows, {history.seconds:.1f} s;{summary})"
           + (" as the default model" if args.default and not args.out else ""))
     return 0

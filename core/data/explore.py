@@ -26,6 +26,7 @@ from sklearn.decomposition import PCA
 from sklearn.feature_selection import f_classif, mutual_info_classif
 
 from core.data.metadata import AUDIO_EXTENSIONS
+from core.data.training_data import Level
 from core.features.schema import IDENTITY_COLUMNS, WHOLE_TRACK, FeatureSchema
 from core.modes import ScanBounds
 
@@ -57,15 +58,15 @@ def readable_name(schema: FeatureSchema, column: str) -> str:
     return f"{base} · {stat}"
 
 
-def row_kinds(df: pd.DataFrame) -> dict[str, int]:
-    """How many whole-track rows and 3-s slice rows the table has."""
+def row_kinds(df: pd.DataFrame) -> dict[Level, int]:
+    """How many rows the table has at each level: whole-track rows and 3-s slice rows."""
     whole = int((df["slice"] == WHOLE_TRACK).sum())
-    return {"tracks": whole, "slices": len(df) - whole}
+    return {"track": whole, "slice": len(df) - whole}
 
 
-def select_rows(df: pd.DataFrame, slices: bool) -> pd.DataFrame:
-    """The whole-track rows (``slices=False``) or the slice rows of a table."""
-    mask = (df["slice"] != WHOLE_TRACK) if slices else (df["slice"] == WHOLE_TRACK)
+def select_rows(df: pd.DataFrame, level: Level) -> pd.DataFrame:
+    """The rows of a table at ``level``: 'slice' rows or 'track' (whole-track) rows, possibly none."""
+    mask = (df["slice"] != WHOLE_TRACK) if level == "slice" else (df["slice"] == WHOLE_TRACK)
     return df.loc[mask.to_numpy()]
 
 

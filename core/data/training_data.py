@@ -106,6 +106,17 @@ def fingerprint(rows: TrainingRows) -> str:
     return "sha256:" + h.hexdigest()
 
 
+def track_average(groups: np.ndarray, y: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per track: (track ids, label, mean of its rows' probabilities)."""
+    tracks, inverse = np.unique(groups, return_inverse=True)
+    sums = np.zeros((len(tracks), probs.shape[1]))
+    np.add.at(sums, inverse, probs)
+    counts = np.bincount(inverse, minlength=len(tracks))[:, None]
+    labels = np.zeros(len(tracks), dtype=y.dtype)
+    labels[inverse] = y
+    return tracks, labels, sums / counts
+
+
 def genre_statistics(rows: TrainingRows) -> dict[str, Any]:
     """``model.json``'s ``feature_stats``: per genre, per feature, the :data:`STATISTICS` of ``rows``."""
     stats: dict[str, dict[str, list[float]]] = {}

@@ -10,6 +10,7 @@ the name stored in ``model.json`` and :func:`architectures` lists them all, what
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -35,6 +36,7 @@ BUILDERS: dict[str, Architecture] = {}
 
 SEED_UNITS = (512, 256, 128, 64)
 SEED_DROPOUT = 0.2
+TUNABLE = ("learning_rate", "dropout")  # builder keywords the Train page offers
 
 
 def register_builder(name: str, inputs: tuple[str, ...] = ("features",)) -> Callable[[Builder], Builder]:
@@ -95,3 +97,14 @@ def predict_proba(model: keras.Model, x: np.ndarray, batch_size: int = 4096) -> 
         return np.zeros((0, model.output_shape[-1]))
     parts = [np.asarray(model(x[i:i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
     return np.concatenate(parts).astype(np.float64)
+
+
+def table_architectures() -> tuple[str, ...]:
+    """Architectures whose models read feature-table rows (they declare ``inputs=("features",)``)."""
+    return tuple(name for name, arch in architectures().items() if arch.inputs == ("features",))
+
+
+def tunable_defaults(architecture: str) -> dict[str, float]:
+    """The :data:`TUNABLE` keywords ``architecture``'s builder takes, with their defaults."""
+    parameters = inspect.signature(architectures()[architecture].build).parameters
+    return {k: parameters[k].default for k in TUNABLE if k in parameters}

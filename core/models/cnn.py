@@ -15,8 +15,7 @@ import numpy as np
 from core.features.spectrograms import N_MELS, PATCH_FRAMES, SpectrogramSet, evaluation_patches, patch_dataset
 from core.keras_env import keras, seed_everything
 from core.models.builders import build_model, register_builder
-from core.models.fit import FitHistory, fit
-from core.models.train import EpochListener, StopFlag, class_weights
+from core.models.train import EpochListener, StopFlag, TrainHistory, class_weights, fit
 
 CNN_FILTERS = (8, 16, 32, 64, 128)
 
@@ -47,7 +46,7 @@ def mel_cnn(x_train: np.ndarray, n_classes: int, *, filters: tuple[int, ...] = C
 def train_cnn(spectrograms: SpectrogramSet, classes: tuple[str, ...], *, epochs: int = 30, batch_size: int = 32,
               crops_per_track: int = 4, balance_classes: bool = True, seed: int = 42,
               listeners: Iterable[EpochListener] = (), stop: StopFlag | None = None,
-              **model_config) -> tuple[keras.Model, FitHistory]:
+              **model_config) -> tuple[keras.Model, TrainHistory]:
     """Fit ``mel_cnn`` on random augmented crops of ``spectrograms`` (labels among ``classes``)."""
     seed_everything(seed)
     index = {c: i for i, c in enumerate(classes)}

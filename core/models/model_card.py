@@ -22,6 +22,8 @@ def model_card(model: keras.Model, config: TrainConfig, history: TrainHistory, *
     mean of its windows' probabilities) or ``track`` (whole-track rows).
     """
     rows = history.rows
+    if rows is None:
+        raise ValueError("A model card needs the training rows (the history of core.models.train.train).")
     counts = {c: int((rows.y == i).sum()) for i, c in enumerate(rows.classes)}
     tracks = {c: len(set(rows.groups[rows.y == i])) for i, c in enumerate(rows.classes)}
     return {

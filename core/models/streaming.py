@@ -30,8 +30,7 @@ from core.data.training_data import LEVELS, Level
 from core.features.schema import WHOLE_TRACK, FeatureSchema, genre_order, get_schema
 from core.keras_env import keras, seed_everything, tf
 from core.models.builders import build_model
-from core.models.fit import FitHistory, fit
-from core.models.train import EpochListener, StopFlag, TrainConfig, class_weights
+from core.models.train import EpochListener, StopFlag, TrainConfig, TrainHistory, class_weights, fit
 from core.storage import Location
 
 RECORD_BATCH_ROWS = 16_384
@@ -186,7 +185,7 @@ def _cut(x: np.ndarray, y: np.ndarray, batch_size: int,
 
 def train_streaming(config: TrainConfig, source: str | Path, listeners: Iterable[EpochListener] = (),
                     stop: StopFlag | None = None, *, shuffle_rows: int = SHUFFLE_ROWS
-                    ) -> tuple[keras.Model, FitHistory, StreamStats]:
+                    ) -> tuple[keras.Model, TrainHistory, StreamStats]:
     """Fit ``config.architecture`` (a feature-row model with a ``scale`` Normalization layer) on a
     feature table read from disk batch by batch; the scaler gets the exact mean and variance of the
     training rows from :func:`scan`. Validation: ``config.validation_fraction`` of the tracks (hashed)."""

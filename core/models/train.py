@@ -1,5 +1,8 @@
 """Training: a config, a feature table, listeners for every epoch and a cooperative stop flag.
 
+One loop, :func:`fit`: ``model.fit`` with Keras callbacks (``EarlyStopping(restore_best_weights=True)``,
+:class:`EpochReporter`, :class:`StopOnFlag`). :func:`train` prepares feature rows for it; networks fed by
+other pipelines (spectrogram crops, musicnn embeddings, streamed Parquet) call :func:`fit` directly.
 Listeners are plain callables taking an :class:`EpochReport`; they run on the thread that called
 :func:`train` (a worker thread is fine), once per epoch, in order. Setting the ``stop`` event (any
 object with ``is_set()``, e.g. :class:`threading.Event`) from another thread ends training after the
@@ -87,7 +90,8 @@ class EpochLog:
 
 @dataclass
 class TrainHistory:
-    """What happened during :func:`train`."""
+    """What a training run did: every epoch, the one whose weights the model keeps, how it ended, and for
+    :func:`train` the rows it was fitted and validated on (None for :func:`fit` on another pipeline)."""
 
     epochs: list[EpochReport]
     best_epoch: int  # 1-based epoch whose weights the model holds (0: none finished)
@@ -95,57 +99,79 @@ class TrainHistory:
     stopped: bool  # ended by the stop flag
     early_stopped: bool  # ended by patience
     seconds: float
-    rows: TrainingRows  # the rows the model was fitted on (validation rows excluded)
-    validation_rows: TrainingRows | None
+    rows: TrainingRows | None = None  # the rows the model was fitted on (validation rows excluded)
+    validation_rows: TrainingRows | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"epochs": [asdict(e) for e in self.epochs], "best_epoch": self.best_epoch,
-                "monitor": self.monitor, "stopped": self.stopped, "early_stopped": self.early_stopped,
-                "seconds": round(self.seconds, 2), "train_rows": len(self.rows),
-                "train_tracks": int(len(set(self.rows.groups))),
-                "validation_rows": len(self.validation_rows) if self.validation_rows else 0}
+        out = {"epochs": [asdict(e) for e in self.epochs], "best_epoch": self.best_epoch,
+               "monitor": self.monitor, "stopped": self.stopped, "early_stopped": self.early_stopped,
+               "seconds": round(self.seconds, 2)}
+        if self.rows is not None:
+            out |= {"train_rows": len(self.rows), "train_tracks": int(len(set(self.rows.groups))),
+                    "validation_rows": len(self.validation_rows) if self.validation_rows else 0}
+        return out
 
 
-class EpochTracker(keras.callbacks.Callback):
-    """Reports epochs to listeners, keeps the best weights, honours the stop flag and patience."""
+class EpochReporter(keras.callbacks.Callback):
+    """Times each epoch and hands its :class:`EpochReport` to every listener, in order."""
 
-    def __init__(self, epochs: int, listeners: list[Callable[[EpochReport], None]], stop: StopFlag | None,
-                 monitor: str, patience: int | None):
+    def __init__(self, epochs: int, listeners: list[EpochListener]):
         super().__init__()
-        self.total, self.listeners, self.stop, self.monitor, self.patience = epochs, listeners, stop, monitor, patience
+        self.total, self.listeners = epochs, listeners
         self.reports: list[EpochReport] = []
-        self.best_value, self.best_epoch, self.best_weights = np.inf, 0, None
-        self.stopped = self.early_stopped = False
         self._t0 = time.perf_counter()
-
-    def _check_stop(self) -> None:
-        if self.stop is not None and self.stop.is_set():
-            self.stopped = True
-            self.model.stop_training = True
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self._check_stop()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._t0 = time.perf_counter()
-        self._check_stop()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = {k: float(v) for k, v in (logs or {}).items()}
         report = EpochReport(epoch + 1, self.total, logs["loss"], logs["accuracy"], logs.get("val_loss"),
                              logs.get("val_accuracy"), time.perf_counter() - self._t0)
         self.reports.append(report)
-        current = logs.get(self.monitor)
-        if current is not None:
-            current = -current if "acc" in self.monitor else current
-            if current < self.best_value:
-                self.best_value, self.best_epoch, self.best_weights = current, epoch + 1, self.model.get_weights()
-        if self.patience is not None and epoch + 1 - self.best_epoch >= self.patience:
-            self.early_stopped = True
-            self.model.stop_training = True
         for listener in self.listeners:
             listener(report)
-        self._check_stop()
+
+
+class StopOnFlag(keras.callbacks.Callback):
+    """Ends training after the current batch once ``stop.is_set()``."""
+
+    def __init__(self, stop: StopFlag):
+        super().__init__()
+        self.flag, self.stopped = stop, False
+
+    def _check(self) -> None:
+        if self.flag.is_set():
+            self.stopped = self.model.stop_training = True
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._check()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._check()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._check()
+
+
+def fit(model: keras.Model, data: tf.data.Dataset, epochs: int, *, validation: tf.data.Dataset | None = None,
+        listeners: Iterable[EpochListener] = (), stop: StopFlag | None = None, monitor: str = "val_loss",
+        patience: int | None = None) -> TrainHistory:
+    """``model.fit`` with listeners, a stop flag and Keras' ``EarlyStopping(restore_best_weights=True)``:
+    the model ends holding its best epoch's weights by ``monitor`` (training loss without ``validation``);
+    ``patience`` None never stops early."""
+    t0 = time.perf_counter()
+    monitor = monitor if validation is not None else monitor.removeprefix("val_")
+    if stop is not None and stop.is_set():  # asked to stop before the first batch
+        return TrainHistory([], 0, monitor, True, False, time.perf_counter() - t0)
+    reporter = EpochReporter(epochs, list(listeners))
+    best = keras.callbacks.EarlyStopping(monitor, patience=epochs if patience is None else patience,
+                                         restore_best_weights=True)
+    flag = StopOnFlag(stop) if stop is not None else None
+    model.fit(data, epochs=epochs, verbose=0, shuffle=False, validation_data=validation,
+              callbacks=[reporter, best] + ([flag] if flag else []))
+    return TrainHistory(reporter.reports, best.best_epoch + 1 if best.best_weights is not None else 0, monitor,
+                        flag is not None and flag.stopped, best.stopped_epoch > 0, time.perf_counter() - t0)
 
 
 def class_weights(y: np.ndarray) -> dict[int, float]:
@@ -185,17 +211,11 @@ def train(config: TrainConfig, table: pd.DataFrame | TrainingRows, callbacks: It
     else:
         split = validation_split(rows, config.validation_fraction, config.seed)
         fit_rows, val_rows = (rows, None) if split is None else (rows.subset(split[0]), rows.subset(split[1]))
-    monitor = config.monitor if val_rows is not None else config.monitor.removeprefix("val_")
     model = build_model(config.architecture, fit_rows.x, len(rows.classes), **config.model_config)
-    tracker = EpochTracker(config.epochs, list(callbacks), stop, monitor, config.patience)
-    tracker._check_stop()
-    if not tracker.stopped:
-        weights = class_weights(fit_rows.y) if config.balance_classes else None
-        model.fit(_dataset(fit_rows, config.batch_size, weights, shuffle_seed=config.seed), epochs=config.epochs,
-                  verbose=0, shuffle=False, callbacks=[tracker],
-                  validation_data=None if val_rows is None else _dataset(val_rows, 1024, None))
-    if tracker.best_weights is not None:
-        model.set_weights(tracker.best_weights)
-    history = TrainHistory(tracker.reports, tracker.best_epoch, monitor, tracker.stopped, tracker.early_stopped,
-                           time.perf_counter() - t0, fit_rows, val_rows)
+    weights = class_weights(fit_rows.y) if config.balance_classes else None
+    history = fit(model, _dataset(fit_rows, config.batch_size, weights, shuffle_seed=config.seed), config.epochs,
+                  validation=None if val_rows is None else _dataset(val_rows, 1024, None), listeners=callbacks,
+                  stop=stop, monitor=config.monitor, patience=config.patience)
+    history.rows, history.validation_rows = fit_rows, val_rows
+    history.seconds = time.perf_counter() - t0
     return model, history

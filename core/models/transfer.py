@@ -19,10 +19,10 @@ import soxr
 from scipy.optimize import minimize_scalar
 from scipy.special import softmax
 
+from core.data.training_data import track_average
 from core.features import musicnn
 from core.keras_env import keras
 from core.models.builders import normalization, register_builder
-from core.models.evaluate import track_average
 
 BACKBONE_OUTPUTS = ("embedding", "logits")
 

@@ -24,8 +24,9 @@ import pandas as pd
 from scipy.special import softmax
 from sklearn.model_selection import StratifiedGroupKFold
 
+from core.data.training_data import track_average
 from core.features.schema import SEED, genre_order
-from core.models.evaluate import metrics, track_average
+from core.models.evaluate import metrics
 from core.models.evaluate_audio import expected_calibration_error
 from core.models.transfer import backbone_model, fit_linear_head, fit_temperature, linear_head_model, transfer_model
 from core.models.transfer_data import CachedTables, EmbeddingSpec, collect_tracks, embedding_table
