@@ -111,7 +111,8 @@ def split(rows: TrainingRows, protocol: str, seed: int, test_fraction: float = T
         tracks = {c: len(set(rows.groups[rows.y == i])) for i, c in enumerate(rows.classes)}
         few = [f"{c} ({n})" for c, n in tracks.items() if n < folds]
         if few:
-            raise ValueError(f"The track protocol holds out 1/{folds} of each genre's tracks, so every genre needs "
+            share = "a fifth" if folds == 5 else f"1/{folds}"
+            raise ValueError(f"The track protocol holds out {share} of each genre's tracks, so every genre needs "
                              f"at least {folds} tracks; too few: {', '.join(few)}.")
         return grouped_folds(rows, folds, seed)[0]
     raise ValueError(f"Unknown protocol {protocol!r}; use one of {', '.join(HOLDOUT_PROTOCOLS)}.")
