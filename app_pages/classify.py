@@ -6,6 +6,7 @@ import random
 import numpy as np
 import streamlit as st
 
+from core.audio import AnalysisLimit
 from core.models.registry import RegistryError, default_name, list_models
 from core.predict import Classification, Progress, summary_row
 from ui import classify_data as data
@@ -89,7 +90,8 @@ def choose_clips() -> list[Clip]:
         files = st.file_uploader(
             "Drop one or many songs", accept_multiple_files=True, key="classify_files",
             help=f"{FORMATS}. Up to {st.get_option('server.maxUploadSize')} MB each; the first 10 minutes of a "
-                 "longer file are analysed. Several files give a results table you can download.")
+                 f"longer file are analysed, and the verdict reads at most {AnalysisLimit().max_windows} of its 3-s "
+                 "windows, spread evenly. Several files give a results table you can download.")
         clips = [Clip(f.name, f.getvalue()) for f in files or []]
         allowed = [c for c in clips if upload_allowed(c.digest)]
         if len(allowed) < len(clips):
@@ -128,7 +130,7 @@ def show_result(clip: Clip, result: Classification) -> None:
         st.markdown(views.verdict_html(result, clip.label), unsafe_allow_html=True)
         st.audio(clip.data, format=mimetypes.guess_type(clip.name)[0] or "audio/wav")
         audio = result.audio
-        st.caption(f"**{clip.name}** · {audio.info.summary()} · analysed {audio.analysed_part()} "
+        st.caption(f"**{clip.name}** · {audio.info.summary()} · analysed {result.analysed()} "
                    f"in {result.seconds:.1f} s")
         if audio.partial:
             st.info(f"Only {audio.analysed_part()} was analysed: long files are classified on their first "
@@ -144,9 +146,7 @@ def show_result(clip: Clip, result: Classification) -> None:
                                     on_change="rerun")
     if over_time.open:
         with over_time:
-            st.caption(f"Each {result.segment_seconds:g}-s window of the analysed part classified on its own "
-                       "(windows side by side, as the model's accuracy was measured). A song that changes "
-                       "style shows it here.")
+            st.caption(views.timeline_caption(result))
             st.plotly_chart(views.timeline(result), key="classify_timeline", config={"displayModeBar": False})
     if wave.open:
         with wave:

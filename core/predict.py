@@ -6,11 +6,14 @@ display-sized log-mel spectrogram, the time each stage took, the model's measure
 (:mod:`core.models.explain`) and :meth:`Classification.describe`, which compares the clip's features with the
 per-genre statistics stored in ``model.json`` (a description, not the model's reasons).
 
-Every intermediate is computed once and its cost grows linearly with the audio: one decode, one
-resampling per rate, one feature STFT (whose mel spectrogram is also the display spectrogram), one
-musicnn log-mel, and the network over the segments in fixed-size batches. For a model that reads
-only musicnn patches the feature signals (explanation, pictures) are computed in a second thread
-while the network runs. A ``progress`` callback hears the verdict of the windows classified so far.
+Every intermediate is computed once and its cost grows at most linearly with the audio: one decode,
+one resampling per rate, one feature STFT (whose mel spectrogram is also the display spectrogram), one
+musicnn log-mel, and the network over the segments in fixed-size batches. The verdict reads at most
+:attr:`core.audio.AnalysisLimit.max_windows` windows spread evenly over the analysed part (the CLI and
+the page share that limit). A model that reads only musicnn patches needs no feature STFT for its
+verdict: its display spectrogram comes from the musicnn log-mel, and the feature rows (for
+:meth:`Classification.describe`) are computed on first use, from the audio of the windows it read.
+A ``progress`` callback hears the verdict of the windows classified so far.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import posixpath
 import time
 import warnings
 import weakref
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -32,8 +36,8 @@ from core.audio import AnalysisLimit, Audio, Source, load_audio
 from core.data.dataset import init_worker, pool_context
 from core.data.metadata import AUDIO_EXTENSIONS
 from core.failures import failure_message
-from core.features.extract import HOP, Extraction, Signals, compute_signals, extract_signals, slice_starts
-from core.features.musicnn import log_mel as musicnn_log_mel
+from core.features import musicnn
+from core.features.extract import HOP, Extraction, Signals, compute_signals, extract, extract_signals, slice_starts
 from core.features.schema import FeatureSchema
 from core.keras_env import set_threads
 from core.models.explain import Explanation, explain
@@ -93,8 +97,8 @@ class Classification:
     segment_starts: np.ndarray  # (n_segments,) seconds, source time
     segment_seconds: float
     segment_probabilities: np.ndarray  # (n_segments, n_classes)
-    features: pd.Series  # whole-track feature row (schema columns)
-    segment_features: np.ndarray  # (n_segments, n_features)
+    windows: int  # side-by-side windows in the analysed part; the verdict read len(segment_starts) of them
+    feature_rows: Callable[[], Extraction]  # the feature rows of the analysed part and its segments (on first use)
     level: str  # rows the model expects: 'slice' or 'track'
     audio: Audio
     spectrogram: Spectrogram
@@ -107,6 +111,28 @@ class Classification:
     @property
     def genre(self) -> str:
         return self.classes[int(np.argmax(self.probabilities))]
+
+    @cached_property
+    def _extraction(self) -> Extraction:
+        return self.feature_rows()
+
+    @property
+    def features(self) -> pd.Series:
+        """The whole-track feature row (schema columns); for a musicnn model, of the windows it read."""
+        return pd.Series(self._extraction.track, index=list(self.schema.columns))
+
+    @property
+    def segment_features(self) -> np.ndarray:
+        """The segments' feature rows ``(n_segments, n_features)``."""
+        return self._extraction.slices
+
+    def analysed(self) -> str:
+        """What the verdict heard, for people: the analysed part, and how many of its windows when the
+        analysis limit spread fewer than all of them over it."""
+        part, n = self.audio.analysed_part(), len(self.segment_starts)
+        if n == self.windows:
+            return part
+        return f"{part}, {n} of its {self.windows} windows of {self.segment_seconds:g} s spread evenly"
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         """The ``k`` most likely genres with their probabilities, best first."""
@@ -150,6 +176,25 @@ def _spectrogram(log_mel: np.ndarray, sr: int, hop: int, offset_s: float, column
     return Spectrogram(db.astype(np.float32), offset_s, step * hop / sr, sr / 2)
 
 
+def _musicnn_spectrogram(spec: np.ndarray, offset_s: float) -> Spectrogram:
+    """The display spectrogram from musicnn's log-mel ``(frames, 96)``: its mel power back in dB
+    (:func:`librosa.power_to_db`, as the feature STFT's), 96 bands up to 8 kHz."""
+    import librosa
+
+    power = (np.power(10.0, spec.T, dtype=np.float32) - 1) / 10_000
+    return _spectrogram(librosa.power_to_db(power), musicnn.SAMPLE_RATE, musicnn.HOP, offset_s, SPECTROGRAM_COLUMNS)
+
+
+def spread(n: int, k: int | None) -> np.ndarray:
+    """Indices of at most ``k`` of ``n`` windows, evenly spread from the first to the last (all when
+    ``k`` is None or at least ``n``)."""
+    if k is None or n <= k:
+        return np.arange(n)
+    if k < 1:
+        raise ValueError(f"max_windows must be at least 1, got {k}")
+    return np.unique(np.rint(np.linspace(0, n - 1, k)).astype(np.int64))
+
+
 @dataclass(frozen=True)
 class Progress:
     """How far :func:`classify` has got: what it is doing and the verdict of the windows done so far."""
@@ -180,15 +225,14 @@ def _timed(stages: dict[str, float], name: str, fn: Callable, *args, **kwargs):
         stages[name] = stages.get(name, 0.0) + time.perf_counter() - start
 
 
-def _feature_part(audio: Audio, schema: FeatureSchema, segment_seconds: float, hop_seconds: float | None,
-                  stages: dict[str, float]) -> tuple[Signals, Extraction, Spectrogram]:
-    """The feature signals, the track and segment rows and the display spectrogram (one STFT for all)."""
-    signals = _timed(stages, "feature STFT", compute_signals, audio.y, audio.sr, schema.signals)
-    extraction = _timed(stages, "feature rows", extract_signals, signals, schema, slice_seconds=segment_seconds,
-                        hop_seconds=hop_seconds)
-    spectrogram = _timed(stages, "display spectrogram", _spectrogram, signals.log_mel, audio.sr, HOP,
-                         audio.offset_s, SPECTROGRAM_COLUMNS)
-    return signals, extraction, spectrogram
+def _window_rows(audio: Audio, schema: FeatureSchema, starts: np.ndarray, segment_seconds: float,
+                 stages: dict[str, float]) -> Extraction:
+    """Feature rows of the windows at ``starts`` alone: their audio joined, one row per window (and
+    the track row of the joined audio). For a description, not for a verdict."""
+    length = int(round(segment_seconds * audio.sr))
+    joined = np.concatenate([audio.y[s:s + length] for s in starts])
+    return _timed(stages, "feature rows (described windows)", extract, joined, audio.sr, schema,
+                  slice_seconds=segment_seconds)
 
 
 _EXPLAINING: "weakref.WeakKeyDictionary[object, object]" = weakref.WeakKeyDictionary()
@@ -207,7 +251,8 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
     """Classify ``source`` (a path, bytes, file object or an already decoded :class:`Audio`).
 
     Segments are ``segment_seconds`` long (``model.json``, default 3 s) and start every
-    ``hop_seconds`` (default: side by side). ``progress`` is called before decoding, after each
+    ``hop_seconds`` (default: side by side); the verdict reads at most ``limit.max_windows`` of them,
+    spread evenly (:func:`spread`). ``progress`` is called before decoding, after each
     network batch (with the verdict so far) and once more while the last stages finish.
     Raises :class:`core.audio.AudioError` for input that cannot be analysed.
     """
@@ -228,33 +273,48 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
     audio = source if isinstance(source, Audio) else _timed(stages, "decode", load_audio, source, limit=limit)
     schema = model.schema
     segment_seconds = float(meta.get("segment_seconds", 3.0))
-    starts = slice_starts(len(audio.y), audio.sr, segment_seconds, hop_seconds)
-    with ThreadPoolExecutor(1, thread_name_prefix="features") as pool:
-        features = pool.submit(_feature_part, audio, schema, segment_seconds, hop_seconds, stages)
-        signals, extraction, _ = features.result() if needs_features(meta) else (None, None, None)
-        spec = None
-        if "musicnn" in kinds:
-            y16k = _timed(stages, "resample 16 kHz", to_16k, audio.y, audio.sr)
-            spec = _timed(stages, "musicnn log-mel", musicnn_log_mel, y16k)
-        inputs = [segment_input(k, starts, audio.sr, signals=signals, extraction=extraction, musicnn_spec=spec)
-                  for k in kinds]
-        report("listening", 0, len(starts))
-        network_start = time.perf_counter()
-        side: list[np.ndarray] = []
-        network = _explaining(model.model) if explains_with_tags(meta) else model.model
-        segment_probs, track = _timed(
-            stages, "network", predict_segments, network, meta, inputs,
-            track_row=None if extraction is None else extraction.track,
-            batch_done=lambda done, probs: report("listening", done, len(starts), probs), side=side)
-        report("finishing", len(starts), len(starts), segment_probs)
-        signals, extraction, spectrogram = features.result()
+    every = slice_starts(len(audio.y), audio.sr, segment_seconds, hop_seconds)
+    chosen = spread(len(every), limit.max_windows)
+    starts = every[chosen]
+    signals: Signals | None = None
+    extraction: Extraction | None = None
+    spec: np.ndarray | None = None
+    spectrogram: Spectrogram | None = None
+    if needs_features(meta):  # one STFT for the rows, the spectrogram patches and the picture
+        signals = _timed(stages, "feature STFT", compute_signals, audio.y, audio.sr, schema.signals)
+        extraction = _timed(stages, "feature rows", extract_signals, signals, schema, slice_seconds=segment_seconds,
+                            hop_seconds=hop_seconds)
+        extraction = replace(extraction, slices=extraction.slices[chosen], slice_starts=starts)
+        spectrogram = _timed(stages, "display spectrogram", _spectrogram, signals.log_mel, audio.sr, HOP,
+                             audio.offset_s, SPECTROGRAM_COLUMNS)
+    if "musicnn" in kinds:
+        y16k = _timed(stages, "resample 16 kHz", to_16k, audio.y, audio.sr)
+        spec = _timed(stages, "musicnn log-mel", musicnn.log_mel, y16k)
+        if spectrogram is None:
+            spectrogram = _timed(stages, "display spectrogram", _musicnn_spectrogram, spec, audio.offset_s)
+    inputs = [segment_input(k, starts, audio.sr, signals=signals, extraction=extraction, musicnn_spec=spec)
+              for k in kinds]
+    report("listening", 0, len(starts))
+    network_start = time.perf_counter()
+    side: list[np.ndarray] = []
+    network = _explaining(model.model) if explains_with_tags(meta) else model.model
+    segment_probs, track = _timed(
+        stages, "network", predict_segments, network, meta, inputs,
+        track_row=None if extraction is None else extraction.track,
+        batch_done=lambda done, probs: report("listening", done, len(starts), probs), side=side)
+    report("finishing", len(starts), len(starts), segment_probs)
+    assert spectrogram is not None, "every input kind makes the display spectrogram"
+    read = extraction
+
+    def rows() -> Extraction:
+        return read if read is not None else _window_rows(audio, schema, starts, segment_seconds, stages)
+
     result = Classification(
         model_name=model.name, schema=schema, classes=model.classes, probabilities=track,
         segment_starts=audio.offset_s + starts / audio.sr, segment_seconds=segment_seconds,
-        segment_probabilities=segment_probs, features=pd.Series(extraction.track, index=list(schema.columns)),
-        segment_features=extraction.slices, level=model.info.level, audio=audio, spectrogram=spectrogram,
-        feature_stats=meta.get("feature_stats", {}), seconds=time.perf_counter() - t0, stages=stages,
-        segment_tag_logits=np.concatenate(side) if side else None)
+        segment_probabilities=segment_probs, windows=len(every), feature_rows=rows, level=model.info.level,
+        audio=audio, spectrogram=spectrogram, feature_stats=meta.get("feature_stats", {}),
+        seconds=time.perf_counter() - t0, stages=stages, segment_tag_logits=np.concatenate(side) if side else None)
     result.explanation = explain(result, model)
     return result
 
@@ -347,7 +407,7 @@ def summary_row(result: Classification) -> dict[str, object]:
         "genre": result.genre, "confidence": round(float(result.probabilities.max()), 4),
         "top3": ", ".join(f"{g} {p:.2f}" for g, p in result.top(3))}
     row.update({f"p_{c}": round(float(p), 4) for c, p in zip(result.classes, result.probabilities)})
-    row.update(analysed=result.audio.analysed_part(), warnings=" ".join(result.audio.warnings), error="")
+    row.update(analysed=result.analysed(), warnings=" ".join(result.audio.warnings), error="")
     return row
 
 

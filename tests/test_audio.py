@@ -135,3 +135,12 @@ def test_long_file_is_limited_and_says_so(tmp_path):
     assert window.duration_s == pytest.approx(30, abs=0.01) and window.analysed_part() == "15:00–15:30 of 20:00"
     with pytest.raises(AudioError, match="shorter than that"):
         load_audio(path, limit=AnalysisLimit(offset_s=1500))
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 6])
+def test_the_downmix_equals_the_float64_mean_of_the_channels(channels) -> None:
+    from core.audio import _downmix
+
+    block = np.random.default_rng(channels).normal(0, 0.3, (44_100, channels)).astype(np.float32)
+    expected = block.mean(axis=1, dtype=np.float64).astype(np.float32)
+    assert _downmix(block).dtype == np.float32 and np.array_equal(_downmix(block), expected)

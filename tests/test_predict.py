@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
 from model_helpers import synthetic_table
+from synth_audio import synth
 
 from core.audio import AnalysisLimit, AudioError, load_audio
 from core.cli import main
@@ -145,3 +147,61 @@ def test_the_network_runs_in_fixed_batches_that_grow_linearly_with_the_audio(mod
     assert [p.windows_done for p in listening[-5:]] == [4, 8, 12, 16, 20]
     np.testing.assert_allclose(listening[-1].probabilities, result.probabilities)
     assert seen[-1].stage == "finishing" and seen[-1].remaining_s() == 0
+
+
+def test_the_analysis_limit_spreads_the_windows_and_the_cli_gives_the_same_verdict(models_dir, tmp_path,
+                                                                                  monkeypatch) -> None:
+    """A 60-s song whose 20 windows all differ (a new tone every 3 s), read whole and with at most 5
+    windows: the 5 are spread from the first window to the last, each judged as in the full analysis,
+    and ``core predict --max-windows 5`` gives the same verdict and says what it read."""
+    path = tmp_path / "song.wav"
+    sf.write(path, np.concatenate([synth("tone", seconds=3.0, freq=220 * 2 ** (i / 12)) for i in range(20)]), 22_050)
+    loaded = registry.load_model("slice", models_dir)
+    full = classify(path, loaded, limit=AnalysisLimit(max_windows=None))
+    limited = classify(path, loaded, limit=AnalysisLimit(max_windows=5))
+    assert len(full.segment_starts) == full.windows == limited.windows == 20
+    picked = [0, 5, 10, 14, 19]  # rint(linspace(0, 19, 5))
+    np.testing.assert_allclose(limited.segment_starts, full.segment_starts[picked])
+    np.testing.assert_allclose(limited.segment_probabilities, full.segment_probabilities[picked], rtol=1e-5)
+    np.testing.assert_allclose(limited.probabilities, limited.segment_probabilities.mean(axis=0))
+    assert full.analysed() == "the whole file (1:00)"
+    assert limited.analysed() == "the whole file (1:00), 5 of its 20 windows of 3 s spread evenly"
+    monkeypatch.setenv(registry.MODELS_ENV, str(models_dir))
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(path), "--model", "slice", "--max-windows", "5", "--workers", "1",
+                 "--out", str(out)]) == 0
+    row = pd.read_csv(out, keep_default_na=False).iloc[0]
+    np.testing.assert_allclose(row[[f"p_{c}" for c in loaded.classes]].to_numpy(float), limited.probabilities,
+                               atol=1e-4)
+    assert row["genre"] == limited.genre and row["analysed"] == limited.analysed()
+
+
+def test_a_musicnn_model_needs_no_feature_stft_for_its_verdict(make_wav, monkeypatch) -> None:
+    """The shipped default reads musicnn patches only: no feature STFT before its verdict, the same
+    probabilities as the network on the patches, a picture from the musicnn log-mel, and the
+    description's feature rows computed when first asked for."""
+    from core import features, musicnn, predict
+    from core.transfer import musicnn_patches_at, to_16k
+
+    loaded = registry.load_model()
+    assert loaded.info.meta["inputs"] == ["musicnn"]
+    calls: list[int] = []
+    real = features.compute_signals
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(features, "compute_signals", counted)
+    monkeypatch.setattr(predict, "compute_signals", counted)
+    path = make_wav("music", seconds=10.0)
+    result = classify(path, loaded)
+    assert calls == []
+    audio = load_audio(path)
+    patches = musicnn_patches_at(musicnn.log_mel(to_16k(audio.y, audio.sr)), np.arange(3) * 3.0)
+    np.testing.assert_allclose(result.segment_probabilities, np.asarray(loaded.model.predict_on_batch(patches)),
+                               atol=1e-5)
+    assert result.spectrogram.db.shape[0] == musicnn.N_MELS and result.spectrogram.fmax_hz == 8_000
+    assert result.spectrogram.times[-1] == pytest.approx(10.0, abs=0.2)
+    assert result.segment_features.shape == (3, len(SEED.columns)) and calls == [1]
+    assert result.describe(features=["tempo"])[0].value == pytest.approx(120, rel=0.1)  # clicks every 0.5 s

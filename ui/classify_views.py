@@ -142,6 +142,17 @@ def timeline(result: Classification) -> go.Figure:
     return style(fig, height=340).update_layout(hovermode="x unified", legend_traceorder="normal")
 
 
+def timeline_caption(result: Classification) -> str:
+    """What the timeline shows: every window side by side, or the ones the analysis limit spread over the song."""
+    n, seconds = len(result.segment_starts), f"{result.segment_seconds:g}-s"
+    if n == result.windows:
+        return (f"Each {seconds} window of the analysed part classified on its own (windows side by side, as the "
+                "model's accuracy was measured). A song that changes style shows it here.")
+    return (f"{n} {seconds} windows spread evenly over the analysed part (of the {result.windows} that fit side by "
+            "side), each classified on its own; the verdict is their mean. This analysis limit keeps long songs "
+            "quick; `python -m core predict` applies the same one (`--max-windows`).")
+
+
 def waveform(result: Classification) -> go.Figure:
     """The analysed audio's envelope (per-column minimum and maximum)."""
     audio = result.audio

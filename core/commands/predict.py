@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-seconds", type=float, default=AnalysisLimit().max_seconds,
                    help="analyse at most this many seconds per file (default: %(default)s)")
     p.add_argument("--offset", type=float, default=0.0, help="start the analysis here (seconds)")
+    p.add_argument("--max-windows", type=_windows, default=AnalysisLimit().max_windows, metavar="N",
+                   help="the verdict reads at most N of the analysed part's 3-s windows, spread evenly over it "
+                        "(0: every window; default: %(default)s, as on the Classify page)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
                    help="classify in N processes, each with the model loaded once (default: all cores, %(default)s)")
     p.add_argument("--verbose", action="store_true",
@@ -39,6 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="append tracebacks of unexpected errors here (default: $CPUNK_LOG, else "
                         "classically-punk.log in the temp folder)")
     p.set_defaults(func=run)
+
+
+def _windows(text: str) -> int | None:
+    n = int(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError("must be 0 (every window) or more")
+    return n or None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         print("error: no audio files found in the paths given.", file=sys.stderr)
         return 2
     with tqdm(total=len(files), unit="file", file=sys.stderr) as bar:
-        table = predict_files(files, model, limit=AnalysisLimit(args.max_seconds, args.offset),
+        table = predict_files(files, model, limit=AnalysisLimit(args.max_seconds, args.offset, args.max_windows),
                               progress=lambda _: bar.update(1), workers=args.workers)
     failed = table[table["error"] != ""]
     if args.out:
