@@ -1,11 +1,12 @@
-"""Classify page latency in a real browser: ``python -m bench.classify_latency [--clip PATH] [--repeats 5]``.
+"""Classify page latency in a real browser: ``python -m bench.classify_latency [--clip PATH] [--fresh PATH...] [--repeats 5]``.
 
 Starts ``streamlit run app.py`` headless with the shipped default model, opens the Classify page in
 Debian's Chromium (the browser-test harness) and uploads a 30-s clip (default: a GTZAN FLAC from
 ``../shared/data``, else a synthetic WAV):
 
-- ``cold``: the first upload: decode, features, model, figures, drawing (the model is already loaded,
-  as it is when a visitor opens the page);
+- ``cold``: the first upload after the server started: model loading, decode, network, figures, drawing;
+- ``fresh``: each ``--fresh`` file uploaded once after that (other audio, the model loaded: what a
+  visitor's new song costs);
 - ``warm``: the same audio uploaded again under a new name (removed first), answered from the
   content-hash cache: the rerun, the figures and the browser drawing them. Repeated ``--repeats`` times.
 
@@ -101,7 +102,7 @@ def remove_uploads(page: Page) -> None:
         rerun_after(page, page.locator('[data-testid="stFileChipDeleteBtn"]').first.click)
 
 
-def measure(url: str, pid: int, clip: Path, repeats: int, folder: Path) -> dict[str, object]:
+def measure(url: str, pid: int, clip: Path, repeats: int, folder: Path, fresh: list[Path]) -> dict[str, object]:
     with sync_playwright() as pw:
         browser = launch_chromium(pw)
         context = browser.new_context(viewport={"width": 1440, "height": 900})
@@ -112,12 +113,16 @@ def measure(url: str, pid: int, clip: Path, repeats: int, folder: Path) -> dict[
         cdp.send("Performance.enable")
         open_page(page, f"{url}/classify", timeout_ms=300_000)
         cold = upload(page, clip, pid, cdp)
+        new = []
+        for path in fresh:
+            remove_uploads(page)
+            new.append({"clip": path.name, **upload(page, path, pid, cdp)})
         warm = []
         for i in range(repeats):
             remove_uploads(page)
             warm.append(upload(page, Path(shutil.copyfile(clip, folder / f"again-{i}-{clip.name}")), pid, cdp))
         browser.close()
-    return {"cold": cold, "warm": warm,
+    return {"cold": cold, "fresh": new, "warm": warm,
             "warm_median": {k: round(statistics.median(w[k] for w in warm), 3) for k in warm[0]}}
 
 
@@ -125,20 +130,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clip", type=Path, default=None, help="audio file (default: a 30-s GTZAN FLAC)")
     parser.add_argument("--repeats", type=int, default=5, help="warm uploads (default 5)")
+    parser.add_argument("--fresh", type=Path, nargs="*", default=[], help="other audio, each uploaded once after the first")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="the JSON (default: %(default)s)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         clip = args.clip or (DEFAULT_CLIP if DEFAULT_CLIP.is_file() else synthetic_clip(Path(tmp)))
         with StreamlitServer(timeout_s=300) as server:
-            result = measure(server.url, server.process.pid, clip, args.repeats, Path(tmp))
+            result = measure(server.url, server.process.pid, clip, args.repeats, Path(tmp), args.fresh)
     report = {"clip": clip.name, "model": default_name(), **result, "goal_warm_drawn_s": GOAL_SECONDS,
               "load_average_1m_at_end": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
               "python": platform.python_version(), "streamlit": streamlit.__version__,
-              "command": "python -m bench.classify_latency" + (f" --clip {args.clip}" if args.clip else "")
-                         + f" --repeats {args.repeats}"}
-    write_json(RESULTS, report)
+              "command": "python -m bench.classify_latency " + " ".join(sys.argv[1:] if argv is None else argv)}
+    write_json(args.out, report)
     print(f"Classify page, {clip.name} (load average {report['load_average_1m_at_end']} on {report['cpus']} CPUs)\n")
     print("| step | verdict shown (s) | all drawn (s) | server CPU (s) | browser CPU (s) |\n|---|---|---|---|---|")
-    steps = [("cold", result["cold"]), *((f"warm {i}", w) for i, w in enumerate(result["warm"], 1)),
+    steps = [("cold", result["cold"]), *((f"fresh: {f['clip']}", f) for f in result["fresh"]),
+             *((f"warm {i}", w) for i, w in enumerate(result["warm"], 1)),
              ("warm median", result["warm_median"])]
     for name, r in steps:
         print(f"| {name} | {r['verdict_s']} | {r['drawn_s']} | {r['server_cpu_s']} | {r['browser_cpu_s']} |")

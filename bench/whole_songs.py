@@ -5,21 +5,23 @@ Times :func:`core.predict.classify` on 44.1 kHz stereo MP3 and WAV files of 30 s
 4-minute medley of 7-s previews of studio songs from ``../shared/data/realworld``, when present; it
 is written to a temporary folder and never kept). For every model in the registry:
 
-- ``warm``: bytes to verdict + timeline + explanation (``classify`` then ``explain``) with the model
-  loaded and warmed up on another file (the default model on every file, the others on the MP3s of
-  ``--other-lengths``); the fastest of ``--repeats``; wall and CPU seconds, seconds
-  per minute of audio, each stage's seconds (``Classification.stages``: decode incl. the 22,050-Hz
-  resampling, resample 16 kHz, feature STFT, feature rows, musicnn log-mel, network, display
-  spectrogram; the feature stages run beside the network for musicnn-only models, so stages can add
-  up to more than the wall time) and the peak memory above the process's memory before the call;
+- ``warm``: bytes to verdict + timeline + explanation (``classify``, which ends with ``explain``:
+  ``verdict_wall_s``, ``verdict_cpu_s``), then the feature description too (``describe``: ``wall_s``,
+  ``cpu_s``), with the model loaded and warmed up on another file (the default model on every file,
+  the others on the MP3s of ``--other-lengths``); the fastest of ``--repeats``; seconds per minute
+  of audio, each stage's seconds (``Classification.stages``: decode incl. the 22,050-Hz resampling,
+  resample 16 kHz, feature STFT, feature rows, musicnn log-mel, network, display spectrogram; stages
+  that ran in a second thread can add up to more than the wall time), the peak memory above the
+  process's memory before the call, the windows read of those in the song, and the load average;
 - ``first``: the same in a fresh process that has imported the libraries but not loaded the model
   (the first upload after the server starts): model loading + first classify + explain; the default
   model, on the MP3s of ``--first-lengths``.
 
 ``--baseline DIR`` measures a checkout of another commit (``git worktree add --detach DIR <commit>``;
 ``--baseline-models``: which models there) the same way in the same run, so before and after share the machine's load. The batch part runs
-``python -m core predict`` over ``--batch-songs`` four-minute MP3s with 1 and 2 workers (the
-baseline has no ``--workers``: one process) and reports songs per minute. The JSON is rewritten after
+``python -m core predict --workers 2`` over ``--batch-songs`` four-minute MP3s (also one worker
+with ``--batch-one-worker``; the baseline over ``--baseline-batch-songs``) and reports songs per
+minute and the windows each song's verdict read. The JSON is rewritten after
 every step, so an interrupted run keeps what it measured.
 
 Each measurement runs in its own process (``--child``); the parent imports no TensorFlow. The load
@@ -34,6 +36,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -177,14 +180,18 @@ def _classify_once(model, data: bytes) -> dict:
     with PeakRss() as memory:
         cpu0, t0 = time.process_time(), time.perf_counter()
         result = classify(data, model)
+        verdict_wall, verdict_cpu = time.perf_counter() - t0, time.process_time() - cpu0
         result.describe(6)
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     minutes = result.audio.duration_s / 60
-    return {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "wall_s_per_min": round(wall / minutes, 3),
+    return {"verdict_wall_s": round(verdict_wall, 3), "verdict_cpu_s": round(verdict_cpu, 3),
+            "verdict_cpu_s_per_min": round(verdict_cpu / minutes, 3),
+            "wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "wall_s_per_min": round(wall / minutes, 3),
             "cpu_s_per_min": round(cpu / minutes, 3), "peak_mb_above": memory.above_mb,
             "stages_s": {k: round(v, 3) for k, v in getattr(result, "stages", {}).items()},
-            "windows": len(result.segment_starts), "genre": result.genre,
-            "audio_s": round(result.audio.duration_s, 1)}
+            "windows": len(result.segment_starts), "windows_in_song": getattr(result, "windows", None),
+            "genre": result.genre, "audio_s": round(result.audio.duration_s, 1),
+            "load": round(os.getloadavg()[0], 2)}
 
 
 def child(spec: dict) -> dict:
@@ -199,7 +206,8 @@ def child(spec: dict) -> dict:
         model = load_model(spec["model"])
         load_s = time.perf_counter() - t0
         out = _classify_once(model, data)
-        return {name: {**out, "load_model_s": round(load_s, 3), "first_s": round(load_s + out["wall_s"], 3)}}
+        return {name: {**out, "load_model_s": round(load_s, 3), "first_verdict_s": round(load_s + out["verdict_wall_s"], 3),
+                       "first_s": round(load_s + out["wall_s"], 3)}}
     model = load_model(spec["model"])
     _classify_once(model, Path(spec["warmup"]).read_bytes())
     results = {}
@@ -223,25 +231,29 @@ def run_child(code: Path, spec: dict) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def batch(code: Path, folder: Path, workers: int | None) -> dict:
-    """``python -m core predict FOLDER`` with ``workers`` (None: the command's own default)."""
+def batch(code: Path, folder: Path, workers: int) -> dict:
+    """``python -m core predict FOLDER --workers N``: songs per minute, the load average after."""
     out_csv = Path(tempfile.mkdtemp()) / "predictions.csv"
-    cmd = [sys.executable, "-m", "core", "predict", str(folder), "--out", str(out_csv)]
-    if workers is not None:
-        cmd += ["--workers", str(workers)]
-    t0 = time.perf_counter()
+    cmd = [sys.executable, "-m", "core", "predict", str(folder), "--out", str(out_csv), "--workers", str(workers)]
+    load, cpu0, t0 = os.getloadavg()[0], _children_cpu(), time.perf_counter()
     done = subprocess.run(cmd, cwd=code, env=_env(code), capture_output=True, text=True)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
     n = len(list(folder.iterdir()))
-    genres = []
+    genres, analysed = [], ""
     if out_csv.exists():
         import pandas as pd
 
-        genres = pd.read_csv(out_csv, keep_default_na=False)["genre"].tolist()
+        table = pd.read_csv(out_csv, keep_default_na=False)
+        genres, analysed = table["genre"].tolist(), str(table["analysed"].iloc[0])
         shutil.rmtree(out_csv.parent)
-    return {"songs": n, "workers": workers or 1, "wall_s": round(wall, 1), "exit": done.returncode,
+    return {"songs": n, "workers": workers, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "exit": done.returncode,
             "songs_per_min": round(n / wall * 60, 1), "classified": sum(g != "" for g in genres),
-            "load_after": round(os.getloadavg()[0], 2)}
+            "analysed": analysed, "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2)}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -285,14 +297,15 @@ def measure(code: Path, label: str, models: list[str] | None, files: dict[str, P
 
 
 def _table(runs: dict) -> str:
-    lines = ["| code | model | file | warm wall s | warm CPU s | CPU s/min | first call s | peak MB | windows | genre |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| code | model | file | warm verdict wall s (CPU s) | + description wall s (CPU s) | verdict CPU s/min | "
+             "first call: verdict s | peak MB | windows | load | genre |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for label, run in runs.items():
         for model, m in run["models"].items():
             for file, w in m["warm"].items():
-                first = m["first"].get(file, {}).get("first_s", "")
-                lines.append(f"| {label} | {model} | {file} | {w['wall_s']} | {w['cpu_s']} | {w['cpu_s_per_min']} | "
-                             f"{first} | {w['peak_mb_above']} | {w['windows']} | {w['genre']} |")
+                first = m["first"].get(file, {}).get("first_verdict_s", "")
+                lines.append(f"| {label} | {model} | {file} | {w['verdict_wall_s']} ({w['verdict_cpu_s']}) | "
+                             f"{w['wall_s']} ({w['cpu_s']}) | {w['verdict_cpu_s_per_min']} | {first} | "
+                             f"{w['peak_mb_above']} | {w['windows']} | {w['load']} | {w['genre']} |")
     return "\n".join(lines)
 
 
@@ -310,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="minutes of MP3 for the default model's first call")
     parser.add_argument("--baseline-models", nargs="*", help="models measured in the baseline (default: --models)")
     parser.add_argument("--batch-songs", type=int, default=8, help="four-minute songs in the batch (0: skip)")
+    parser.add_argument("--baseline-batch-songs", type=int, help="songs in the baseline's batch (default: --batch-songs)")
+    parser.add_argument("--batch-one-worker", action="store_true", help="also run the batch with one worker")
     parser.add_argument("--out", type=Path, default=RESULTS / "whole_songs.json")
     args = parser.parse_args(argv)
     if args.child:
@@ -337,18 +352,19 @@ def main(argv: list[str] | None = None) -> int:
             save()
 
         measure(code, label, models, files, args.repeats, args.other_lengths, args.first_lengths, keep)
-    if args.batch_songs:
-        folder = batch_folder(args.batch_songs)
-        for label, code in codes.items():
-            for workers in ((2, 1) if label == "after" else (None,)):
-                print(f"[{label}] batch of {args.batch_songs} songs, workers {workers}", file=sys.stderr, flush=True)
-                result["batch"][f"{label}, {workers or 1} worker(s)"] = batch(code, folder, workers)
-                save()
+    for label, code in codes.items():
+        songs = args.batch_songs if label == "after" or args.baseline_batch_songs is None else args.baseline_batch_songs
+        if not songs:
+            continue
+        for workers in (2, 1) if args.batch_one_worker and label == "after" else (2,):
+            print(f"[{label}] batch of {songs} songs, workers {workers}", file=sys.stderr, flush=True)
+            result["batch"][f"{label}, {workers} worker(s)"] = batch(code, batch_folder(songs), workers)
+            save()
     save()
     runs, batches = result["runs"], result["batch"]
     print(_table(runs))
     for label, b in batches.items():
-        print(f"batch {label}: {b['songs']} songs in {b['wall_s']} s = {b['songs_per_min']} songs/min")
+        print(f"batch {label}: {b['songs']} songs in {b['wall_s']} s ({b['cpu_s']} CPU s) = {b['songs_per_min']} songs/min")
     print(f"saved {args.out}", file=sys.stderr)
     return 0
 

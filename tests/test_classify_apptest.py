@@ -163,15 +163,16 @@ def test_the_waveform_envelope_keeps_the_peaks():
 
 
 def test_the_page_gives_the_verdict_the_cli_gives(tmp_path):
-    """A 50-s stereo song (17 windows: two network batches, so the page shows a verdict of the first part
-    on the way): the final verdict on the page equals the CLI's for the same file and analysis limit."""
+    """A 105-s stereo song (35 windows; the analysis limit spreads 32 over it, two network batches, so the
+    page shows a verdict of the first part on the way): the final verdict on the page equals the CLI's for
+    the same file and analysis limit, and both say which windows they read."""
     import pandas as pd
 
     from core.cli import main
     from core.models.registry import model_info
     from ui.classify_views import genre_name, percent
 
-    data = wav(seconds=50.0, seed=9, sr=44_100, channels=2)
+    data = wav(seconds=105.0, seed=9, sr=44_100, channels=2)
     at = upload(classify_page(), ("song.wav", data))
     (tmp_path / "song.wav").write_bytes(data)
     assert main(["predict", str(tmp_path / "song.wav"), "--workers", "1", "--out", str(tmp_path / "p.csv")]) == 0
@@ -182,6 +183,8 @@ def test_the_page_gives_the_verdict_the_cli_gives(tmp_path):
     key = classify_data.model_key(model_info(at.selectbox(key="classify_model").value))
     page = classify_data.cached(classify_data.Clip("song.wav", data), key)
     np.testing.assert_allclose(page.probabilities, row[[f"p_{g}" for g in page.classes]].to_numpy(float), atol=1e-4)
+    assert row["analysed"] == page.analysed() == "the whole file (1:45), 32 of its 35 windows of 3 s spread evenly"
+    assert any(page.analysed() in c.value for c in at.caption)
 
 
 def test_progress_says_what_happens_and_how_long_is_left():
