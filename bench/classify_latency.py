@@ -10,6 +10,10 @@ Debian's Chromium (the browser-test harness) and uploads a 30-s clip (default: a
 - ``warm``: the same audio uploaded again under a new name (removed first), answered from the
   content-hash cache: the rerun, the figures and the browser drawing them. Repeated ``--repeats`` times.
 
+``--baseline DIR`` measures the app of another checkout (``git worktree add --detach DIR <commit>``)
+the same way in the same run. The server runs as ``scripts/start.sh`` runs it: the libraries' own
+thread counts (the browser tests' server uses one thread per library).
+
 Each step records wall-clock seconds from handing the file to the page until the verdict is shown
 (``verdict_s``) and until every chart has drawn and the script is idle (``drawn_s``), and the CPU
 seconds it cost: the Streamlit server process (``server_cpu_s``, from /proc) and the page's renderer
@@ -56,6 +60,8 @@ DEFAULT_CLIP = REPO_ROOT.parent / "shared" / "data" / "gtzan_flac" / "jazz" / "j
 UPLOADER = "Drop one or many songs"
 CHARTS = 2  # drawn on arrival: genre timeline and 'why this genre' (waveform, spectrogram: tabs)
 GOAL_SECONDS = 1.0
+# what the browser tests' server limits to one thread; unset here, as scripts/start.sh leaves them
+THREAD_LIMITS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
 
 def synthetic_clip(folder: Path) -> Path:
@@ -132,11 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="warm uploads (default 5)")
     parser.add_argument("--fresh", type=Path, nargs="*", default=[], help="other audio, each uploaded once after the first")
     parser.add_argument("--out", type=Path, default=RESULTS, help="the JSON (default: %(default)s)")
+    parser.add_argument("--baseline", type=Path, help="a checkout of the commit to compare with")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         clip = args.clip or (DEFAULT_CLIP if DEFAULT_CLIP.is_file() else synthetic_clip(Path(tmp)))
-        with StreamlitServer(timeout_s=300) as server:
-            result = measure(server.url, server.process.pid, clip, args.repeats, Path(tmp), args.fresh)
+        runs = {}
+        for label, root in (("after", REPO_ROOT), *((("baseline", args.baseline.resolve()),) if args.baseline else ())):
+            with StreamlitServer(timeout_s=300, root=root, env=dict.fromkeys(THREAD_LIMITS)) as server:
+                runs[label] = measure(server.url, server.process.pid, clip, args.repeats, Path(tmp), args.fresh)
+        result = runs.pop("after")
+        if runs:
+            result["baseline"] = {"code": str(args.baseline), **runs["baseline"]}
     report = {"clip": clip.name, "model": default_name(), **result, "goal_warm_drawn_s": GOAL_SECONDS,
               "load_average_1m_at_end": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
               "python": platform.python_version(), "streamlit": streamlit.__version__,
@@ -144,11 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     write_json(args.out, report)
     print(f"Classify page, {clip.name} (load average {report['load_average_1m_at_end']} on {report['cpus']} CPUs)\n")
     print("| step | verdict shown (s) | all drawn (s) | server CPU (s) | browser CPU (s) |\n|---|---|---|---|---|")
-    steps = [("cold", result["cold"]), *((f"fresh: {f['clip']}", f) for f in result["fresh"]),
-             *((f"warm {i}", w) for i, w in enumerate(result["warm"], 1)),
-             ("warm median", result["warm_median"])]
-    for name, r in steps:
-        print(f"| {name} | {r['verdict_s']} | {r['drawn_s']} | {r['server_cpu_s']} | {r['browser_cpu_s']} |")
+    for label, run in (("", result), *((("baseline: ", result["baseline"]),) if "baseline" in result else ())):
+        steps = [("cold", run["cold"]), *((f"fresh: {f['clip']}", f) for f in run["fresh"]),
+                 *((f"warm {i}", w) for i, w in enumerate(run["warm"], 1)), ("warm median", run["warm_median"])]
+        for name, r in steps:
+            print(f"| {label}{name} | {r['verdict_s']} | {r['drawn_s']} | {r['server_cpu_s']} | {r['browser_cpu_s']} |")
     return 0
 
 

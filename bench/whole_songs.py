@@ -7,7 +7,7 @@ is written to a temporary folder and never kept). For every model in the registr
 
 - ``warm``: bytes to verdict + timeline + explanation (``classify``, which ends with ``explain``:
   ``verdict_wall_s``, ``verdict_cpu_s``), then the feature description too (``describe``: ``wall_s``,
-  ``cpu_s``), with the model loaded and warmed up on another file (the default model on every file,
+  ``cpu_s``), with the model loaded and warmed up on two other files, a WAV and an MP3 (the default model on every file,
   the others on the MP3s of ``--other-lengths``); the fastest of ``--repeats``; seconds per minute
   of audio, each stage's seconds (``Classification.stages``: decode incl. the 22,050-Hz resampling,
   resample 16 kHz, feature STFT, feature rows, musicnn log-mel, network, display spectrogram; stages
@@ -209,7 +209,8 @@ def child(spec: dict) -> dict:
         return {name: {**out, "load_model_s": round(load_s, 3), "first_verdict_s": round(load_s + out["verdict_wall_s"], 3),
                        "first_s": round(load_s + out["wall_s"], 3)}}
     model = load_model(spec["model"])
-    _classify_once(model, Path(spec["warmup"]).read_bytes())
+    for warmup in spec["warmup"]:  # the first decode of a format costs more (the MP3 decoder's set-up)
+        _classify_once(model, Path(warmup).read_bytes())
     results = {}
     for name, data in files.items():
         runs = [_classify_once(model, data) for _ in range(spec["repeats"])]
@@ -270,11 +271,13 @@ def measure(code: Path, label: str, models: list[str] | None, files: dict[str, P
     model reads every file; the others the MP3s of ``other_lengths`` minutes. ``save`` hears each step."""
     names, default = _models(code)
     names = [n for n in names if models is None or n in models]
-    warmup = AUDIO_DIR / "warmup.wav"
-    if not warmup.exists():
+    warmup = [AUDIO_DIR / "warmup.wav", AUDIO_DIR / "warmup.mp3"]
+    for path in warmup:
+        if path.exists():
+            continue
         import soundfile as sf
 
-        sf.write(warmup, song(20.0, seed=7), SR)
+        sf.write(path, song(20.0, seed=7), SR)
     out: dict = {"code": str(code), "default_model": default, "models": {}}
     others = {f"{m:g} min MP3" for m in other_lengths}
     for name in [default] + [n for n in names if n != default]:
@@ -283,7 +286,7 @@ def measure(code: Path, label: str, models: list[str] | None, files: dict[str, P
         own = files if name == default else {k: v for k, v in files.items() if k in others}
         print(f"[{label}] {name}: warm", file=sys.stderr, flush=True)
         warm = run_child(code, {"mode": "warm", "model": name, "files": {k: str(v) for k, v in own.items()},
-                                "warmup": str(warmup), "repeats": repeats})
+                                "warmup": [str(p) for p in warmup], "repeats": repeats})
         out["models"][name] = {"warm": warm, "first": {}}
         save(out)
         if name != default:

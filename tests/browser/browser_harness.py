@@ -54,10 +54,12 @@ class StreamlitServer:
     The server's output goes to a log file, shown in the error when it fails to start.
     """
 
-    def __init__(self, env: dict[str, str | None] | None = None, app: str = "app.py", timeout_s: float = 90):
+    def __init__(self, env: dict[str, str | None] | None = None, app: str = "app.py", timeout_s: float = 90,
+                 root: Path = REPO_ROOT):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = app
+        self.root = root  # the checkout whose app runs
         self.timeout_s = timeout_s
         self.env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                     "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
@@ -75,7 +77,7 @@ class StreamlitServer:
                f"--server.port={self.port}", "--server.address=127.0.0.1",
                "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"]
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(cmd, cwd=REPO_ROOT, env=self.env, stdout=log,
+            self.process = subprocess.Popen(cmd, cwd=self.root, env=self.env, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + self.timeout_s
         while time.monotonic() < deadline:
