@@ -36,7 +36,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -236,9 +235,9 @@ def batch(code: Path, folder: Path, workers: int) -> dict:
     """``python -m core predict FOLDER --workers N``: songs per minute, the load average after."""
     out_csv = Path(tempfile.mkdtemp()) / "predictions.csv"
     cmd = [sys.executable, "-m", "core", "predict", str(folder), "--out", str(out_csv), "--workers", str(workers)]
-    load, cpu0, t0 = os.getloadavg()[0], _children_cpu(), time.perf_counter()
+    load, t0 = os.getloadavg()[0], time.perf_counter()
     done = subprocess.run(cmd, cwd=code, env=_env(code), capture_output=True, text=True)
-    wall, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
+    wall = time.perf_counter() - t0
     n = len(list(folder.iterdir()))
     genres, analysed = [], ""
     if out_csv.exists():
@@ -247,14 +246,10 @@ def batch(code: Path, folder: Path, workers: int) -> dict:
         table = pd.read_csv(out_csv, keep_default_na=False)
         genres, analysed = table["genre"].tolist(), str(table["analysed"].iloc[0])
         shutil.rmtree(out_csv.parent)
-    return {"songs": n, "workers": workers, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "exit": done.returncode,
+    return {"songs": n, "workers": workers, "wall_s": round(wall, 1), "exit": done.returncode,
             "songs_per_min": round(n / wall * 60, 1), "classified": sum(g != "" for g in genres),
             "analysed": analysed, "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2)}
 
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -367,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     runs, batches = result["runs"], result["batch"]
     print(_table(runs))
     for label, b in batches.items():
-        print(f"batch {label}: {b['songs']} songs in {b['wall_s']} s ({b['cpu_s']} CPU s) = {b['songs_per_min']} songs/min")
+        print(f"batch {label}: {b['songs']} songs in {b['wall_s']} s = {b['songs_per_min']} songs/min")
     print(f"saved {args.out}", file=sys.stderr)
     return 0
 
