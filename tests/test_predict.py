@@ -180,8 +180,10 @@ def test_a_musicnn_model_needs_no_feature_stft_for_its_verdict(make_wav, monkeyp
     """The shipped default reads musicnn patches only: no feature STFT before its verdict, the same
     probabilities as the network on the patches, a picture from the musicnn log-mel, and the
     description's feature rows computed when first asked for."""
-    from core import features, musicnn, predict
-    from core.transfer import musicnn_patches_at, to_16k
+    from core import predict
+    from core.features import extract as features
+    from core.features import musicnn
+    from core.models.transfer import musicnn_patches_at, to_16k
 
     loaded = registry.load_model()
     assert loaded.info.meta["inputs"] == ["musicnn"]
