@@ -185,6 +185,7 @@ def test_the_page_gives_the_verdict_the_cli_gives(tmp_path):
     np.testing.assert_allclose(page.probabilities, row[[f"p_{g}" for g in page.classes]].to_numpy(float), atol=1e-4)
     assert row["analysed"] == page.analysed() == "the whole file (1:45), 32 of its 35 windows of 3 s spread evenly"
     assert any(page.analysed() in c.value for c in at.caption)
+    assert any(c.value.startswith("32 3-s windows spread evenly over the analysed part (of the 35") for c in at.caption)
 
 
 def test_progress_says_what_happens_and_how_long_is_left():
