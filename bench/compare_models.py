@@ -39,16 +39,16 @@ VGG_COLUMNS = tuple(f"vgg{i:03d}" for i in range(256))
 def _clip(path: str, track_id: str, label: str) -> tuple[pd.DataFrame, dict, np.ndarray, np.ndarray]:
     """One decode of a clip: seed feature rows, spectrogram cache row, musicnn patches and their starts."""
     from core.audio import load_audio
+    from core.features import musicnn
     from core.features.extract import compute_signals, extract_signals
     from core.features.schema import SEED
     from core.features.spectrograms import spectrogram_row
-    from core.models.transfer import musicnn_log_mel, musicnn_patches_at
 
     audio = load_audio(path)
     signals = compute_signals(audio.y, audio.sr, SEED.signals)
     extraction = extract_signals(signals, SEED)
     starts_s = extraction.slice_starts / audio.sr
-    patches = musicnn_patches_at(musicnn_log_mel(audio.y, audio.sr), starts_s)
+    patches = musicnn.patches_at(musicnn.log_mel(musicnn.to_16k(audio.y, audio.sr)), starts_s)
     return (extraction.table(track_id, path, label), spectrogram_row(track_id, path, label, signals.log_mel),
             patches.astype(np.float16), starts_s)
 

@@ -44,7 +44,6 @@ from core.models.explain import Explanation, explain
 from core.models.model_inputs import input_kinds, needs_features, predict_segments, segment_input
 from core.models.registry import LoadedModel, load_model
 from core.models.tag_evidence import explaining_model, explains_with_tags
-from core.models.transfer import to_16k
 
 # Segments side by side (hop = their length, 3 s): the models' track accuracy was measured so, and
 # half-overlapping windows would double the network's work for the same verdict.
@@ -288,7 +287,7 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
         spectrogram = _timed(stages, "display spectrogram", _spectrogram, signals.log_mel, audio.sr, HOP,
                              audio.offset_s, SPECTROGRAM_COLUMNS)
     if "musicnn" in kinds:
-        y16k = _timed(stages, "resample 16 kHz", to_16k, audio.y, audio.sr)
+        y16k = _timed(stages, "resample 16 kHz", musicnn.to_16k, audio.y, audio.sr)
         spec = _timed(stages, "musicnn log-mel", musicnn.log_mel, y16k)
         if spectrogram is None:
             spectrogram = _timed(stages, "display spectrogram", _musicnn_spectrogram, spec, audio.offset_s)

@@ -14,7 +14,7 @@ from core.models import registry
 from core.models.builders import BUILDERS, build_model, seed_mlp
 from core.models.cnn import mel_cnn, track_probabilities, train_cnn
 from core.models.model_inputs import ensemble_model, input_kinds
-from core.models.transfer import musicnn_patches_at, transfer_model, vgg_head
+from core.models.transfer import transfer_model, vgg_head
 from core.predict import classify
 
 CLASSES = ("blues", "metal")
@@ -121,7 +121,7 @@ def test_transfer_model_reads_musicnn_patches_with_frozen_embedding(networks):
     trainable = {w.path for w in model.trainable_weights}
     assert trainable and all(p.startswith("vgg_head") for p in trainable)  # only the head learns
     spec = np.random.default_rng(0).normal(0, 1, (400, musicnn.N_MELS)).astype(np.float32)
-    patches = musicnn_patches_at(spec, np.array([0.0, 3.0, 100.0]))
+    patches = musicnn.patches_at(spec, np.array([0.0, 3.0, 100.0]))
     np.testing.assert_array_equal(patches[1], spec[188:375])  # 3 s = 187.5 frames at 16 kHz / hop 256
     np.testing.assert_array_equal(patches[2], spec[-musicnn.PATCH_FRAMES:])
 

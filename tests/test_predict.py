@@ -183,7 +183,6 @@ def test_a_musicnn_model_needs_no_feature_stft_for_its_verdict(make_wav, monkeyp
     from core import predict
     from core.features import extract as features
     from core.features import musicnn
-    from core.models.transfer import musicnn_patches_at, to_16k
 
     loaded = registry.load_model()
     assert loaded.info.meta["inputs"] == ["musicnn"]
@@ -200,7 +199,7 @@ def test_a_musicnn_model_needs_no_feature_stft_for_its_verdict(make_wav, monkeyp
     result = classify(path, loaded)
     assert calls == []
     audio = load_audio(path)
-    patches = musicnn_patches_at(musicnn.log_mel(to_16k(audio.y, audio.sr)), np.arange(3) * 3.0)
+    patches = musicnn.patches_at(musicnn.log_mel(musicnn.to_16k(audio.y, audio.sr)), np.arange(3) * 3.0)
     np.testing.assert_allclose(result.segment_probabilities, np.asarray(loaded.model.predict_on_batch(patches)),
                                atol=1e-5)
     assert result.spectrogram.db.shape[0] == musicnn.N_MELS and result.spectrogram.fmax_hz == 8_000

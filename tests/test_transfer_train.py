@@ -93,7 +93,6 @@ def test_tag_reasons_are_the_models_own_arithmetic(dataset, tmp_path, monkeypatc
     """The tags' shares add up to the verdict's margin over the runner-up; only supporting tags are listed."""
     from core.features import musicnn
     from core.models.tag_evidence import explaining_model, explains_with_tags, tag_reasons, tag_shares
-    from core.models.transfer import musicnn_log_mel, musicnn_patches_at
 
     monkeypatch.setenv("CPUNK_MODELS_DIR", str(tmp_path / "models"))
     assert main(["train", str(dataset / "lossy"), "--architecture", "musicnn_linear", "--backbones", "msd_vgg",
@@ -102,7 +101,7 @@ def test_tag_reasons_are_the_models_own_arithmetic(dataset, tmp_path, monkeypatc
     meta = loaded.info.meta
     assert explains_with_tags(meta) and not explains_with_tags({"architecture": {"name": "vgg_transfer"}})
     audio = classify(dataset / "lossy" / "blues" / "blues.00001.ogg", loaded).audio
-    patches = musicnn_patches_at(musicnn_log_mel(audio.y, audio.sr), np.array([0.0, 1.0]))
+    patches = musicnn.patches_at(musicnn.log_mel(musicnn.to_16k(audio.y, audio.sr)), np.array([0.0, 1.0]))
     logits, probs = (np.asarray(a, dtype=np.float64) for a in explaining_model(loaded.model).predict_on_batch(patches))
     np.testing.assert_allclose(probs, loaded.model.predict_on_batch(patches), atol=1e-6)
     classes = meta["classes"]

@@ -7,7 +7,7 @@ frequent Last.fm tags, ``mtt_*`` on MagnaTagATune's 50; ``*_vgg`` is the VGG-lik
 the musically motivated CNN (timbral + temporal front-end, residual mid-end, max+mean pooled back-end).
 All read the same 3-s log-mel patches: 16 kHz audio, 512-point STFT, hop 256, 96 mel bands,
 ``log10(10000 * mel + 1)``, 187 frames per patch (``musicnn/extractor.py``); :func:`patches` makes them
-from :mod:`core.audio`'s output. :func:`load_embedding` maps them to the layer named ``embedding``
+from :mod:`core.audio`'s output (:func:`patches_at`: at chosen start times). :func:`load_embedding` maps them to the layer named ``embedding``
 (VGG: the 256-d flattened last pooling layer; musicnn: the 200-d penultimate layer), :func:`load_tagger`
 to the 50 tag probabilities (:func:`tag_names`), and :func:`tags` ranks them for a recording.
 TensorFlow is imported only when a network is loaded, so :func:`patches` stays cheap to import.
@@ -46,6 +46,31 @@ def log_mel(y16k: np.ndarray) -> np.ndarray:
     return np.log10(10_000 * mel.T + 1).astype(np.float32)
 
 
+def to_16k(y: np.ndarray, sr: int) -> np.ndarray:
+    """Mono audio at any rate resampled (soxr) to the networks' 16 kHz."""
+    return y if sr == SAMPLE_RATE else soxr.resample(np.asarray(y, dtype=np.float32), sr, SAMPLE_RATE)
+
+
+def _cut(spec: np.ndarray, first_frames: np.ndarray | range) -> np.ndarray:
+    """Patches ``(n, 187, 96)`` of ``spec`` starting at the given frames (a short ``spec`` is repeated to one patch)."""
+    return np.stack([spec[f : f + PATCH_FRAMES] for f in first_frames])
+
+
+def _filled(spec: np.ndarray) -> np.ndarray:
+    return np.resize(spec, (PATCH_FRAMES, N_MELS)) if len(spec) < PATCH_FRAMES else spec  # np.resize repeats rows
+
+
+def patches_at(spec: np.ndarray, starts_s: np.ndarray) -> np.ndarray:
+    """Input patches ``(n, 187, 96)`` of a :func:`log_mel` spectrogram at start times in seconds.
+
+    Windows running past the end are shifted back to end at the last frame; a spectrogram shorter
+    than one patch is repeated to fill it.
+    """
+    spec = _filled(spec)
+    first = np.rint(np.asarray(starts_s, dtype=np.float64) * SAMPLE_RATE / HOP).astype(np.int64)
+    return _cut(spec, np.clip(first, 0, len(spec) - PATCH_FRAMES))
+
+
 def patches(y: np.ndarray, sr: int, hop_frames: int = PATCH_FRAMES) -> np.ndarray:
     """Cut mono audio at any rate into the network's input: (n_patches, 187, 96) float32.
 
@@ -55,12 +80,8 @@ def patches(y: np.ndarray, sr: int, hop_frames: int = PATCH_FRAMES) -> np.ndarra
     """
     if hop_frames < 1:
         raise ValueError(f"hop_frames must be at least 1, got {hop_frames}")
-    y16k = y if sr == SAMPLE_RATE else soxr.resample(np.asarray(y, dtype=np.float32), sr, SAMPLE_RATE)
-    spec = log_mel(y16k)
-    if len(spec) < PATCH_FRAMES:
-        spec = np.resize(spec, (PATCH_FRAMES, N_MELS))  # np.resize repeats the rows
-    starts = range(0, len(spec) - PATCH_FRAMES + 1, hop_frames)
-    return np.stack([spec[s : s + PATCH_FRAMES] for s in starts])
+    spec = _filled(log_mel(to_16k(y, sr)))
+    return _cut(spec, range(0, len(spec) - PATCH_FRAMES + 1, hop_frames))
 
 
 def model_dir(name: str, root: Path = PRETRAINED_DIR) -> Path:

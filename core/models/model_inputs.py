@@ -18,10 +18,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from core.features import musicnn
 from core.features.extract import Extraction, Signals
 from core.features.spectrograms import frames_of, patches_at
 from core.keras_env import keras
-from core.models.transfer import musicnn_patches_at
 
 INPUT_KINDS = ("features", "log_mel", "musicnn")
 INPUT_NAMES = {"features": "audio features", "log_mel": "mel spectrogram", "musicnn": "musicnn patches (pre-trained tagger)"}
@@ -54,7 +54,7 @@ def segment_input(kind: str, starts: np.ndarray, sr: int, *, signals: Signals | 
     if kind == "log_mel" and signals is not None:
         return patches_at(signals.log_mel, frames_of(starts)).astype(np.float32)
     if kind == "musicnn" and musicnn_spec is not None:
-        return musicnn_patches_at(musicnn_spec, starts / sr).astype(np.float32)
+        return musicnn.patches_at(musicnn_spec, starts / sr).astype(np.float32)
     if kind in INPUT_KINDS:
         raise ValueError(f"Model input {kind!r} needs what it is made from (none was given).")
     raise ValueError(f"Unknown model input {kind!r}; known: {', '.join(INPUT_KINDS)}.")

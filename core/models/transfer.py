@@ -6,7 +6,7 @@ A *backbone* (:func:`backbone_model`) runs one or more converted musicnn network
 is fast: either :func:`vgg_head` (a Keras MLP) or a calibrated multinomial logistic regression
 (:func:`fit_linear_head`, scikit-learn, copied into Keras by :func:`linear_head_model`).
 :func:`transfer_model` puts the frozen backbone in front of the head, so the saved model reads musicnn
-patches (:func:`musicnn_patches_at`) directly and is self-contained. A track's verdict is the mean of
+patches (:func:`core.features.musicnn.patches_at`) directly and is self-contained. A track's verdict is the mean of
 its patches' probabilities.
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import soxr
 from scipy.optimize import minimize_scalar
 from scipy.special import softmax
 
@@ -25,29 +24,6 @@ from core.keras_env import keras
 from core.models.builders import normalization, register_builder
 
 BACKBONE_OUTPUTS = ("embedding", "logits")
-
-
-def to_16k(y: np.ndarray, sr: int) -> np.ndarray:
-    """Mono audio at any rate resampled (soxr) to musicnn's 16 kHz."""
-    return y if sr == musicnn.SAMPLE_RATE else soxr.resample(np.asarray(y, dtype=np.float32), sr, musicnn.SAMPLE_RATE)
-
-
-def musicnn_log_mel(y: np.ndarray, sr: int) -> np.ndarray:
-    """musicnn's log-mel spectrogram ``(frames, 96)`` of mono audio at any rate (resampled to 16 kHz)."""
-    return musicnn.log_mel(to_16k(y, sr))
-
-
-def musicnn_patches_at(spec: np.ndarray, starts_s: np.ndarray) -> np.ndarray:
-    """musicnn input patches ``(n, 187, 96)`` of a :func:`musicnn_log_mel` spectrogram at start times.
-
-    Windows running past the end are shifted back to end at the last frame; a spectrogram shorter
-    than one patch is repeated to fill it (as :func:`core.features.musicnn.patches` does).
-    """
-    if len(spec) < musicnn.PATCH_FRAMES:
-        spec = np.resize(spec, (musicnn.PATCH_FRAMES, musicnn.N_MELS))
-    first = np.rint(np.asarray(starts_s, dtype=np.float64) * musicnn.SAMPLE_RATE / musicnn.HOP).astype(np.int64)
-    first = np.clip(first, 0, len(spec) - musicnn.PATCH_FRAMES)
-    return np.stack([spec[f : f + musicnn.PATCH_FRAMES] for f in first])
 
 
 @register_builder("vgg_head", inputs=("embedding",))

@@ -23,7 +23,6 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-import soxr
 
 from core.data.augment import MODERN_CHAIN, augment
 from core.data.dataset import Track, discover
@@ -81,11 +80,10 @@ def track_patches(track: Track, spec: EmbeddingSpec, variants: range | None = No
     ``variants`` (default: all, 0 is the clean audio) limits which versions are cut."""
     from core.audio import load_audio
     from core.features.extract import extract
-    from core.models.transfer import musicnn_patches_at
 
     audio = load_audio(track.path)
     described = extract(audio.y, audio.sr).slices.astype(np.float32)
-    y16k = soxr.resample(audio.y, audio.sr, musicnn.SAMPLE_RATE).astype(np.float32)
+    y16k = musicnn.to_16k(audio.y, audio.sr)
     patches, which, starts = [], [], []
     for variant in range(spec.variants + 1) if variants is None else variants:
         rng = _rng(spec, track.track_id, variant)
@@ -94,7 +92,7 @@ def track_patches(track: Track, spec: EmbeddingSpec, variants: range | None = No
         offset = 0.0 if variant == 0 else float(rng.uniform(0.0, spec.hop_s))
         last = max(len(y) / musicnn.SAMPLE_RATE - 3.0, 0.0)
         start_s = np.arange(min(offset, last), last + 1e-6, spec.hop_s)[: spec.augmented_patches if variant else spec.max_patches]
-        patches.append(musicnn_patches_at(spec_frames, start_s).astype(np.float16))
+        patches.append(musicnn.patches_at(spec_frames, start_s).astype(np.float16))
         which.append(np.full(len(start_s), variant))
         starts.append(start_s)
     return np.concatenate(patches), np.concatenate(which), np.concatenate(starts), described
