@@ -96,13 +96,16 @@ BAD = {
 }
 
 
-@pytest.mark.parametrize("kind", BAD)
-def test_each_bad_input_gets_its_message_and_nothing_else(kind):
-    data, message = BAD[kind]
-    at = upload(classify_page(), (f"{kind}.wav", data))
-    assert len(at.error) == 1
-    assert at.error[0].value.startswith(f"**{kind}.wav**: ") and message in at.error[0].value
+def test_each_bad_input_gets_its_message_and_nothing_else():
+    """Every kind in one batch (each message in place), then one alone (its message and no verdict)."""
+    at = upload(classify_page(), *((f"{kind}.wav", data) for kind, (data, _) in BAD.items()))
+    assert len(at.error) == len(BAD)
+    for error, (kind, (_, message)) in zip(at.error, BAD.items(), strict=True):
+        assert error.value.startswith(f"**{kind}.wav**: ") and message in error.value
     assert 'class="cp-genre"' not in html(at)
+    upload(at, ("corrupt.wav", BAD["corrupt"][0]))
+    assert len(at.error) == 1 and at.error[0].value.startswith("**corrupt.wav**: ")
+    assert BAD["corrupt"][1] in at.error[0].value and 'class="cp-genre"' not in html(at)
 
 
 def test_a_microphone_recording_is_classified():
@@ -127,6 +130,12 @@ def test_example_clips_come_from_the_dataset_folder(tmp_path, monkeypatch):
     assert "the dataset label: <b>Metal</b>" in html(at)
     at.button[0].click().run()  # "Surprise me" picks one of the clips
     assert at.selectbox(key="classify_example").value in at.selectbox(key="classify_example").options
+
+
+def test_a_missing_dataset_folder_is_reported_in_the_sidebar(monkeypatch):
+    monkeypatch.setenv("CPUNK_DATA_DIR", "/nonexistent/folder")
+    at = classify_page()
+    assert "Folder not found: `/nonexistent/folder`" in at.sidebar.warning[0].value
 
 
 def test_without_a_dataset_folder_examples_explain_how_to_get_them(monkeypatch):

@@ -97,6 +97,29 @@ def test_a_table_with_wrong_columns_gets_a_clear_message(no_dataset):
     assert "cannot be explored" in at.error[0].value and "missing columns" in at.error[0].value
 
 
+def test_each_bad_table_upload_gets_its_message_and_a_good_one_then_opens(no_dataset, tmp_path):
+    """The bad-table cases a visitor can upload as a file (every case at the core level: tests/test_bad_inputs.py)."""
+    from bad_input_cases import TABLE_CASES, gtzan_csv
+
+    at = explore()
+    at.selectbox(key="explore_source").select(UPLOAD_CHOICE).run()
+    for case in TABLE_CASES:
+        folder = tmp_path / case.name.replace(" ", "_")
+        folder.mkdir()
+        made = case.build(folder)
+        if not made.is_file():  # a store folder cannot be uploaded
+            continue
+        at.file_uploader(key="explore_upload").upload(made.name, made.read_bytes(), "application/octet-stream")
+        at.run()
+        assert not at.exception, at.exception
+        assert "cannot be explored" in at.error[0].value and case.refused in at.error[0].value, case.name
+    good = gtzan_csv(tmp_path, "good.csv")
+    at.file_uploader(key="explore_upload").upload(good.name, good.read_bytes(), "text/csv")
+    at.run()
+    assert not at.exception and not at.error
+    assert counts(at).startswith("**4** of 4 tracks")
+
+
 def test_a_missing_path_says_so(no_dataset, tmp_path):
     at = explore(tmp_path / "nope.parquet")
     assert "no such file" in at.error[0].value.lower() or "not found" in at.error[0].value.lower()

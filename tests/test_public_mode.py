@@ -147,14 +147,19 @@ def train_page(epochs: int = 3) -> AppTest:
 
 
 def test_a_visitor_keeps_a_model_for_the_session_only_and_can_download_and_classify_with_it(server):
+    """A run on whole tracks that ends by itself (the Train page's other runs are stopped early)."""
     before = sorted(p.name for p in server["models"].iterdir()), (server["models"] / "default.json").read_text()
     at = train_page()
     assert at.number_input(key="train_epochs").max == 200
+    at.segmented_control(key="train_level").set_value("track").run()
     at.button(key="train_start").click().run()
     job = JOBS.get(at.session_state["train_job"])
     assert job.wait(WAIT)
     at.run()
     assert not at.exception, at.exception
+    assert "Trained 3 epochs" in texts(at.success)
+    labels = [m.label for m in at.metric]
+    assert "Track accuracy" in labels and "Slice accuracy" not in labels  # whole-track rows: one accuracy
     assert not [c for c in at.checkbox if c.key in ("train_save_default", "train_save_overwrite")]
     assert "Shared models and the default are not changed" in texts(at.caption)
     at.text_input(key="train_save_name").input("mine")
@@ -165,6 +170,7 @@ def test_a_visitor_keeps_a_model_for_the_session_only_and_can_download_and_class
     assert (sorted(p.name for p in server["models"].iterdir()), (server["models"] / "default.json").read_text()) == before
     card = json.loads((Path(at.session_state["session_models_dir"]) / "mine" / "model.json").read_text())
     assert card["dataset"]["source"] == "Dataset: features/shared.parquet"  # the card names no server path
+    assert card["level"] == "track"
     with zipfile.ZipFile(io.BytesIO(session_models.archive(session_models_info(at, "mine")))) as zf:
         assert sorted(zf.namelist()) == ["mine/model.json", "mine/model.keras"]
     at.switch_page("app_pages/classify.py").run()

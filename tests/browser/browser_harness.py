@@ -171,6 +171,13 @@ def open_page(page: Page, url: str, timeout_ms: float = 60_000) -> None:
     wait_for_app(page, timeout_ms)
 
 
+def set_dataset_folder(page: Page, folder: Path | str) -> None:
+    """Type ``folder`` into the sidebar's dataset folder (lab mode) for this session; no server of its own."""
+    field = page.locator('[data-testid="stSidebar"]').get_by_role("textbox", name="Dataset folder")
+    field.fill(str(folder))
+    rerun_after(page, lambda: field.press("Enter"))
+
+
 def file_uploader(page: Page, label: str) -> Locator:
     """The ``st.file_uploader`` whose label contains ``label``."""
     return page.locator('[data-testid="stFileUploader"]').filter(has_text=label)
@@ -197,8 +204,11 @@ def screenshot(page: Page, path: Path | str, max_height: int = 6000) -> Path:
     size = page.viewport_size or {"width": 1440, "height": 900}
     height = page.evaluate("""() => Math.max(...['stMain', 'stSidebarContent'].map(id =>
         (document.querySelector(`[data-testid="${id}"]`) || {scrollHeight: 0}).scrollHeight))""")
-    page.set_viewport_size({"width": size["width"], "height": min(max(height, size["height"]), max_height)})
-    page.wait_for_timeout(400)  # let charts re-layout to the new size
+    stretched = min(height, max_height)
+    if stretched > size["height"]:
+        page.set_viewport_size({"width": size["width"], "height": stretched})
+        page.wait_for_timeout(400)  # let charts re-layout to the new size
     page.screenshot(path=str(path), full_page=True)
-    page.set_viewport_size(size)
+    if stretched > size["height"]:
+        page.set_viewport_size(size)
     return Path(path)

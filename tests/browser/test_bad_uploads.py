@@ -1,28 +1,27 @@
 """The bad-input matrix's upload cases in a real browser (cases in ``tests/bad_input_cases.py``): each file
-gets its message in place, good files beside them are still classified, nothing runs from a file name,
-and the page keeps working afterwards. Feature tables likewise on the Explore page."""
+gets its message in place, good files beside them are still classified, nothing runs from a file name.
+
+Bad input is checked once per layer: every case at the ``core`` level (tests/test_bad_inputs.py), the pages'
+messages through AppTest (tests/test_classify_apptest.py, tests/test_explore_apptest.py), and here the
+browser's upload of the audio cases in one batch (a bad feature table in the browser: tests/browser/test_explore.py)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-import pytest
-from browser_harness import REPO_ROOT, open_page, rerun_after, upload_files
+from browser_harness import REPO_ROOT, open_page, upload_files
 from playwright.sync_api import Page, expect
 
 sys.path.insert(0, str(REPO_ROOT / "tests"))
-from bad_input_cases import AUDIO_CASES, TABLE_CASES, Case, available, gtzan_csv, tone, wav_bytes  # noqa: E402
+from bad_input_cases import AUDIO_CASES, Case, available, tone, wav_bytes  # noqa: E402
 
 UPLOADER = "Drop one or many songs"
-TABLE_UPLOADER = "Feature table file"
 # Cases a browser can upload as a file: not the 2-GB sparse file (the uploader's own limit is tested in
 # test_classify.py) nor the ones that are in-memory uploads with made-up names.
 REFUSED = [c for c in AUDIO_CASES if c.refused and c.name != "file over the size limit"
            and "upload" not in c.name and available(c)]
 WARNED = next(c for c in AUDIO_CASES if c.name == "WAV claiming more samples")
-TABLES = [c for c in TABLE_CASES if c.name in ("empty CSV", "CSV with an unknown genre label",
-                                               "CSV with non-numeric values", "junk named .parquet")]
 HOSTILE_NAME = "<img src=x onerror=alert(1)> Ünïcødé & ♫ (live).wav"
 
 
@@ -58,31 +57,7 @@ def test_bad_audio_uploads_are_explained_in_place_and_good_ones_still_classified
     assert page.locator("img[src='x']").count() == 0
     shot(page, "many-bad-uploads")
 
-    # The page keeps working: the lying WAV alone is classified, with the loader's warning shown.
-    while page.locator('[data-testid="stFileChipDeleteBtn"]').count():
-        rerun_after(page, page.locator('[data-testid="stFileChipDeleteBtn"]').first.click)
-    upload_files(page, UPLOADER, short, timeout_ms=180_000)
+    # The good files beside them were classified: the details of the first (the lying WAV) carry the
+    # loader's warning.
     expect(page.locator(".cp-genre")).to_be_visible()
     expect(page.locator('[data-testid="stAlert"]').filter(has_text=WARNED.warning).first).to_be_visible()
-    no_exception(page)
-    shot(page, "lying-wav-classified")
-
-
-@pytest.mark.parametrize("case", TABLES, ids=[c.name for c in TABLES])
-def test_bad_table_uploads_are_refused_and_explore_keeps_working(case, page, app_url, tmp_path, shot):
-    path = build(case, tmp_path)
-    open_page(page, f"{app_url}/explore")
-    page.locator('[data-testid="stSelectbox"]').filter(has_text="Feature table").click()
-    rerun_after(page, page.get_by_role("option", name="Upload a CSV or Parquet file…").click)
-    upload_files(page, TABLE_UPLOADER, path)
-    alert = page.locator('[data-testid="stAlert"]').filter(has_text="cannot be explored")
-    expect(alert).to_contain_text(case.refused)
-    no_exception(page)
-    shot(page, "refused")
-    good = tmp_path / "good"
-    good.mkdir()
-    upload_files(page, TABLE_UPLOADER, gtzan_csv(good, "good.csv"))
-    expect(page.locator('[data-testid="stMarkdown"]').filter(has_text="genres · schema")).to_contain_text(
-        "4 of 4 tracks")
-    expect(alert).to_have_count(0)
-    no_exception(page)

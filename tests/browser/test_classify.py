@@ -1,5 +1,8 @@
 """The Classify page in a real browser: one clip (genre + charts + warm latency), many files with the CSV
-download, and every kind of bad input, each with a screenshot under test-artifacts/."""
+download, the upload limit, an example clip and a new analysis replacing the old, each with a screenshot
+under test-artifacts/. Bad files in the browser: tests/browser/test_bad_uploads.py (one batch of every
+kind) and tests/browser/test_layout.py (one alone, at two widths); each kind's message on the page:
+tests/test_classify_apptest.py."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from browser_harness import REPO_ROOT, file_uploader, open_page, rerun_after, upload_files, wait_for_app
+from browser_harness import REPO_ROOT, file_uploader, open_page, rerun_after, set_dataset_folder, upload_files, wait_for_app
 from playwright.sync_api import Page, expect
 
 UPLOADER = "Drop one or many songs"
@@ -40,22 +43,6 @@ def clip(tmp_path: Path) -> Path:
     """A real 30-s GTZAN clip when the development data is there, else a synthetic 30-s WAV."""
     real = SHARED / "gtzan_flac" / "jazz" / "jazz.00000.flac"
     return real if real.is_file() else write_wav(tmp_path / "synthetic-song.wav", music(30))
-
-
-@pytest.fixture
-def bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
-    """Each kind of bad input with the words its message must contain."""
-    corrupt = tmp_path / "corrupt.wav"
-    corrupt.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)) * 8)
-    (tmp_path / "notes.txt").write_text("these are not the notes you are looking for\n")
-    (tmp_path / "empty.wav").write_bytes(b"")
-    return {
-        "non-audio": (tmp_path / "notes.txt", "not an audio file"),
-        "empty": (tmp_path / "empty.wav", "empty (0 bytes)"),
-        "corrupt": (corrupt, "not an audio file we can read, or it is damaged"),
-        "too short": (write_wav(tmp_path / "blip.wav", music(0.4)), "too short"),
-        "silence": (write_wav(tmp_path / "silence.wav", np.zeros(22_050 * 5)), "silent"),
-    }
 
 
 def open_classify(page: Page, url: str) -> None:
@@ -128,9 +115,10 @@ def test_one_clip_shows_genre_charts_and_is_fast_when_warm(page, app_url, clip, 
     print(f"\nClassify page latency: {numbers}")
 
 
-def test_many_files_give_a_table_and_a_csv(page, app_url, clip, tmp_path, bad_files, shot):
+def test_many_files_give_a_table_and_a_csv(page, app_url, clip, tmp_path, shot):
     other = write_wav(tmp_path / "second-song.wav", music(12, seed=1, freq=330))
-    bad, message = bad_files["non-audio"]
+    bad, message = tmp_path / "notes.txt", "not an audio file"
+    bad.write_text("these are not the notes you are looking for\n")
     open_classify(page, app_url)
     upload_files(page, UPLOADER, [clip, other, bad], timeout_ms=180_000)
     expect(page.get_by_text("3 files · 2 classified · 1 could not be analysed")).to_be_visible()
@@ -153,23 +141,6 @@ def test_many_files_give_a_table_and_a_csv(page, app_url, clip, tmp_path, bad_fi
     assert abs(sum(float(v) for k, v in rows[0].items() if k.startswith("p_")) - 1) < 0.01
 
 
-def test_each_bad_input_is_explained_and_the_page_keeps_working(page, app_url, bad_files, clip, shot):
-    open_classify(page, app_url)
-    for kind, (path, message) in bad_files.items():
-        upload_files(page, UPLOADER, path, timeout_ms=120_000)
-        alert = page.locator('[data-testid="stAlert"]').filter(has_text=path.name)
-        expect(alert).to_contain_text(message)
-        assert not page.locator('[data-testid="stException"]').count()
-        shot(page, f"bad-{kind.replace(' ', '-')}")
-        remove_uploads(page)
-    upload_files(page, UPLOADER, [*(p for p, _ in bad_files.values()), clip], timeout_ms=180_000)
-    expect(page.get_by_text(f"{len(bad_files) + 1} files · 1 classified")).to_be_visible()
-    for path, message in bad_files.values():
-        expect(page.locator('[data-testid="stAlert"]').filter(has_text=path.name)).to_contain_text(message)
-    assert verdict(page) in GENRE_NAMES
-    shot(page, "bad-all-with-a-good-one")
-
-
 def test_a_file_over_the_upload_limit_is_refused_in_place(page, start_app, tmp_path, shot):
     url = start_app({"STREAMLIT_SERVER_MAX_UPLOAD_SIZE": "1"})
     big = write_wav(tmp_path / "long-song.wav", music(40))  # 1.8 MB > 1 MB
@@ -185,10 +156,11 @@ def test_a_file_over_the_upload_limit_is_refused_in_place(page, start_app, tmp_p
     assert verdict(page) in GENRE_NAMES
 
 
-def test_an_example_clip_from_the_dataset_folder(page, start_app, tmp_path, shot):
+def test_an_example_clip_from_the_dataset_folder(page, app_url, tmp_path, shot):
     (tmp_path / "metal").mkdir()
     write_wav(tmp_path / "metal" / "metal.00000.wav", music(8, seed=3, freq=110))
-    open_classify(page, start_app({"CPUNK_DATA_DIR": str(tmp_path)}))
+    open_classify(page, app_url)
+    set_dataset_folder(page, tmp_path)
     rerun_after(page, page.locator('[data-testid="stButtonGroup"]').get_by_text("Example clip").click,
                 timeout_ms=180_000)
     wait_for_charts(page, FIRST_CHARTS)

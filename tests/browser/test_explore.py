@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from browser_harness import REPO_ROOT, open_page, rerun_after, upload_files
+from browser_harness import REPO_ROOT, open_page, rerun_after, set_dataset_folder, upload_files
 
 from core.data.explore import synthetic_table
 from core.data.store import write_parquet_atomic
@@ -90,8 +90,9 @@ def test_filters_update_counts_and_the_csv_download_matches(page, app_url, table
     assert (rows["slice"] >= 0).all()
 
 
-def test_selecting_a_point_shows_its_track(page, start_app, table_path, shot):
-    open_table(page, start_app({"CPUNK_DATA_DIR": ""}), table_path)  # no dataset folder: no audio
+def test_selecting_a_point_shows_its_track(page, app_url, table_path, tmp_path, shot):
+    open_table(page, app_url, table_path)
+    set_dataset_folder(page, tmp_path)  # a dataset folder without the tracks' audio
     show_view(page, "Scatter")
     track = click_first_point(page)
     assert page.get_by_role("heading", name=track).is_visible()
@@ -111,11 +112,10 @@ def test_a_likely_mislabel_can_be_selected_from_the_list(page, app_url, table_pa
     shot(page, "mislabel-selected")
 
 
-def test_uploads_a_table_and_refuses_a_bad_one(page, app_url, table_path, tmp_path, shot):
+def test_a_bad_table_upload_is_refused_and_a_good_one_then_explored(page, app_url, table_path, tmp_path, shot):
+    """The browser's one bad table (every bad-table case's message: tests/test_explore_apptest.py)."""
     open_page(page, f"{app_url}/explore")
     pick_source(page, "Upload a CSV or Parquet file…")
-    upload_files(page, "Feature table file", table_path)
-    assert counts(page).startswith("40 of 40 tracks")
     bad = tmp_path / "not-features.csv"
     bad.write_text("a,b\n1,2\n")
     upload_files(page, "Feature table file", bad)
@@ -123,6 +123,10 @@ def test_uploads_a_table_and_refuses_a_bad_one(page, app_url, table_path, tmp_pa
     assert "missing columns" in alert.inner_text()
     assert_no_exception(page)
     shot(page, "bad-upload")
+    upload_files(page, "Feature table file", table_path)
+    assert counts(page).startswith("40 of 40 tracks")
+    assert alert.count() == 0
+    assert_no_exception(page)
 
 
 @pytest.mark.skipif(not DEMO.exists(), reason="demo/gtzan_seed.parquet not built")

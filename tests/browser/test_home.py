@@ -2,7 +2,7 @@
 
 import json
 
-from browser_harness import REPO_ROOT, open_page, rerun_after
+from browser_harness import REPO_ROOT, open_page, rerun_after, set_dataset_folder
 
 
 def test_home_page_links_to_every_page(page, app_url, shot):
@@ -18,8 +18,10 @@ def test_home_page_links_to_every_page(page, app_url, shot):
     assert page.get_by_role("heading", name="Explore").first.is_visible()
 
 
-def test_missing_dataset_folder_is_reported(page, start_app, shot):
-    open_page(page, start_app({"CPUNK_DATA_DIR": "/nonexistent/folder"}))
+def test_missing_dataset_folder_is_reported(page, app_url, shot):
+    """Typed in the sidebar ($CPUNK_DATA_DIR's default, the same field: tests/test_classify_apptest.py)."""
+    open_page(page, app_url)
+    set_dataset_folder(page, "/nonexistent/folder")
     alert = page.locator('[data-testid="stSidebar"] [data-testid="stAlert"]')
     assert "Folder not found" in alert.inner_text()
     shot(page, "missing-folder")

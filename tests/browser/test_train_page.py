@@ -1,5 +1,6 @@
-"""The Train page in a real browser: curves grow live, Stop ends a run early, a short run is saved as the
-default model and classifies a clip on the Classify page. Screenshots under test-artifacts/."""
+"""The Train page in a real browser: with the default settings the curves grow live, Stop ends the run early,
+the run is compared with the shipped models, saved as the default model and classifies a clip on the
+Classify page. Screenshots under test-artifacts/."""
 
 from __future__ import annotations
 
@@ -54,24 +55,26 @@ def set_number(page: Page, label: str, value: int) -> None:
     wait_for_app(page, SLOW)
 
 
-def start(page: Page, level: str, epochs: int) -> None:
-    page.get_by_role("radio", name=re.compile(f"^{level}")).click()  # a segmented control
-    wait_for_app(page, SLOW)
-    set_number(page, "Epochs", epochs)
-    page.get_by_role("button", name="Train", exact=True).click()
-    expect(page.locator('[data-testid="stProgress"]')).to_be_visible(timeout=SLOW)
+def test_default_settings_curves_grow_stop_compare_save_and_classify(page, start_app, tmp_path, clip, shot):
+    """Train with the page's defaults (only more epochs, so that there is time to stop) next to a copy of the
+    shipped registry: the curves grow live, Stop ends the run early with test results and a comparison with
+    every shipped model, the model is saved as the default and the Classify page uses it at once.
+    (The whole-track level and a run that ends by itself are checked in tests/test_train_apptest.py and
+    tests/test_public_mode.py.)"""
+    import shutil
 
-
-def test_curves_grow_stop_save_and_classify(page, start_app, tmp_path, clip, shot):
     models = tmp_path / "models"
+    shutil.copytree(REPO_ROOT / "models", models, ignore=shutil.ignore_patterns("_pretrained"))
     url = start_app({"CPUNK_DATA_DIR": "", "CPUNK_MODELS_DIR": str(models)})
     open_page(page, f"{url}/train", timeout_ms=SLOW)
     expect(page.get_by_role("heading", name="Train a model")).to_be_visible()
     expect(page.get_by_text("held out entirely")).to_be_visible()
     shot(page, "1-settings")
 
-    # A long run on the 3-s slices: the curves grow epoch by epoch, then Stop ends it early.
-    start(page, "3-s slices", 500)
+    set_number(page, "Epochs", 500)
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.locator('[data-testid="stProgress"]')).to_be_visible(timeout=SLOW)
+    assert page.get_by_role("button", name="Stop").is_visible()  # the live run is on top, not below the form
     page.wait_for_function("() => /Epoch [2-9]\\d* of 500/.test(document.body.innerText)", timeout=SLOW)
     first_epoch, first_points = epoch_done(page), points(page)
     page.wait_for_function(f"() => (document.body.innerText.match(/Epoch (\\d+) of 500/) || [0, 0])[1] > {first_epoch + 2}",
@@ -83,26 +86,24 @@ def test_curves_grow_stop_save_and_classify(page, start_app, tmp_path, clip, sho
     page.get_by_role("button", name="Stop").click()
     expect(page.get_by_text(re.compile(r"Stopped after \d+ of 500 epochs \(stopped on request\)"))).to_be_visible(timeout=SLOW)
     wait_for_app(page, SLOW)
-    stopped_at = epoch_done(page)
-    assert stopped_at < 500
+    assert epoch_done(page) < 500
     expect(page.get_by_role("heading", name="3 · Test results")).to_be_visible()
+    expect(page.get_by_text("Slice accuracy").first).to_be_visible()
+    assert not page.get_by_text("Training failed").count()
     shot(page, "3-stopped")
 
-    # A short run on whole tracks, saved as the default model.
-    start(page, "Whole tracks", 3)
-    expect(page.get_by_text("Trained 3 epochs")).to_be_visible(timeout=SLOW)
-    wait_for_app(page, SLOW)
-    expect(page.get_by_text("Slice accuracy")).to_have_count(0)  # whole-track rows: one accuracy
-    expect(page.get_by_text("Track accuracy").first).to_be_visible()
-    shot(page, "4-finished")
-    name = page.get_by_label("Model name")
-    name.fill("browser-model")
+    page.get_by_label("Model name").fill("browser-model")
     page.get_by_text("Make it the default model").click()
     page.get_by_role("button", name="Save model").click()
     expect(page.get_by_text("Saved as browser-model and made the default model.")).to_be_visible(timeout=SLOW)
     assert json.loads((models / "default.json").read_text()) == {"default": "browser-model"}
-    assert json.loads((models / "browser-model" / "model.json").read_text())["level"] == "track"
-    shot(page, "5-saved")
+    card = json.loads((models / "browser-model" / "model.json").read_text())
+    assert card["level"] == "slice"
+    compared = {e["name"]: e for e in card["metrics"]["comparison"]}
+    for other in ("clips100-ensemble", "clips100-mel-cnn", "clips100-vgg-transfer"):
+        assert compared[other]["skipped"].startswith("reads "), compared[other]  # says why, never fails the run
+    assert 0 <= compared["clips100-seed-mlp"]["row_accuracy"] <= 1
+    shot(page, "4-saved")
 
     # The Classify page uses it at once.
     page.get_by_role("link", name="Classify a song with it").click()
@@ -115,30 +116,4 @@ def test_curves_grow_stop_save_and_classify(page, start_app, tmp_path, clip, sho
     genre = page.locator(".cp-verdict").first.get_attribute("data-genre")
     assert genre in GENRE_NAMES
     assert not page.locator('[data-testid="stException"]').count()
-    shot(page, "6-classified")
-
-
-def test_default_settings_with_the_shipped_models_train_compare_and_save(page, start_app, tmp_path, shot):
-    """Press Train without changing anything, next to a copy of the shipped registry (VGG, CNN, ensemble)."""
-    import shutil
-
-    models = tmp_path / "models"
-    shutil.copytree(REPO_ROOT / "models", models, ignore=shutil.ignore_patterns("_pretrained"))
-    url = start_app({"CPUNK_MODELS_DIR": str(models)})
-    open_page(page, f"{url}/train", timeout_ms=SLOW)
-    page.get_by_role("button", name="Train", exact=True).click()
-    expect(page.locator('[data-testid="stProgress"]')).to_be_visible(timeout=SLOW)
-    assert page.get_by_role("button", name="Stop").is_visible()  # the live run is on top, not below the form
-    expect(page.get_by_text(re.compile(r"Trained \d+ epochs"))).to_be_visible(timeout=3 * SLOW)
-    wait_for_app(page, SLOW)
-    assert not page.get_by_text("Training failed").count()
-    shot(page, "finished")
-    name = page.get_by_label("Model name").input_value()
-    page.get_by_role("button", name="Save model").click()
-    expect(page.get_by_text(f"Saved as {name}.")).to_be_visible(timeout=SLOW)
-    assert not page.locator('[data-testid="stAlert"]').filter(has_text="already exists").count()
-    shot(page, "saved")
-    compared = {e["name"]: e for e in json.loads((models / name / "model.json").read_text())["metrics"]["comparison"]}
-    for other in ("clips100-ensemble", "clips100-mel-cnn", "clips100-vgg-transfer"):
-        assert compared[other]["skipped"].startswith("reads "), compared[other]  # says why, never fails the run
-    assert 0 <= compared["clips100-seed-mlp"]["row_accuracy"] <= 1
+    shot(page, "5-classified")
