@@ -141,11 +141,20 @@ def test_many_files_give_a_table_and_a_csv(page, app_url, clip, tmp_path, shot):
     assert abs(sum(float(v) for k, v in rows[0].items() if k.startswith("p_")) - 1) < 0.01
 
 
-def test_a_file_over_the_upload_limit_is_refused_in_place(page, start_app, tmp_path, shot):
+def test_each_url_opened_first_on_a_fresh_server_and_a_file_over_its_upload_limit(page, start_app, tmp_path, shot):
+    """Direct URLs run inside app.py's navigation (menu and sidebar setting), even as a server's first request;
+    then, on that server (a 1-MB limit), a file over the upload limit is refused in place."""
     url = start_app({"STREAMLIT_SERVER_MAX_UPLOAD_SIZE": "1"})
+    for path, title in (("/train", "Train a model"), ("/explore", "Explore the dataset"),
+                        ("/classify", "Classify a song")):
+        open_page(page, url + path, timeout_ms=180_000)
+        assert page.get_by_role("heading", name=title).first.is_visible(), path
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        assert sidebar.get_by_role("textbox", name="Dataset folder").is_visible(), path
+        assert sidebar.get_by_role("link", name="Classify").is_visible(), path
+
     big = write_wav(tmp_path / "long-song.wav", music(40))  # 1.8 MB > 1 MB
     small = write_wav(tmp_path / "short-song.wav", music(6, seed=2))
-    open_classify(page, url)
     field = file_uploader(page, UPLOADER).locator('input[type="file"]')
     field.set_input_files([str(big)])
     expect(file_uploader(page, UPLOADER)).to_contain_text("File must be 1.0MB or smaller", timeout=30_000)

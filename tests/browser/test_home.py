@@ -1,4 +1,5 @@
-"""The app starts in a real browser: the home page, its links and the sidebar dataset setting."""
+"""The app starts in a real browser: the home page, its links and the sidebar dataset setting. (Each page's
+URL opened first on a fresh server: tests/browser/test_classify.py, on the server with a small upload limit.)"""
 
 import json
 
@@ -25,15 +26,3 @@ def test_missing_dataset_folder_is_reported(page, app_url, shot):
     alert = page.locator('[data-testid="stSidebar"] [data-testid="stAlert"]')
     assert "Folder not found" in alert.inner_text()
     shot(page, "missing-folder")
-
-
-def test_each_page_url_opened_first_on_a_fresh_server(page, start_app):
-    """Direct URLs run inside app.py's navigation (menu and sidebar setting), even as a server's first request."""
-    url = start_app({})
-    for path, title in (("/train", "Train a model"), ("/explore", "Explore the dataset"),
-                        ("/classify", "Classify a song")):
-        open_page(page, url + path)
-        assert page.get_by_role("heading", name=title).first.is_visible(), path
-        sidebar = page.locator('[data-testid="stSidebar"]')
-        assert sidebar.get_by_role("textbox", name="Dataset folder").is_visible(), path
-        assert sidebar.get_by_role("link", name="Classify").is_visible(), path
