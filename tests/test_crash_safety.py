@@ -6,6 +6,7 @@ default model are untouched by a training run that dies.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
@@ -84,12 +86,23 @@ def small_dataset(root: Path, per_genre: int = 12) -> list[str]:
 
 
 def test_kill_9_during_extraction_then_rerun_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    """``kill -9`` of the extract command's main process mid-run (its pool workers end with it), then the same
+    command again: every track once with all its slices, the bad file's error kept, no saved part rewritten,
+    no temporary left."""
     data, store = tmp_path / "data", tmp_path / "store"
     ids = small_dataset(data)
-    args = ["extract", str(data), "--out", str(store), "--workers", "1", "--part-size", "2", "--slices", str(SLICES)]
+    args = ["extract", str(data), "--out", str(store), "--workers", "2", "--part-size", "2", "--slices", str(SLICES)]
     run = start(args)
-    wait_until(lambda: len(part_paths(store)) >= 2, run)
-    kill_9(run)
+    try:
+        wait_until(lambda: len(part_paths(store)) >= 2, run)
+        workers = psutil.Process(run.pid).children(recursive=True)
+        os.kill(run.pid, signal.SIGKILL)  # the main process only, like `kill -9 PID`
+        run.wait(timeout=30)
+        _, alive = psutil.wait_procs(workers, timeout=60)
+        assert not alive, "pool workers outlived their killed parent"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)
     saved_before = {p.name: tree_digest(p.parent)[p.name] for p in part_paths(store)}
     left = [killed_write(store / "parts" / "part-9999.parquet"), killed_write(store / ERRORS_FILE)]
     done_before = set(read_store(store)["track_id"])
@@ -104,6 +117,7 @@ def test_kill_9_during_extraction_then_rerun_loses_and_duplicates_nothing(tmp_pa
     assert not raw.duplicated(["track_id", "slice"]).any(), "a track was extracted twice"
     assert sorted(set(raw["track_id"])) == sorted(ids), "a track was lost"
     assert len(raw) == len(ids) * (1 + SLICES)
+    assert all(sorted(s) == list(range(-1, SLICES)) for s in raw.groupby("track_id")["slice"].agg(list))
     assert all(tree_digest(store / "parts")[name] == digest for name, digest in saved_before.items()), \
         "a part saved before the kill was rewritten"
     assert list(read_errors(store)["track_id"]) == ["metal/broken"]
