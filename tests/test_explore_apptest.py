@@ -156,6 +156,16 @@ def test_the_shipped_demo_table_opens_by_default(no_dataset):
     assert "genres · schema `seed@1`" in counts(at)
 
 
+def test_the_published_gtzan_csv_in_the_dataset_folder_opens(shared_data, monkeypatch):
+    monkeypatch.setenv("CPUNK_DATA_DIR", str(shared_data))
+    at = explore()
+    at.selectbox(key="explore_source").select("Dataset: features/features_30_sec.csv").run()
+    assert counts(at).startswith("**1,000** of 1,000 tracks · 10 genres · schema `gtzan-kaggle@1`")
+    at.session_state["explore_view"] = "Best features"
+    at.run()
+    assert not at.exception and len(at.dataframe[0].value) == len(GTZAN_KAGGLE.columns)
+
+
 def test_a_store_directory_from_extract_opens_as_one_table(no_dataset, tmp_path):
     table = synthetic_table(SEED, n_tracks=10, slices=2)
     store = tmp_path / "store"

@@ -1,18 +1,17 @@
-"""The Explore page in a real browser: every data source, views, filters, point selection, audio, download."""
+"""The Explore page in a real browser: a table by path, the demo table, an upload, views, filters, point and
+row selection, download. (The dataset folder's tables and audio are checked through AppTest.)"""
 
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from browser_harness import REPO_ROOT, open_page, rerun_after, set_dataset_folder, upload_files
+from browser_harness import open_page, rerun_after, set_dataset_folder, upload_files
 
 from core.data.explore import synthetic_table
 from core.data.store import write_parquet_atomic
 from core.features.schema import SEED
 
 VIEWS = ("Distributions", "Scatter", "PCA map", "Best features", "Likely mislabels", "Genre summary", "Correlations")
-DEMO = REPO_ROOT / "demo" / "gtzan_seed.parquet"
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 CLICK_FIRST_POINT = """() => {
   const gd = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
   const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, t = gd._fullData[0];
@@ -90,10 +89,13 @@ def test_filters_update_counts_and_the_csv_download_matches(page, app_url, table
     assert (rows["slice"] >= 0).all()
 
 
-def test_selecting_a_point_shows_its_track(page, app_url, table_path, tmp_path, shot):
-    open_table(page, app_url, table_path)
+def test_selecting_a_point_of_the_demo_table_shows_its_track(page, app_url, tmp_path, shot):
+    """The demo table opens by default; a click on the PCA map opens that track (its audio player, from the
+    dataset folder, is checked through AppTest: tests/test_explore_apptest.py)."""
+    open_page(page, f"{app_url}/explore")
+    assert "schema seed@1" in counts(page)
     set_dataset_folder(page, tmp_path)  # a dataset folder without the tracks' audio
-    show_view(page, "Scatter")
+    show_view(page, "PCA map")
     track = click_first_point(page)
     assert page.get_by_role("heading", name=track).is_visible()
     assert page.get_by_text("Audio not found under the dataset folder").is_visible()
@@ -127,26 +129,3 @@ def test_a_bad_table_upload_is_refused_and_a_good_one_then_explored(page, app_ur
     assert counts(page).startswith("40 of 40 tracks")
     assert alert.count() == 0
     assert_no_exception(page)
-
-
-@pytest.mark.skipif(not DEMO.exists(), reason="demo/gtzan_seed.parquet not built")
-@pytest.mark.skipif(not (SHARED_DATA / "gtzan").is_dir(), reason="development audio not available")
-def test_demo_table_plays_the_selected_track(page, app_url, shot):
-    open_page(page, f"{app_url}/explore")
-    assert "schema seed@1" in counts(page)  # the demo table is the default source
-    show_view(page, "PCA map")
-    track = click_first_point(page)
-    assert page.get_by_role("heading", name=track).is_visible()
-    assert page.locator('[data-testid="stAudio"]').count() == 1
-    shot(page, "demo-audio")
-
-
-@pytest.mark.skipif(not (SHARED_DATA / "features" / "features_30_sec.csv").is_file(),
-                    reason="published GTZAN CSV not available")
-def test_published_gtzan_csv_from_the_dataset_folder(page, app_url, shot):
-    open_page(page, f"{app_url}/explore")
-    pick_source(page, "Dataset: features/features_30_sec.csv")
-    assert counts(page).startswith("1,000 of 1,000 tracks · 10 genres · schema gtzan-kaggle@1")
-    show_view(page, "Best features")
-    assert_no_exception(page)
-    shot(page, "published-csv")
