@@ -1,12 +1,14 @@
 """Cost of live training updates: ``python -m bench.train_overhead [--epochs 40 --repeats 3]``.
 
-Trains the same configuration (seed MLP on the 3-s slices of ``demo/gtzan_kaggle.parquet`` by default)
-two ways, alternating so that changing load on a shared machine hits both alike:
+Trains the same configuration (seed MLP on the 3-s slices of ``demo/gtzan_kaggle.parquet`` by default,
+with the Train page's track hold-out) two ways, alternating so that changing load on a shared machine
+hits both alike:
 
-- ``cli``: :func:`core.models.train.train` with a progress listener, as ``python -m core train`` runs it;
-- ``job``: the same call as a :mod:`core.jobs` background job, while a reader polls its snapshot every
-  ``--poll`` seconds and builds the Train page's curves figure and its JSON (what the page's fragment
-  does on every refresh, minus the websocket).
+- ``cli``: ``python -m core train TABLE --holdout track ... --out FOLDER`` in a process of its own;
+- ``job``: the same command as the Train page runs it, a :class:`core.jobs.TrainProcess` in a
+  :mod:`core.jobs` background job (epoch reports streamed back through ``--report-jsonl``), while a
+  reader polls its snapshot every ``--poll`` seconds and builds the Train page's curves figure and its
+  JSON (what the page's fragment does on every refresh, minus the websocket).
 
 Reports the median wall time of each, the overhead (goal: <= 10%) and the process CPU seconds of
 each (the reader's own cost shows there even when the wall time is noisy). Writes
@@ -22,13 +24,15 @@ import gc
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 from core.atomic import write_json
 from core.data.store import read_features
-from core.jobs import JobRegistry
-from core.models.train import TrainConfig, train
+from core.jobs import JobRegistry, TrainProcess
 from ui.train_views import curves
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,25 +40,33 @@ RESULTS = REPO / "bench" / "results"
 GOAL = 0.10
 
 
-def run_cli(config: TrainConfig, table) -> float:
-    done = []
-    start = time.perf_counter()
-    train(config, table, callbacks=[lambda report: done.append(report.epoch)])
-    return time.perf_counter() - start
+def run_cli(args: list[str]) -> tuple[float, float]:
+    """Wall and child CPU seconds of ``python -m core train ARGS --out FOLDER``."""
+    with tempfile.TemporaryDirectory(prefix="cpunk-bench-") as tmp:
+        before = os.times()
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "core", "train", *args, "--out", str(Path(tmp) / "run")],
+                       cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wall, after = time.perf_counter() - start, os.times()
+    return wall, after.children_user + after.children_system - before.children_user - before.children_system
 
 
-def run_job(config: TrainConfig, table, poll_s: float, collect: bool) -> tuple[float, int]:
-    """Wall time of the job and how many times the reader drew the curves (``collect``: a full GC after each)."""
+def run_job(args: list[str], epochs: int, poll_s: float, collect: bool) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (this process + the training process) and how many times the reader drew
+    the curves (``collect``: a full GC after each)."""
     jobs, draws = JobRegistry(), 0
+    before, c0 = os.times(), time.process_time()
     start = time.perf_counter()
-    job = jobs.start(lambda log, stop: train(config, table, callbacks=[log], stop=stop), config.epochs, owner="bench")
+    job = jobs.start(TrainProcess(args), epochs, owner="bench")
     while not job.wait(poll_s):
         snap = job.snapshot()
         curves(snap.epochs, snap.total_epochs).to_json()
         if collect:
             gc.collect()
         draws += 1
-    return time.perf_counter() - start, draws
+    wall, after = time.perf_counter() - start, os.times()
+    child = after.children_user + after.children_system - before.children_user - before.children_system
+    return wall, child + time.process_time() - c0, draws
 
 
 def main() -> None:
@@ -70,22 +82,22 @@ def main() -> None:
     args = parser.parse_args()
 
     table = read_features(args.table)
-    config = TrainConfig(level=args.level, epochs=args.epochs, batch_size=args.batch_size)
-    run_cli(TrainConfig(level=args.level, epochs=2), table)  # warm-up: TensorFlow start, tracing
+    command = [args.table, "--holdout", "track", "--level", args.level, "--epochs", str(args.epochs),
+               "--batch-size", str(args.batch_size), "--seed", "42"]
+    run_cli([args.table, "--level", args.level, "--epochs", "2"])  # warm-up: file caches
     times: dict[str, list[float]] = {"cli": [], "job": []}
     cpu: dict[str, list[float]] = {"cli": [], "job": []}
     draws = []
     load_before = os.getloadavg()[0]
     for _ in range(args.repeats):
         for way in ("cli", "job"):
-            c0 = time.process_time()
             if way == "cli":
-                times[way].append(run_cli(config, table))
+                wall, used = run_cli(command)
             else:
-                wall, n = run_job(config, table, args.poll, args.gc)
-                times[way].append(wall)
+                wall, used, n = run_job(command, args.epochs, args.poll, args.gc)
                 draws.append(n)
-            cpu[way].append(time.process_time() - c0)
+            times[way].append(wall)
+            cpu[way].append(used)
     cli, job = statistics.median(times["cli"]), statistics.median(times["job"])
     cli_cpu, job_cpu = statistics.median(cpu["cli"]), statistics.median(cpu["job"])
     result = {
@@ -105,8 +117,8 @@ def main() -> None:
     out = RESULTS / f"train_overhead{'_gc' if args.gc else ''}.json"
     write_json(out, result)
     print(f"| way | median wall s | runs | CPU s |\n|---|---:|---|---:|\n"
-          f"| CLI (train + progress listener) | {cli:.2f} | {result['cli_wall_s']} | {cli_cpu:.2f} |\n"
-          f"| job + reader every {args.poll} s | {job:.2f} | {result['job_wall_s']} | {job_cpu:.2f} |\n\n"
+          f"| CLI (`core train` process) | {cli:.2f} | {result['cli_wall_s']} | {cli_cpu:.2f} |\n"
+          f"| Train page job (same process) + reader every {args.poll} s | {job:.2f} | {result['job_wall_s']} | {job_cpu:.2f} |\n\n"
           f"Overhead {result['overhead']:+.1%} wall, {result['cpu_overhead']:+.1%} CPU (goal <= {GOAL:.0%}: "
           f"{'met' if result['met'] else 'MISSED'}); load {result['load_avg_1min_before']} -> "
           f"{result['load_avg_1min_after']} on {result['cpus']} CPUs. Written to {out.relative_to(REPO)}.")
