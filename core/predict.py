@@ -23,7 +23,8 @@ import posixpath
 import time
 import warnings
 import weakref
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Callable
@@ -371,6 +372,8 @@ def file_row(path: str, model: LoadedModel, limit: AnalysisLimit) -> dict[str, o
 
 
 _worker_model: LoadedModel | None = None
+WORKER_DIED = ("the analysis process ended unexpectedly (it crashed or ran out of memory) while reading this "
+               "file; the other files were not affected")
 
 
 def _init_predict_worker(main_pid: int, name: str, root: str) -> None:
@@ -388,14 +391,41 @@ def _worker_row(path: str, limit: AnalysisLimit) -> dict[str, object]:
 
 def _pool_rows(paths: list[str], model: LoadedModel, limit: AnalysisLimit, progress: Callable[[str], None] | None,
                workers: int) -> list[dict[str, object]]:
-    with ProcessPoolExecutor(workers, mp_context=pool_context(), initializer=_init_predict_worker,
-                             initargs=(os.getpid(), model.name, str(model.info.path.parent))) as pool:
-        futures = {pool.submit(_worker_row, path, limit): i for i, path in enumerate(paths)}
-        rows: list[dict[str, object]] = [{} for _ in paths]
-        for future in as_completed(futures):
-            rows[futures[future]] = future.result()
-            if progress is not None:
-                progress(paths[futures[future]])
+    """Classify in ``workers`` one-process pools, one file in each at a time, so that a worker that dies
+    (a crash in a decoder, out of memory) is known by its file: that file gets the error row and its pool is
+    replaced for the rest of the batch."""
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(1, mp_context=pool_context(), initializer=_init_predict_worker,
+                                   initargs=(os.getpid(), model.name, str(model.info.path.parent)))
+
+    rows: list[dict[str, object]] = [{} for _ in paths]
+    todo = iter(range(len(paths)))
+    running: dict[Future, tuple[ProcessPoolExecutor, int]] = {}
+
+    def start(pool: ProcessPoolExecutor) -> None:
+        if (i := next(todo, None)) is None:
+            pool.shutdown()
+        else:
+            running[pool.submit(_worker_row, paths[i], limit)] = pool, i
+
+    try:
+        for _ in range(workers):
+            start(new_pool())
+        while running:
+            for future in wait(running, return_when=FIRST_COMPLETED).done:
+                pool, i = running.pop(future)
+                try:
+                    rows[i] = future.result()
+                except BrokenProcessPool:
+                    rows[i] = {"path": paths[i], "genre": "", "confidence": np.nan, "error": WORKER_DIED}
+                    pool.shutdown()
+                    pool = new_pool()
+                if progress is not None:
+                    progress(paths[i])
+                start(pool)
+    finally:
+        for pool, _ in running.values():
+            pool.shutdown(cancel_futures=True)
     return rows
 
 

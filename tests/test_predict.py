@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from crash_helpers import dying_worker_init
 from model_helpers import synthetic_table
 from synth_audio import synth
 
@@ -127,6 +128,26 @@ def test_predict_workers_write_the_same_csv_as_one_process(models_dir, make_wav,
         tables[workers] = pd.read_csv(out, keep_default_na=False)
     assert tables[1]["error"].ne("").tolist() == [False, False, False, True]
     pd.testing.assert_frame_equal(tables[1], tables[2], check_exact=False, atol=1e-3)
+
+
+def test_a_worker_that_dies_costs_only_its_file(models_dir, make_wav, tmp_path, monkeypatch, capsys) -> None:
+    """Workers that die on two files (through the real pool, its initializer wrapped to ``os._exit`` on them):
+    those files get the error row, the pool is replaced, every other file is classified and the CSV written."""
+    from core import predict
+
+    monkeypatch.setenv(registry.MODELS_ENV, str(models_dir))
+    monkeypatch.setattr(predict, "_init_predict_worker", dying_worker_init)
+    names = ["0.wav", "1-crash.wav", "2-crash.wav", "3.wav", "4.wav", "5.mp3"]
+    for i, name in enumerate(names[:-1]):
+        make_wav("music", seconds=4.0 + i, name=f"in/{name}")
+    (tmp_path / "in" / "5.mp3").write_bytes(b"\x00" * 1000)
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(tmp_path / "in"), "--model", "slice", "--workers", "2", "--out", str(out)]) == 1
+    table = pd.read_csv(out, keep_default_na=False)
+    assert [p.rsplit("/", 1)[1] for p in table["path"]] == names
+    assert (table["genre"] != "").tolist() == [True, False, False, True, True, False]
+    assert table["error"].str.contains("ended unexpectedly").tolist() == [False, True, True, False, False, False]
+    assert "2-crash.wav: the analysis process ended unexpectedly" in capsys.readouterr().err
 
 
 def test_the_network_runs_in_fixed_batches_that_grow_linearly_with_the_audio(models_dir, make_wav, monkeypatch) -> None:

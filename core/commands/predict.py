@@ -16,8 +16,9 @@ Classify audio files (or every audio file under the folders given) with a model 
 and write one CSV row per file: genre, confidence, top 3 and every genre's probability. Files that
 cannot be analysed get a row with the reason in the `error` column and are listed at the end; they
 never stop the batch. Files are classified in --workers processes (all cores by default), each
-loading the model once; the CSV keeps the order of the files. Exit status: 0 when every file was classified, 1 when some failed, 2 when
-nothing could be done (no model, no files). Decoder messages and numeric warnings go to the
+loading the model once; a worker that dies (crash, out of memory) costs only the file it was reading,
+which gets the error row. The CSV keeps the order of the files. Exit status: 0 when every file was
+classified, 1 when some failed, 2 when nothing could be done (no model, no files). Decoder messages and numeric warnings go to the
 `warnings` column (and to the terminal with --verbose); tracebacks of unexpected errors go to the
 log file (--log)."""
 
