@@ -24,7 +24,7 @@ from ui.train_jobs import current_job, forget_job, heartbeat, start_job
 POLL_S = 1.0  # live curves refresh: a fragment rerun reads the job snapshot (bench/train_overhead.py: 0.5 s cost >10%)
 BATCH_SIZES = [16, 32, 64, 128, 256, 512]
 PROTOCOL_NAMES = {"seed": "seed: random rows (the seed's way)", "track": "track: held-out songs (honest)"}
-SAVED = "train_saved"  # (job id, model name, made default) of the last save
+SAVED = "train_saved"  # (job id, model name, made default, session models removed) of the last save
 
 st.title("Train a model")
 st.caption("Pick a feature table and a model, press Train and watch it learn. Training runs in the "
@@ -213,19 +213,22 @@ def save_form(job: Job, run: TrainedRun) -> None:
         st.session_state.pop(SAVED, None)  # one message: this attempt's
         try:
             if rules.public:
-                default, saved = False, session_models.keep(name.strip(), run.model(), run.meta,
-                                                            rules.limits.session_models)
+                default = False
+                saved, removed = session_models.keep(name.strip(), run.model(), run.meta, rules.limits.session_models)
             else:
-                saved = registry.save_model(name.strip(), run.model(), run.meta, overwrite=overwrite)
+                saved, removed = registry.save_model(name.strip(), run.model(), run.meta, overwrite=overwrite), []
                 if default:
                     registry.set_default(saved.name)
         except registry.RegistryError as exc:
             st.error(str(exc))
         else:
-            st.session_state[SAVED] = (job.id, saved.name, default)
+            st.session_state[SAVED] = (job.id, saved.name, default, removed)
     if (done := st.session_state.get(SAVED)) and done[0] == job.id:
         if rules.public:
             st.success(f"Kept as **{done[1]}** for this session.", icon=":material/save:")
+            if done[3]:
+                st.info(f"A session keeps at most {rules.limits.session_models} models, so your oldest "
+                        f"({', '.join(done[3])}) was removed to make room.", icon=":material/info:")
             if kept := next((i for i in session_models.models() if i.name == done[1]), None):
                 st.download_button("Download the model (.zip)", data=session_models.archive(kept),
                                    file_name=f"{kept.name}.zip", mime="application/zip", icon=":material/download:",

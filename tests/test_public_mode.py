@@ -213,3 +213,19 @@ def test_model_cards_name_their_data_without_folders_in_public_mode(server, monk
     assert ui.mode.source_label("shared GTZAN clips (flac, 100 tracks)") == "shared GTZAN clips (flac, 100 tracks)"
     monkeypatch.setenv("CPUNK_MODE", "lab")
     assert ui.mode.source_label(source) == source
+
+
+def test_a_session_keeps_at_most_its_limit_of_models_and_names_the_ones_removed(tmp_path, monkeypatch):
+    """The store under the Train page: the fourth model kept removes the oldest and says which; keeping a name
+    again replaces it (and makes it the newest) without removing another."""
+    from core.keras_env import keras
+
+    monkeypatch.setattr(session_models, "ROOT", tmp_path)
+    monkeypatch.setattr(session_models.st, "session_state", {})
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    card = {"feature_schema": {"id": "seed"}, "classes": ["blues", "jazz", "metal"]}
+    limit = modes.Limits().session_models
+    assert limit == 3  # the README's number
+    assert [session_models.keep(n, model, card, limit)[1] for n in ("a", "b", "c", "a")] == [[], [], [], []]
+    assert session_models.keep("d", model, card, limit)[1] == ["b"]
+    assert sorted(i.name for i in session_models.models()) == ["a", "c", "d"]

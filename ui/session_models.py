@@ -4,7 +4,8 @@ Each session gets its own small registry folder under the system temp folder (an
 kept in ``st.session_state``), so :mod:`core.models.registry` saves and loads them as usual; the Classify
 page lists them next to the shared models. A model downloads as a zip of ``model.keras`` and its
 card ``model.json`` (the registry layout: unzip it into ``models/`` to use it elsewhere). Folders of
-sessions older than a day are removed when a new session keeps its first model.
+sessions older than a day are removed when a new session keeps its first model. A session holds at most
+:attr:`core.modes.Limits.session_models` models: keeping one more removes the oldest, and the Train page says so.
 """
 
 from __future__ import annotations
@@ -43,14 +44,15 @@ def models() -> list[registry.ModelInfo]:
     return registry.list_models(st.session_state[_KEY]) if _KEY in st.session_state else []
 
 
-def keep(name: str, model: keras.Model, meta: dict[str, Any], limit: int) -> registry.ModelInfo:
-    """Save ``model`` for this session (replacing one of the same name), keeping its ``limit`` newest models."""
+def keep(name: str, model: keras.Model, meta: dict[str, Any], limit: int) -> tuple[registry.ModelInfo, list[str]]:
+    """Save ``model`` for this session (replacing one of the same name), keeping its ``limit`` newest models;
+    returns its info and the names of the older models removed to make room (oldest first)."""
     folder = _folder()
     info = registry.save_model(name, model, meta, folder, overwrite=True)
     kept = sorted(registry.list_models(folder), key=lambda i: (i.path / registry.MODEL_FILE).stat().st_mtime)
     for old in kept[:-limit]:
         shutil.rmtree(old.path, ignore_errors=True)
-    return info
+    return info, [old.name for old in kept[:-limit]]
 
 
 def archive(info: registry.ModelInfo) -> bytes:
