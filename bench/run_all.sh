@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Re-measure every number quoted in the README (about 15 minutes on the 2-core machine; run it idle).
+# Re-measure every number quoted in the README (about 20 minutes on the 2-core machine; run it idle).
 # Each benchmark writes its JSON under bench/results/ and prints a markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,4 +14,8 @@ $py -m bench.classify_latency --repeats 5             # Classify page in Chromiu
 $py -m bench.explore_render                           # Explore page in Chromium, 10k and 100k rows
 $py -m bench.train_overhead --epochs 30 --repeats 3   # Train page live updates vs CLI
 $py -m bench.pretrained                               # musicnn networks, ms per 3-s patch
+$py -m bench.realworld --data "$data"                 # every model on the real-world check + GTZAN CV
+$py -m bench.analysis_limit --data "$data"            # verdicts with the 32-window limit vs every window
+# Not here: bench.whole_songs and bench.classify_latency --baseline need a checkout of the commit before
+# (see README "Whole songs"); bench.augmentation retrains the default recipe per augmentation (long).
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
