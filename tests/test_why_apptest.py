@@ -10,38 +10,37 @@ from test_classify_apptest import classify_page, shown_genre, upload, wav
 from core.models.registry import list_models
 
 
-def why_text(at) -> str:
-    return "\n".join([c.value for c in at.caption] + [m.value for m in at.markdown])
+def shipped(name: str):
+    return pytest.mark.skipif(name not in {i.name for i in list_models()}, reason="shipped model missing")
 
 
-@pytest.mark.skipif("gtzan-seed-mlp" not in {i.name for i in list_models()}, reason="shipped model missing")
-def test_a_feature_model_shows_what_changed_its_verdict():
+def classified_with(model: str, seed: int):
+    """The Classify page after uploading a generated song with ``model``, and its captions and markdown."""
     at = classify_page()
-    at.selectbox(key="classify_model").set_value("gtzan-seed-mlp").run()
-    at = upload(at, ("song.wav", wav(seed=11)))
-    text = why_text(at)
+    at.selectbox(key="classify_model").set_value(model).run()
+    at = upload(at, ("song.wav", wav(seed=seed)))
+    return at, "\n".join([c.value for c in at.caption] + [m.value for m in at.markdown])
+
+
+@shipped("gtzan-seed-mlp")
+def test_a_feature_model_shows_what_changed_its_verdict():
+    at, text = classified_with("gtzan-seed-mlp", seed=11)
     assert "set, one at a time, to the average of the genres' training means" in text
     assert "Description, not the model's reasons" not in text
     assert "confidence in" in text and "falls from" in text
     assert not at.error
 
 
-@pytest.mark.skipif("clips100-vgg-transfer" not in {i.name for i in list_models()}, reason="shipped model missing")
+@shipped("clips100-vgg-transfer")
 def test_an_embedding_model_has_its_comparison_labelled_as_description():
-    at = classify_page()
-    at.selectbox(key="classify_model").set_value("clips100-vgg-transfer").run()
-    at = upload(at, ("song.wav", wav(seed=12)))
-    text = why_text(at)
+    at, text = classified_with("clips100-vgg-transfer", seed=12)
     assert "not the audio features below" in text and "Description, not the model's reasons" in text
     assert f"unusual for {shown_genre(at)}" not in text  # no listed feature argues against the verdict
 
 
-@pytest.mark.skipif("gtzan-musicnn-tags" not in {i.name for i in list_models()}, reason="shipped model missing")
+@shipped("gtzan-musicnn-tags")
 def test_the_tag_model_shows_the_tags_behind_its_verdict():
-    at = classify_page()
-    at.selectbox(key="classify_model").set_value("gtzan-musicnn-tags").run()
-    at = upload(at, ("song.wav", wav(seed=13)))
-    text = why_text(at)
+    at, text = classified_with("gtzan-musicnn-tags", seed=13)
     assert "50 tags a network trained on ~200,000 real songs hears" in text
     assert "towards" in text and "over" in text  # the tags in words: '+0.42 towards Rock over Pop'
     assert any("Description, not the model's reasons" in e.label for e in at.expander)
