@@ -350,6 +350,11 @@ def predict_files(paths: list[str], model: LoadedModel, *, limit: AnalysisLimit 
     return pd.DataFrame(rows, columns=["path", *summary_columns(model.classes)])
 
 
+def failed_row(path: str, message: str) -> dict[str, object]:
+    """The results-table row of a file that could not be classified: an empty genre and the reason."""
+    return {"path": path, "genre": "", "confidence": np.nan, "error": message}
+
+
 def file_row(path: str, model: LoadedModel, limit: AnalysisLimit) -> dict[str, object]:
     """The results-table row of one file (:func:`summary_row`); never raises. A file that fails has an empty
     genre and the reason in ``error`` (:func:`core.failures.failure_message`); numeric warnings join the
@@ -360,7 +365,7 @@ def file_row(path: str, model: LoadedModel, limit: AnalysisLimit) -> dict[str, o
         try:
             row.update(summary_row(classify(path, model, limit=limit)))
         except Exception as exc:  # one file's failure, whatever it is, is that file's row
-            row.update(genre="", confidence=np.nan, error=failure_message(exc, path))
+            row = failed_row(path, failure_message(exc, path))
     for w in caught:  # other warnings (deprecations) are for developers: shown as usual
         if not issubclass(w.category, RuntimeWarning):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
@@ -417,7 +422,7 @@ def _pool_rows(paths: list[str], model: LoadedModel, limit: AnalysisLimit, progr
                 try:
                     rows[i] = future.result()
                 except BrokenProcessPool:
-                    rows[i] = {"path": paths[i], "genre": "", "confidence": np.nan, "error": WORKER_DIED}
+                    rows[i] = failed_row(paths[i], WORKER_DIED)
                     pool.shutdown()
                     pool = new_pool()
                 if progress is not None:
