@@ -52,11 +52,12 @@ def to_16k(y: np.ndarray, sr: int) -> np.ndarray:
 
 
 def _cut(spec: np.ndarray, first_frames: np.ndarray | range) -> np.ndarray:
-    """Patches ``(n, 187, 96)`` of ``spec`` starting at the given frames (a short ``spec`` is repeated to one patch)."""
+    """Patches ``(n, 187, 96)`` of ``spec`` starting at the given frames."""
     return np.stack([spec[f : f + PATCH_FRAMES] for f in first_frames])
 
 
 def _filled(spec: np.ndarray) -> np.ndarray:
+    """``spec``, or a spectrogram shorter than one patch repeated to fill one."""
     return np.resize(spec, (PATCH_FRAMES, N_MELS)) if len(spec) < PATCH_FRAMES else spec  # np.resize repeats rows
 
 
