@@ -7,10 +7,14 @@ folder is not called ``pages/``: next to app.py that name switches on Streamlit'
 import streamlit as st
 
 from ui.loaders import warm_indexes
+from ui.mode import policy
 from ui.navigation import HOME, PAGES
 from ui.settings import dataset_sidebar
 
 st.set_page_config(page_title="Classically Punk", page_icon=":material/graphic_eq:", layout="wide")
+# A visitor never sees a traceback, exception text or server path: Streamlit shows a plain "something
+# went wrong" and the details go to the server's log only.
+st.set_option("client.showErrorDetails", "none" if policy().public else "full")
 
 current = st.navigation([spec.page(default=spec is HOME) for spec in PAGES])
 dataset_sidebar()

@@ -14,6 +14,7 @@ from ui import classify_views as views
 from ui import session_models
 from ui.classify_data import Clip
 from ui.mode import readable, upload_allowed, upload_limit_message
+from ui.plain import plain
 from ui.settings import data_dir
 
 SOURCES = {"upload": ":material/upload_file: Upload files", "record": ":material/mic: Record",
@@ -39,9 +40,9 @@ def pick_model() -> data.ModelKey:
                         format_func=lambda n: f"{n} (default)" if n == default else n)
     info = infos[name]
     with st.popover("About this model", icon=":material/info:", width="stretch"):  # overlays: no layout shift
-        st.markdown("\n".join(f"- **{label}**: {value}" for label, value in views.model_facts(info.meta)))
+        st.markdown("\n".join(f"- **{label}**: {plain(value)}" for label, value in views.model_facts(info.meta)))
         if info.meta.get("notes"):
-            st.caption(info.meta["notes"])
+            st.caption(plain(info.meta["notes"]))
     return data.model_key(info)
 
 
@@ -50,7 +51,7 @@ def loaded_model(key: data.ModelKey):
     try:
         return data.model(key)
     except RegistryError as exc:
-        st.error(f"This model cannot be used: {exc}")
+        st.error(f"This model cannot be used: {plain(exc)}")
         st.stop()
 
 
@@ -96,7 +97,7 @@ def choose_clips() -> list[Clip]:
         allowed = [c for c in clips if upload_allowed(c.digest)]
         if len(allowed) < len(clips):
             refused = ", ".join(c.name for c in clips if c not in allowed)
-            st.error(f"{upload_limit_message()} Not analysed: {refused}.", icon=":material/hourglass:")
+            st.error(f"{upload_limit_message()} Not analysed: {plain(refused)}.", icon=":material/hourglass:")
         return allowed
     if source == "record":
         recording = st.audio_input("Record from your microphone (10 s or more works best)", sample_rate=22_050,
@@ -130,7 +131,7 @@ def show_result(clip: Clip, result: Classification) -> None:
         st.markdown(views.verdict_html(result, clip.label), unsafe_allow_html=True)
         st.audio(clip.data, format=mimetypes.guess_type(clip.name)[0] or "audio/wav")
         audio = result.audio
-        st.caption(f"**{clip.name}** · {audio.info.summary()} · analysed {result.analysed()} "
+        st.caption(f"**{plain(clip.name)}** · {audio.info.summary()} · analysed {result.analysed()} "
                    f"in {result.seconds:.1f} s")
         if audio.partial:
             st.info(f"Only {audio.analysed_part()} was analysed: long files are classified on their first "
@@ -164,7 +165,7 @@ def show_why(result: Classification) -> None:
     """The model's measured reasons when its input allows them; otherwise its own evidence, and the
     feature comparison labelled as a description."""
     genre, why = views.genre_name(result.genre), result.explanation
-    st.subheader(f"Why {genre}?")
+    st.subheader(f"Why {plain(genre)}?")
     if why is not None and why.faithful and why.tags:
         runner_up = views.genre_name(result.top(2)[1][0])
         st.caption(why.method)
@@ -187,8 +188,8 @@ def show_why(result: Classification) -> None:
         evidence = result.describe(6)
         if not evidence:
             return
-        st.markdown(f"**Description, not the model's reasons:** features of this clip that are typical of {genre} "
-                    f"and set it apart from {views.genre_name(evidence[0].runner_up)}.")
+        st.markdown(f"**Description, not the model's reasons:** features of this clip that are typical of {plain(genre)} "
+                    f"and set it apart from {plain(views.genre_name(evidence[0].runner_up))}.")
         panels = [(e, views.panel_title(result, e)) for e in evidence]
         lines = views.evidence_lines(evidence, result.schema)
     columns = st.columns(3)  # three across on a wide screen; stacked on a phone
@@ -213,7 +214,7 @@ def show_many(clips: list[Clip], results: list[Classification | str], key: data.
                              mime="text/csv", icon=":material/download:", on_click="ignore", width="stretch")
     for clip, result in zip(clips, results):
         if isinstance(result, str):
-            st.error(f"**{clip.name}**: {result}", icon=":material/error:")
+            st.error(f"**{plain(clip.name)}**: {plain(result)}", icon=":material/error:")
     if not good:
         return
     shown = views.shown_results(frame[frame["error"] == ""])
@@ -249,6 +250,6 @@ else:
         if len(clips) > 1:
             show_many(clips, outcomes, key)
         elif isinstance(outcomes[0], str):
-            st.error(f"**{clips[0].name}**: {outcomes[0]}", icon=":material/error:")
+            st.error(f"**{plain(clips[0].name)}**: {plain(outcomes[0])}", icon=":material/error:")
         else:
             show_result(clips[0], outcomes[0])

@@ -11,6 +11,7 @@ from ui import explore_data as data
 from ui import explore_views as views
 from ui.loaders import audio_index
 from ui.mode import readable
+from ui.plain import plain
 from ui.settings import data_dir
 from ui.table_picker import choose_table, read_table
 
@@ -61,15 +62,15 @@ def show_track(table: pd.DataFrame, row_label: int, query: data.Query) -> None:
     row = table.loc[row_label]
     part = "whole track" if row["slice"] < 0 else f"slice {row['slice']} ({row['start_s']:.0f}–{row['start_s'] + row['duration_s']:.0f} s)"
     with st.container(border=True):
-        st.subheader(f":material/music_note: {row['track_id']}")
-        st.markdown(f"Labelled **{genre_name(row['label'])}** · {part}")
+        st.subheader(f":material/music_note: {plain(row['track_id'])}")
+        st.markdown(f"Labelled **{plain(genre_name(row['label']))}** · {part}")
         root = data_dir()
         index = audio_index(root) if root else None
         audio = index.locate(row["path"], row["track_id"]) if index else None
         if audio is not None:
             end = None if row["slice"] < 0 else int(row["start_s"] + row["duration_s"])  # a slice plays alone
             st.audio(str(readable(audio)), start_time=int(row["start_s"]), end_time=end)
-            st.caption(f"Audio: `{audio.relative_to(root.resolve())}`")
+            st.caption(f"Audio: {plain(audio.relative_to(root.resolve()))}")
         elif root and index is None:
             st.caption("Still looking for audio files in the dataset folder; select the track again in a moment.")
         else:
@@ -78,7 +79,7 @@ def show_track(table: pd.DataFrame, row_label: int, query: data.Query) -> None:
         if row["label"] in means.index:
             z = (row[features].astype(float) - means.loc[row["label"]]) / stds.loc[row["label"]].where(lambda s: s > 0)
             top = z.abs().sort_values(ascending=False).head(8).index
-            st.markdown(f"**What is unusual for {genre_name(row['label'])}** (z = distance from the genre mean in standard deviations)")
+            st.markdown(f"**What is unusual for {plain(genre_name(row['label']))}** (z = distance from the genre mean in standard deviations)")
             st.dataframe(pd.DataFrame({
                 "feature": [readable_name(schema, c) for c in top], "value": row[top].astype(float).to_numpy(),
                 f"{genre_name(row['label'])} mean": means.loc[row["label"], top].to_numpy(), "z": z[top].to_numpy(),

@@ -10,6 +10,7 @@ def default_model() -> None:
     # Imported here, after the page text is on screen: the registry loads TensorFlow (seconds, once).
     from core.models.registry import RegistryError, default_name, model_info
     from ui.classify_views import model_facts
+    from ui.plain import plain
 
     name = default_name()
     if name is None:
@@ -18,13 +19,13 @@ def default_model() -> None:
     try:
         info = model_info(name)
     except RegistryError as exc:
-        st.warning(f"The default model cannot be read: {exc}")
+        st.warning(f"The default model cannot be read: {plain(exc)}")
         return
     with st.container(border=True):
-        st.markdown(f"##### :material/model_training: Default model: `{name}`")
-        st.markdown("\n".join(f"- **{label}**: {value}" for label, value in model_facts(info.meta)))
+        st.markdown(f"##### :material/model_training: Default model: {plain(name)}")
+        st.markdown("\n".join(f"- **{label}**: {plain(value)}" for label, value in model_facts(info.meta)))
         if info.meta.get("notes"):
-            st.caption(info.meta["notes"])
+            st.caption(plain(info.meta["notes"]))
 
 
 st.title("Classically Punk")

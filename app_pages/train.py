@@ -18,6 +18,7 @@ from ui import session_models
 from ui import train_views as views
 from ui.mode import policy
 from ui.navigation import PAGES
+from ui.plain import plain
 from ui.table_picker import choose_table, read_table
 from ui.train_jobs import current_job, forget_job, heartbeat, start_job
 
@@ -39,7 +40,7 @@ def run_settings(job: Job) -> None:
     """The settings the run was started with (a reattached page shows these, not the form's defaults)."""
     config: TrainConfig = job.info["config"]
     extras = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in config.model_config.items())
-    st.caption(f"Run: {job.info['source']} · {LEVEL_NAMES[config.level].lower()} · {len(job.info['classes'])} genres · "
+    st.caption(f"Run: {plain(job.info['source'])} · {LEVEL_NAMES[config.level].lower()} · {len(job.info['classes'])} genres · "
                f"{job.info['protocol']} protocol · {config.architecture}, {config.epochs} epochs, batch "
                f"{config.batch_size}{', ' + extras if extras else ''}, seed {config.seed}")
 
@@ -225,16 +226,16 @@ def save_form(job: Job, run: TrainedRun) -> None:
             st.session_state[SAVED] = (job.id, saved.name, default, removed)
     if (done := st.session_state.get(SAVED)) and done[0] == job.id:
         if rules.public:
-            st.success(f"Kept as **{done[1]}** for this session.", icon=":material/save:")
+            st.success(f"Kept as **{plain(done[1])}** for this session.", icon=":material/save:")
             if done[3]:
                 st.info(f"A session keeps at most {rules.limits.session_models} models, so your oldest "
-                        f"({', '.join(done[3])}) was removed to make room.", icon=":material/info:")
+                        f"({plain(', '.join(done[3]))}) was removed to make room.", icon=":material/info:")
             if kept := next((i for i in session_models.models() if i.name == done[1]), None):
                 st.download_button("Download the model (.zip)", data=session_models.archive(kept),
                                    file_name=f"{kept.name}.zip", mime="application/zip", icon=":material/download:",
                                    on_click="ignore", key="train_download")
         else:
-            st.success(f"Saved as **{done[1]}**" + (" and made the default model." if done[2] else "."),
+            st.success(f"Saved as **{plain(done[1])}**" + (" and made the default model." if done[2] else "."),
                        icon=":material/save:")
         classify = next((p for p in PAGES if p.path == "app_pages/classify.py"), None)
         if classify is not None:
@@ -245,7 +246,7 @@ if job is not None:
     run_settings(job)
     live(job, False)
     if job.status == FAILED:
-        st.error(f"Training failed: {job.snapshot().error}", icon=":material/error:")
+        st.error(f"Training failed: {plain(job.snapshot().error)}", icon=":material/error:")
     else:
         results(job)
     st.button("Clear this run", icon=":material/delete:", key="train_forget", on_click=forget_job)

@@ -47,11 +47,13 @@ def log_to(path: Path | None = None, verbose: bool | None = None) -> Path:
     return path
 
 
-def failure_message(exc: BaseException, what: str, expected: tuple[type[BaseException], ...] = EXPECTED) -> str:
+def failure_message(exc: BaseException, what: str, expected: tuple[type[BaseException], ...] = EXPECTED,
+                    *, name_log: bool = True) -> str:
     """The message for ``what`` (a file name) failing with ``exc``.
 
     An ``expected`` error (by default :class:`~core.audio.AudioError`) already speaks to the person who
-    chose the file and is returned as it is; anything else is logged with its traceback and summarised.
+    chose the file and is returned as it is; anything else is logged with its traceback and summarised,
+    naming the log file unless ``name_log`` is false (a public server names no server path).
     """
     if isinstance(exc, expected):
         return str(exc)
@@ -59,5 +61,6 @@ def failure_message(exc: BaseException, what: str, expected: tuple[type[BaseExce
                for h in log.handlers):
         log_to()
     log.error("analysing %s failed", what, exc_info=exc)
+    where = f"the log ({log_path()})" if name_log else "the server's log"
     return (f"Could not be analysed because of an internal error ({type(exc).__name__}); the details are in "
-            f"the log ({log_path()}). Other files are not affected.")
+            f"{where}. Other files are not affected.")

@@ -22,6 +22,7 @@ from core.data.store import write_parquet_atomic
 from core.jobs import JOBS
 from core.models import registry
 from ui import session_models
+from ui.plain import plain
 
 REPO = Path(__file__).resolve().parents[1]
 WAIT = 300
@@ -229,3 +230,48 @@ def test_a_session_keeps_at_most_its_limit_of_models_and_names_the_ones_removed(
     assert [session_models.keep(n, model, card, limit)[1] for n in ("a", "b", "c", "a")] == [[], [], [], []]
     assert session_models.keep("d", model, card, limit)[1] == ["b"]
     assert sorted(i.name for i in session_models.models()) == ["a", "c", "d"]
+
+
+HOSTILE_NAME = "![pixel](http://127.0.0.1:9/p.png) [click me](http://127.0.0.1:9/) www.example.org :material/home: $x$ **b**.wav"
+
+
+def test_plain_text_renders_as_exactly_the_text_given():
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark").render(plain(HOSTILE_NAME))
+    assert "<a" not in rendered and "<img" not in rendered and "<strong" not in rendered
+    assert rendered.strip() == f"<p>{HOSTILE_NAME}</p>".replace("&", "&amp;").replace('"', "&quot;")
+    assert ":" not in plain(HOSTILE_NAME).replace("\\:", "") and "$" not in plain(HOSTILE_NAME).replace("\\$", "")
+
+
+def test_a_visitors_file_name_is_shown_as_text_never_as_markup(server):
+    at = page("classify")
+    at.file_uploader(key="classify_files").set_value([(HOSTILE_NAME, b"not audio at all", "audio/wav")]).run()
+    assert not at.exception, at.exception
+    shown = texts(at.error)
+    assert plain(HOSTILE_NAME) in shown and HOSTILE_NAME not in shown
+
+
+@pytest.mark.parametrize("mode", ["public", "lab"])
+def test_an_unexpected_error_shows_a_traceback_and_server_paths_only_in_lab_mode(server, monkeypatch, mode):
+    monkeypatch.setenv("CPUNK_MODE", mode)
+    secret = str(server["secret"])
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError(f"could not read {secret}/models")
+
+    monkeypatch.setattr(registry, "default_name", broken)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.switch_page("app_pages/home.py").run()
+    assert len(at.exception) == 1
+    shown = f"{at.exception[0].message} {' '.join(at.exception[0].stack_trace)}"
+    assert (secret in shown) == (mode == "lab")
+    assert (len(at.exception[0].stack_trace) > 0) == (mode == "lab")
+
+
+def test_a_failure_message_names_the_log_file_only_when_asked():
+    from core.failures import failure_message, log_path
+
+    assert str(log_path()) in failure_message(RuntimeError("x"), "a.wav")
+    message = failure_message(RuntimeError("x"), "a.wav", name_log=False)
+    assert str(log_path()) not in message and "server's log" in message

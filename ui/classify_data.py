@@ -26,6 +26,7 @@ from core.features.schema import GENRES
 from core.models.registry import META_FILE, MODEL_FILE, LoadedModel, ModelInfo, load_model
 from core.predict import Classification, Progress, classify
 from ui.loaders import audio_index
+from ui.mode import policy
 
 ModelKey = tuple[str, float, str]  # (name, version stamp of its files, its registry folder)
 MAX_RESULTS = 32
@@ -89,7 +90,7 @@ def analyse(clip: Clip, key: ModelKey, progress: Callable[[Progress], None] | No
     try:
         outcome: Classification | str = classify(source, model(key), progress=progress)
     except Exception as exc:  # one clip's failure is its message; the traceback goes to the server log
-        outcome = failure_message(exc, f"clip {clip.digest[:12]}")
+        outcome = failure_message(exc, f"clip {clip.digest[:12]}", name_log=not policy().public)
     store = _results()
     with store.lock:
         store.items[(clip.digest, key)] = outcome

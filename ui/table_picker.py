@@ -12,6 +12,7 @@ from core.data.store import FeatureTableError
 from core.failures import failure_message
 from ui.loaders import DEMO_DIR, load_table, save_upload, table_choices, version_of
 from ui.mode import policy, readable, upload_allowed, upload_limit_message
+from ui.plain import plain
 from ui.settings import data_dir
 
 PATH_CHOICE, UPLOAD_CHOICE = "Another file or store folder (path)…", "Upload a CSV or Parquet file…"
@@ -61,8 +62,8 @@ def read_table(path: Path, purpose: str = "used") -> tuple[pd.DataFrame, float]:
         version = version_of(path)
         return load_table(str(path), version), version
     except FileNotFoundError:
-        st.error(f"Not found: `{shown}`")
+        st.error(f"Not found: {plain(shown)}")
     except Exception as exc:  # a table that breaks the reader is refused like any bad table
-        message = failure_message(exc, str(path), (FeatureTableError,))
-        st.error(f"This table cannot be {purpose}: {message.replace(str(path), shown)}")
+        message = failure_message(exc, str(path), (FeatureTableError,), name_log=not policy().public)
+        st.error(f"This table cannot be {purpose}: {plain(message.replace(str(path), shown))}")
     st.stop()
