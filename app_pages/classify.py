@@ -40,9 +40,9 @@ def pick_model() -> data.ModelKey:
                         format_func=lambda n: f"{n} (default)" if n == default else n)
     info = infos[name]
     with st.popover("About this model", icon=":material/info:", width="stretch"):  # overlays: no layout shift
-        st.markdown("\n".join(f"- **{label}**: {plain(value)}" for label, value in views.model_facts(info.meta)))
-        if info.meta.get("notes"):
-            st.caption(plain(info.meta["notes"]))
+        st.markdown("\n".join(f"- **{label}**: {plain(value)}" for label, value in views.model_facts(info.card)))
+        if info.card.notes:
+            st.caption(plain(info.card.notes))
     return data.model_key(info)
 
 

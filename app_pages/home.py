@@ -23,9 +23,9 @@ def default_model() -> None:
         return
     with st.container(border=True):
         st.markdown(f"##### :material/model_training: Default model: {plain(name)}")
-        st.markdown("\n".join(f"- **{label}**: {plain(value)}" for label, value in model_facts(info.meta)))
-        if info.meta.get("notes"):
-            st.caption(plain(info.meta["notes"]))
+        st.markdown("\n".join(f"- **{label}**: {plain(value)}" for label, value in model_facts(info.card)))
+        if info.card.notes:
+            st.caption(plain(info.card.notes))
 
 
 st.title("Classically Punk")

@@ -144,7 +144,10 @@ def results(job: Job) -> None:
     if run is None:
         st.info("The run was stopped before its first epoch ended, so there is no model to test or save.")
         return
-    history, metrics, protocol = run.history, run.meta["metrics"], run.meta["protocol"]
+    history, metrics, protocol = run.history, run.card.metrics, run.card.protocol
+    if metrics is None or protocol is None or metrics.rows is None:
+        st.error("This run's card holds no test results; train it again.")
+        return
     kept = f"the model keeps epoch {history['best_epoch']} (lowest {history['monitor'].replace('_', ' ')})"
     if snap.status == STOPPED:
         st.warning(f"Stopped after {snap.done} of {snap.total_epochs} epochs ({snap.stop_reason}); {kept}.",
@@ -153,13 +156,13 @@ def results(job: Job) -> None:
         st.success(f"Trained {snap.done} epochs in {views.duration(snap.elapsed_s)}; {kept}.",
                    icon=":material/check_circle:")
     st.subheader("3 · Test results")
-    slices = run.meta["level"] == "slice"
-    st.caption(f"Protocol **{protocol['name']}**: {protocol['test_rows']:,} test rows from "
-               f"{protocol['test_tracks']:,} tracks, never used in training. "
+    slices = run.card.level == "slice"
+    st.caption(f"Protocol **{protocol.name}**: {protocol.test_rows or 0:,} test rows from "
+               f"{protocol.test_tracks or 0:,} tracks, never used in training. "
                + (f"The seed reported {SEED_REPORTED['accuracy']:.2%} on 3-s slices under the seed protocol."))
-    for note in protocol["notes"]:
+    for note in protocol.notes:
         st.warning(note, icon=":material/warning:")
-    rows, tracks = metrics["rows"], metrics["tracks"]
+    rows, tracks = metrics.rows, metrics.tracks
     cols = st.columns(4)
     cols[0].metric("Slice accuracy" if slices else "Track accuracy", f"{rows['accuracy']:.1%}")
     if slices:
@@ -181,8 +184,8 @@ def results(job: Job) -> None:
                                                            help="The seed project's per-genre figure (metric not stated).")})
     st.subheader("Compared with saved models")
     own = {"row_accuracy": rows["accuracy"], "track_accuracy": tracks["accuracy"],
-           "note": f"{run.meta['level']} rows, {protocol['name']} protocol"}
-    st.dataframe(views.comparison(own, metrics.get("comparison", [])), hide_index=True, width="stretch",
+           "note": f"{run.card.level} rows, {protocol.name} protocol"}
+    st.dataframe(views.comparison(own, list(metrics.comparison)), hide_index=True, width="stretch",
                  column_config={
                      "row_accuracy": st.column_config.NumberColumn("slice accuracy" if slices else "row accuracy",
                                                                    format="percent"),
@@ -215,9 +218,9 @@ def save_form(job: Job, run: TrainedRun) -> None:
         try:
             if rules.public:
                 default = False
-                saved, removed = session_models.keep(name.strip(), run.model(), run.meta, rules.limits.session_models)
+                saved, removed = session_models.keep(name.strip(), run.model(), run.card, rules.limits.session_models)
             else:
-                saved, removed = registry.save_model(name.strip(), run.model(), run.meta, overwrite=overwrite), []
+                saved, removed = registry.save_model(name.strip(), run.model(), run.card, overwrite=overwrite), []
                 if default:
                     registry.set_default(saved.name)
         except registry.RegistryError as exc:

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.models.transfer_train import TransferRecipe, train_transfer
 
     default = registry.model_info(registry.default_name())
-    c = default.meta["architecture"]["config"].get("c_chosen", 1.0)
+    c = default.card.architecture.config.get("c_chosen", 1.0)
     sources = [args.data / "gtzan_flac", args.data / "gtzan"]
     realworld = args.data / "realworld"
     result = {"benchmark": "default recipe with one augmented copy per track per kind: GTZAN track CV and real-world check",
@@ -53,13 +53,15 @@ def main(argv: list[str] | None = None) -> int:
         spec = EmbeddingSpec(backbones=("msd_musicnn",), outputs=("logits",), variants=0 if kind == "none" else 1,
                              chain=chain, augmented_patches=4)
         t0 = time.perf_counter()
-        model, meta = train_transfer(sources, TransferRecipe(spec=spec, c=(c,)), cache=args.cache, workers=args.workers)
-        loaded = LoadedModel(model, ModelInfo(f"augment-{kind}", Path(), meta), SEED)
+        model, card = train_transfer(sources, TransferRecipe(spec=spec, c=(c,)), cache=args.cache, workers=args.workers)
+        loaded = LoadedModel(model, ModelInfo(f"augment-{kind}", Path(), card), SEED)
         check = evaluate_audio(realworld, realworld / "MANIFEST.tsv", loaded)
-        cv = meta["metrics"]["tracks"]
+        if card.metrics is None:
+            raise SystemExit("the recipe was not evaluated on held-out folds")
+        cv = card.metrics.tracks
         result["kinds"][kind] = {
             "gtzan_balanced_accuracy": cv["balanced_accuracy"], "gtzan_min_recall": min(g["recall"] for g in cv["per_genre"].values()),
-            "gtzan_ece": meta["metrics"]["ece"], "realworld_top1": check["top1"], "realworld_top3": check["top3"],
+            "gtzan_ece": card.metrics.ece, "realworld_top1": check["top1"], "realworld_top3": check["top3"],
             "realworld_single_label_top1": check["single_label"]["top1"],
             "realworld_pop_rock_top1": check["per_label"].get("pop|rock", {}).get("top1"), "seconds": round(time.perf_counter() - t0)}
         print(f"  {kind}: {result['kinds'][kind]}", file=sys.stderr)

@@ -14,7 +14,7 @@ probabilities. Writes ``bench/results/compare_<dataset>.json`` (per-genre F1, co
 training seconds per fold) and prints the README table.
 
 ``--save PREFIX`` instead trains every model on all tracks of the dataset, saves them in the model
-registry (``PREFIX-seed-mlp``, ``-mel-cnn``, ``-vgg-transfer``, ``-ensemble``; ``model.json`` carries
+registry (``PREFIX-seed-mlp``, ``-mel-cnn``, ``-vgg-transfer``, ``-ensemble``; their cards carry
 the comparison's out-of-fold metrics) and times ``core.predict.classify`` per 30-s clip with each
 (``bench/results/inference.json``).
 """
@@ -196,23 +196,29 @@ def compare(name: str, cache: Path, folds: int, seed: int, out: Path, models: tu
 
 
 def network_card(model, architecture: str, inputs: list[str], config: dict, history, seed_rows, seed: int,
-                 source: str, report: dict | None) -> dict:
-    """``model.json`` for a network: :func:`core.models.model_card.model_card` (seed-feature statistics of the
-    same tracks for explanations) plus its ``inputs`` and the comparison's out-of-fold metrics."""
-    from core.models.model_card import model_card
+                 source: str, report: dict | None, dataset: str, prefix: str):
+    """The card of a network: :func:`core.models.model_card.model_card` (seed-feature statistics of the same
+    tracks for explanations) with its ``inputs``, the settings it was really trained with, the comparison's
+    out-of-fold metrics and, in ``notes``, that this bench (not ``core train``) builds it."""
+    from dataclasses import replace
+
+    from core.models.model_card import Metrics, Protocol, model_card
     from core.models.train import TrainConfig, TrainHistory
 
-    train_config = TrainConfig(architecture=architecture, level="slice", epochs=config.get("epochs", 0),
-                               batch_size=config.get("batch_size", 0), validation_fraction=0.0, monitor="loss",
-                               seed=seed)
     history = TrainHistory(history.epochs, history.best_epoch, history.monitor, history.stopped,
                            history.early_stopped, history.seconds, seed_rows, None)
     key = {"seed_mlp": "seed_mlp", "mel_cnn": "cnn", "vgg_transfer": "vgg_transfer", "ensemble": "ensemble"}[architecture]
-    protocol = {"name": "track", "detail": report["protocol"], "dataset": report["dataset"]} if report else None
-    metrics = {"tracks": report["results"][key]["tracks"]} if report and key in report["results"] else None
-    meta = model_card(model, train_config, history, source=source, protocol=protocol, metrics=metrics)
-    meta["inputs"] = inputs
-    return meta
+    protocol = Protocol("track", report["protocol"], folds=5) if report else None
+    metrics = Metrics(report["results"][key]["tracks"]) if report and key in report["results"] else None
+    card = model_card(model, TrainConfig(**SEED_CONFIG, seed=seed), history, sources=(source,), command="",
+                      protocol=protocol, metrics=metrics)
+    built = f"Built by `python -m bench.compare_models --dataset {dataset} --save {prefix}` on every track"
+    if architecture != "seed_mlp":
+        return replace(card, inputs=tuple(inputs), training=replace(card.training, config={
+            "architecture": architecture, **config, "seed": seed}), notes=f"{built}; `python -m core train` cannot "
+            f"train {architecture} from audio yet (issue 23, item 2).")
+    return replace(card, notes=f"{built}. `core train` trains the same recipe on a seed feature table of these "
+                               "clips (`python -m core extract` first); not checked to give the same weights.")
 
 
 def save_models(name: str, cache: Path, prefix: str, seed: int, out: Path) -> list[str]:
@@ -246,7 +252,7 @@ def save_models(name: str, cache: Path, prefix: str, seed: int, out: Path) -> li
     for architecture, (model, inputs, config, history) in members.items():
         model_name = f"{prefix}-{architecture.replace('_', '-')}"
         registry.save_model(model_name, model, network_card(model, architecture, inputs, config, history, rows, seed,
-                                                            source, report), overwrite=True)
+                                                            source, report, name, prefix), overwrite=True)
         names.append(model_name)
         print(f"  saved {model_name} ({history.seconds:.0f} s training)", file=sys.stderr)
     return names

@@ -21,24 +21,22 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.models.model_card import ModelCard
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def gtzan_cv(meta: dict) -> dict:
+def gtzan_cv(card: ModelCard) -> dict:
     """The card's held-out GTZAN numbers: balanced accuracy, lowest genre recall, ECE, tracks."""
-    metrics = meta.get("metrics") or {}
-    tracks = metrics.get("tracks") or {}
-    if not tracks and "track_balanced_accuracy" in metrics:  # cards of `core train --evaluate track`
-        recalls = [g["recall"] for g in (metrics.get("per_genre_tracks") or {}).values() if g.get("support")]
-        return {"balanced_accuracy": metrics["track_balanced_accuracy"], "min_recall": min(recalls, default=None),
-                "tracks": int(sum(g.get("support", 0) for g in (metrics.get("per_genre_tracks") or {}).values())),
-                "ece": None}
-    if not tracks:
+    if card.metrics is None:
         return {}
+    tracks = card.metrics.tracks
     recalls = [g["recall"] for g in tracks["per_genre"].values() if g["support"]]
     return {"balanced_accuracy": tracks["balanced_accuracy"], "min_recall": min(recalls), "tracks": tracks["n"],
-            "ece": metrics.get("ece")}
+            "ece": card.metrics.ece}
 
 
 LABEL_TAGS = {"metal": ("metal", "heavy metal"), "rock": ("rock",), "pop": ("pop",), "hiphop": ("Hip-Hop",)}
@@ -88,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         report = evaluate_audio(folder, folder / "MANIFEST.tsv", loaded)
         per_label = report["per_label"]
         result["models"][name] = {
-            "gtzan_cv": gtzan_cv(loaded.info.meta), "trained_on": (loaded.info.meta.get("dataset") or {}).get("source")
-            or (loaded.info.meta.get("dataset") or {}).get("sources"),
+            "gtzan_cv": gtzan_cv(loaded.info.card), "trained_on": list(loaded.info.card.dataset.sources),
             "realworld": {"n": report["n"], "top1": report["top1"], "top3": report["top3"],
                           "single_label": report["single_label"], "pop_rock_top1": per_label.get("pop|rock", {}).get("top1"),
                           "balanced_accuracy": report["balanced_accuracy"], "ece": report["ece"],

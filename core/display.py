@@ -5,11 +5,13 @@ Pure numpy/pandas helpers for the Classify page (and anything else that draws a 
 
 from __future__ import annotations
 
+from dataclasses import asdict, fields
+
 import librosa
 import numpy as np
 import pandas as pd
 
-from core.data.training_data import STATISTICS
+from core.models.model_card import FeatureStat, FeatureStats
 
 # How genre labels are written for people, on every page and in every shown table (files and CSVs keep the
 # labels themselves): capitalised, "hiphop" as "Hip-hop".
@@ -42,9 +44,8 @@ def mel_band_hz(n_mels: int, fmax_hz: float) -> np.ndarray:
     return librosa.mel_frequencies(n_mels=n_mels, fmin=0.0, fmax=fmax_hz)
 
 
-def feature_by_genre(feature_stats: dict, column: str) -> pd.DataFrame:
-    """One row per genre of ``model.json``'s training statistics for ``column`` (mean, std, q25, median, q75)."""
-    names = list(feature_stats.get("statistics", STATISTICS))
-    genres = feature_stats.get("genres", {})
-    rows = {genre: dict(zip(names, stats[column])) for genre, stats in genres.items() if column in stats}
-    return pd.DataFrame.from_dict(rows, orient="index", columns=names)
+def feature_by_genre(feature_stats: FeatureStats | None, column: str) -> pd.DataFrame:
+    """One row per genre of the card's training statistics for ``column`` (mean, std, q25, median, q75)."""
+    genres = feature_stats.genres if feature_stats else {}
+    rows = {genre: asdict(stats[column]) for genre, stats in genres.items() if column in stats}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=[f.name for f in fields(FeatureStat)])

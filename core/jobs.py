@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.keras_env import keras
-from core.models.registry import ModelInfo, load_model, model_info
+from core.models.model_card import ModelCard
+from core.models.registry import META_FILE, ModelInfo, load_model, model_info
 from core.models.train import EpochLog, EpochReport, StopFlag, TrainConfig
 
 Work = Callable[[EpochLog, StopFlag], Any]
@@ -220,22 +221,22 @@ POLL_S = 0.1
 
 @dataclass(frozen=True)
 class TrainedRun:
-    """A job's trained model folder (outside the registry) and what its ``model.json`` says about the run."""
+    """A job's trained model folder (outside the registry) and what its card says about the run."""
 
     info: ModelInfo
 
     @property
-    def meta(self) -> dict[str, Any]:
-        return self.info.meta
+    def card(self) -> ModelCard:
+        return self.info.card
 
     @property
     def config(self) -> TrainConfig:
-        return TrainConfig.from_dict(self.meta["training"]["config"])
+        return TrainConfig.from_dict(self.card.training.config)
 
     @property
     def history(self) -> dict[str, Any]:
         """``best_epoch``, ``monitor``, ``stopped``, ``epochs``, ... (see :meth:`core.models.train.TrainHistory.to_dict`)."""
-        return self.meta["training"]["history"]
+        return self.card.training.history or {}
 
     def model(self) -> keras.Model:
         """The trained Keras model (loaded safely from the folder)."""
@@ -284,7 +285,7 @@ class TrainProcess:
                     process.wait()
         if process.returncode == 0:
             return TrainedRun(model_info(self.folder.name, self.folder.parent))
-        if interrupted and not (self.folder / "model.json").exists():
+        if interrupted and not (self.folder / META_FILE).exists():
             return None
         message = [line for line in self.errors.read_text(errors="replace").splitlines() if line.strip()]
         said = [line.removeprefix("error: ") for line in message if line.startswith("error: ")]

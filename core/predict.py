@@ -42,6 +42,7 @@ from core.features.extract import HOP, Extraction, Signals, compute_signals, ext
 from core.features.schema import FeatureSchema
 from core.keras_env import set_threads
 from core.models.explain import Explanation, explain
+from core.models.model_card import FeatureStats
 from core.models.model_inputs import input_kinds, needs_features, predict_segments, segment_input
 from core.models.registry import LoadedModel, load_model
 from core.models.tag_evidence import explaining_model, explains_with_tags
@@ -102,7 +103,7 @@ class Classification:
     level: str  # rows the model expects: 'slice' or 'track'
     audio: Audio
     spectrogram: Spectrogram
-    feature_stats: dict  # model.json's per-genre statistics
+    feature_stats: FeatureStats | None  # the card's per-genre statistics
     seconds: float  # time classify took
     stages: dict[str, float]  # seconds per stage (decode, feature STFT, network, ...); some overlap in time
     explanation: Explanation | None = None  # the model's measured reasons (core.models.explain)
@@ -152,7 +153,7 @@ class Classification:
 
         A description of the clip, not the model's reasons (those are :attr:`explanation`); without
         ``features`` it never lists a feature that is unusual for the predicted genre."""
-        genres = self.feature_stats.get("genres", {})
+        genres = self.feature_stats.genres if self.feature_stats else {}
         (genre, _), (runner_up, _) = self.top(2) if len(self.classes) > 1 else (self.top(1) * 2)
         if genre not in genres or runner_up not in genres:
             return []
@@ -160,10 +161,9 @@ class Classification:
         out = []
         for column in features or row.index:
             value = float(row[column])
-            mean_g, std_g, _, med_g, _ = genres[genre][column]
-            mean_r, std_r, _, med_r, _ = genres[runner_up][column]
-            out.append(Evidence(column, self.schema.describe(column), value, genre, runner_up, med_g, med_r,
-                                (value - mean_g) / (std_g or 1.0), (value - mean_r) / (std_r or 1.0)))
+            g, r = genres[genre][column], genres[runner_up][column]
+            out.append(Evidence(column, self.schema.describe(column), value, genre, runner_up, g.median, r.median,
+                                (value - g.mean) / (g.std or 1.0), (value - r.mean) / (r.std or 1.0)))
         if features:
             return out
         return sorted((e for e in out if abs(e.z_genre) < 1 and e.score > 0), key=lambda e: -e.score)[:k]
@@ -258,8 +258,8 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
     """
     t0 = time.perf_counter()
     stages: dict[str, float] = {}
-    meta = model.info.meta
-    kinds = input_kinds(meta)
+    card = model.info.card
+    kinds = input_kinds(card)
 
     network_start: float | None = None
 
@@ -272,7 +272,7 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
     report("decoding")
     audio = source if isinstance(source, Audio) else _timed(stages, "decode", load_audio, source, limit=limit)
     schema = model.schema
-    segment_seconds = float(meta.get("segment_seconds", 3.0))
+    segment_seconds = card.segment_seconds
     every = slice_starts(len(audio.y), audio.sr, segment_seconds, hop_seconds)
     chosen = spread(len(every), limit.max_windows)
     starts = every[chosen]
@@ -280,7 +280,7 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
     extraction: Extraction | None = None
     spec: np.ndarray | None = None
     spectrogram: Spectrogram | None = None
-    if needs_features(meta):  # one STFT for the rows, the spectrogram patches and the picture
+    if needs_features(card):  # one STFT for the rows, the spectrogram patches and the picture
         signals = _timed(stages, "feature STFT", compute_signals, audio.y, audio.sr, schema.signals)
         extraction = _timed(stages, "feature rows", extract_signals, signals, schema, slice_seconds=segment_seconds,
                             hop_seconds=hop_seconds)
@@ -297,9 +297,9 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
     report("listening", 0, len(starts))
     network_start = time.perf_counter()
     side: list[np.ndarray] = []
-    network = _explaining(model.model) if explains_with_tags(meta) else model.model
+    network = _explaining(model.model) if explains_with_tags(card) else model.model
     segment_probs, track = _timed(
-        stages, "network", predict_segments, network, meta, inputs,
+        stages, "network", predict_segments, network, card, inputs,
         track_row=None if extraction is None else extraction.track,
         batch_done=lambda done, probs: report("listening", done, len(starts), probs), side=side)
     report("finishing", len(starts), len(starts), segment_probs)
@@ -313,7 +313,7 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
         model_name=model.name, schema=schema, classes=model.classes, probabilities=track,
         segment_starts=audio.offset_s + starts / audio.sr, segment_seconds=segment_seconds,
         segment_probabilities=segment_probs, windows=len(every), feature_rows=rows, level=model.info.level,
-        audio=audio, spectrogram=spectrogram, feature_stats=meta.get("feature_stats", {}),
+        audio=audio, spectrogram=spectrogram, feature_stats=card.feature_stats,
         seconds=time.perf_counter() - t0, stages=stages, segment_tag_logits=np.concatenate(side) if side else None)
     result.explanation = explain(result, model)
     return result

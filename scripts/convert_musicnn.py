@@ -50,7 +50,7 @@ from core.features.musicnn import (  # noqa: E402
     model_dir,
     patches,
 )
-from core.models.registry import save_model  # noqa: E402
+from core.models.registry import save_backbone  # noqa: E402
 
 WHEEL_CHECKPOINTS = ("MSD_vgg", "MSD_musicnn", "MTT_vgg", "MTT_musicnn")
 assert tuple(c.lower() for c in WHEEL_CHECKPOINTS) == CHECKPOINTS
@@ -328,7 +328,7 @@ def compare(model, original: dict[str, np.ndarray], x: np.ndarray) -> dict[str, 
 
 def write_folder(model, out: Path, meta: dict, licence: str, source_note: str) -> None:
     """Save model.keras + model.json (atomic folder swap, via the registry), then LICENSE and SOURCE.md."""
-    save_model(out.name, model, meta, root=out.parent, overwrite=True)
+    save_backbone(out, model, meta)
     write_text(out / "LICENSE", licence.rstrip() + "\n")
     write_text(out / "SOURCE.md", source_note)
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from core.features.schema import IDENTITY_COLUMNS, SEED, FeatureSchema
+from core.models.model_card import Architecture, Dataset, ModelCard, SchemaRef, Training, now
 
 GENRES3 = ("blues", "classical", "metal")
 
@@ -27,3 +28,10 @@ def synthetic_table(n_tracks: int = 6, n_slices: int = 4, genres: tuple[str, ...
                              "start_s": max(s, 0) * 3.0, "duration_s": 30.0 if s < 0 else 3.0,
                              "schema_version": schema.id, **dict(zip(schema.columns, values))})
     return pd.DataFrame(rows)[list(IDENTITY_COLUMNS) + list(schema.columns)]
+
+
+def bare_card(inputs: tuple[str, ...], classes: tuple[str, ...], architecture: str = "test") -> ModelCard:
+    """The least card a registry model needs (no statistics, metrics or history), for hand-built networks."""
+    return ModelCard(name="", created=now(), architecture=Architecture(architecture, {}, 0), inputs=inputs,
+                     feature_schema=SchemaRef.of(SEED), level="slice", segment_seconds=3.0, classes=classes,
+                     command="", training=Training({}, 0.0), dataset=Dataset(("synthetic",), "", 0, {}))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from model_helpers import bare_card
 
 from core.data.store import FeatureTableError
 from core.features import musicnn
@@ -99,11 +100,6 @@ def test_tiny_cnn_training_run_separates_two_classes():
     assert probs.argmax(axis=1).tolist() == [0, 0, 1, 1]
 
 
-def meta(inputs: list[str], classes=CLASSES) -> dict:
-    return {"feature_schema": {"id": SEED.id, "columns": list(SEED.columns)}, "classes": list(classes),
-            "level": "slice", "inputs": inputs}
-
-
 @pytest.fixture(scope="module")
 def networks():
     """Small untrained members: (kind, model) for the seed MLP, the CNN and the VGG transfer model."""
@@ -130,9 +126,9 @@ def test_transfer_model_reads_musicnn_patches_with_frozen_embedding(networks):
 def test_registry_round_trip_and_classify(networks, kinds, tmp_path, make_wav):
     members = [(k, networks[k]) for k in kinds]
     model = members[0][1] if len(kinds) == 1 else ensemble_model(members)
-    registry.save_model("net", model, meta(kinds), tmp_path)
+    registry.save_model("net", model, bare_card(tuple(kinds), CLASSES), tmp_path)
     loaded = registry.load_model("net", tmp_path)
-    assert input_kinds(loaded.info.meta) == tuple(kinds)
+    assert input_kinds(loaded.info.card) == tuple(kinds)
     result = classify(make_wav("music", seconds=7.0), loaded)
     assert result.segment_probabilities.shape == (len(result.segment_starts), 2) == (2, 2)  # 3-s windows side by side
     np.testing.assert_allclose(result.probabilities, result.segment_probabilities.mean(axis=0))
@@ -149,4 +145,4 @@ def test_registry_round_trip_and_classify(networks, kinds, tmp_path, make_wav):
 
 def test_unknown_model_input_is_refused():
     with pytest.raises(ValueError, match="unknown"):
-        input_kinds({"inputs": ["waveform"]})
+        input_kinds(bare_card(("waveform",), CLASSES))

@@ -28,6 +28,7 @@ from crash_helpers import killed_write
 from model_helpers import synthetic_table
 
 from core.data.store import ERRORS_FILE, part_paths, read_errors, read_store
+from core.models.model_card import ModelCard
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1",
@@ -220,7 +221,7 @@ def _save_and_die(root: Path, name: str, crash_at: int | str) -> None:
     registry._inference_copy = lambda model: model
     meta = json.loads((root / name / registry.META_FILE).read_text())
     model = FileModel(root / name / registry.MODEL_FILE, die_halfway=crash_at == "half")
-    registry.save_model(name, model, {**meta, "notes": "version B"}, root, overwrite=True)
+    registry.save_model(name, model, ModelCard.from_json({**meta, "notes": "version B"}), root, overwrite=True)
     registry.set_default(name, root)
     os._exit(0)
 
@@ -247,7 +248,7 @@ def test_kill_9_at_each_step_of_a_model_save_never_shows_half_a_model(point: str
     assert [m.name for m in list_models(registry_copy)] == [name]
     assert sorted(p.name for p in registry_copy.iterdir()) == sorted([name, "default.json"]), "leftovers"
     assert default_name(registry_copy) == name
-    assert model_info(name, registry_copy).meta["notes"] in ("version A", "version B")
+    assert model_info(name, registry_copy).card.notes in ("version A", "version B")
     assert load_model(name, registry_copy).name == name
 
 

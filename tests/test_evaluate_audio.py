@@ -66,7 +66,7 @@ def test_cli_scores_a_registered_model_on_a_synthetic_manifest(tmp_path, make_wa
     config = TrainConfig(epochs=2, batch_size=16, validation_fraction=0, model_config={"units": (16,)})
     model, history = train(config, synthetic_table(n_tracks=3, n_slices=2))
     name, classes = "tiny", history.rows.classes
-    registry.save_model(name, model, model_card(model, config, history, source="synthetic"))
+    registry.save_model(name, model, model_card(model, config, history, sources=("synthetic",), command=""))
     folder = tmp_path / "songs"
     for i, kind in enumerate(["music", "chord", "noise"]):
         make_wav(kind, name=f"songs/s{i}.wav", seconds=4, seed=i)

@@ -31,21 +31,21 @@ def one_feature_model(tmp_path_factory) -> registry.LoadedModel:
                          model_config={"units": (16,)})
     model, history = train(config, table)
     root = tmp_path_factory.mktemp("models")
-    registry.save_model("one", model, model_card(model, config, history, source="synthetic"), root)
+    registry.save_model("one", model, model_card(model, config, history, sources=("synthetic",), command=""), root)
     return registry.load_model("one", root)
 
 
 def rows_of(model: registry.LoadedModel, genre: str) -> np.ndarray:
     """Feature rows typical of ``genre`` under the model's own statistics (each column at the genre's mean)."""
-    stats = model.info.meta["feature_stats"]["genres"][genre]
-    return np.array([[stats[c][0] for c in SEED.columns]] * 3)
+    stats = model.info.card.feature_stats.genres[genre]
+    return np.array([[stats[c].mean for c in SEED.columns]] * 3)
 
 
 def test_occlusion_finds_the_feature_the_model_relies_on(one_feature_model) -> None:
     rows = rows_of(one_feature_model, "metal")
     genre = one_feature_model.classes.index("metal")
     why = occlusion(one_feature_model.model, rows, list(SEED.columns), genre,
-                    one_feature_model.info.meta["feature_stats"])
+                    one_feature_model.info.card.feature_stats)
     assert why.faithful and why.reasons[0].feature == "rms_mean"
     assert all(r.effect > 0 for r in why.reasons)
     assert [r.effect for r in why.reasons] == sorted((r.effect for r in why.reasons), reverse=True)
@@ -69,6 +69,6 @@ def test_classify_carries_the_explanation_of_a_feature_model(one_feature_model, 
 def test_a_model_reading_other_inputs_gets_no_invented_reasons(one_feature_model, make_wav) -> None:
     result = classify(make_wav("music", seconds=5.0), one_feature_model)
     for inputs, words in ((["musicnn"], "musicnn patches"), (["features", "log_mel"], "mel spectrogram")):
-        info = replace(one_feature_model.info, meta={**one_feature_model.info.meta, "inputs": inputs})
+        info = replace(one_feature_model.info, card=replace(one_feature_model.info.card, inputs=tuple(inputs)))
         why = explain(result, replace(one_feature_model, info=info))
         assert not why.faithful and not why.reasons and words in why.method

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -179,7 +180,7 @@ def test_jobs_train_in_processes_of_their_own_exactly_what_the_cli_trains(tmp_pa
 
     expected = weights(tmp_path / "cli")
     assert all(np.array_equal(w, e) for w, e in zip(weights(a.result.info.path), expected, strict=True))
-    assert a.result.meta["metrics"]["rows"] == json.loads((tmp_path / "cli" / "model.json").read_text())["metrics"]["rows"]
+    assert a.result.card.metrics.rows == json.loads((tmp_path / "cli" / "model.json").read_text())["metrics"]["rows"]
 
 
 def test_a_missing_table_is_the_train_commands_error_line(tmp_path, capsys) -> None:
@@ -212,18 +213,18 @@ def test_registry_models_are_scored_on_the_same_test_rows(tmp_path, monkeypatch)
     monkeypatch.setenv("CPUNK_MODELS_DIR", str(tmp_path))
     table = synthetic_table(n_tracks=10, n_slices=3)
     result = train_holdout(TrainConfig(epochs=3, **TINY), table, "track", compare=False)
-    meta = model_card(result.model, result.config, result.history, source="synthetic",
+    meta = model_card(result.model, result.config, result.history, sources=("synthetic",), command="",
                       protocol=result.protocol_card(), metrics=result.metrics_card())
     registry.save_model("slices", result.model, meta)
-    registry.save_model("tracks", result.model, {**meta, "level": "track"})
-    registry.save_model("two-genres", result.model, {**meta, "classes": ["blues", "metal"]})
+    registry.save_model("tracks", result.model, replace(meta, level="track"))
+    registry.save_model("two-genres", result.model, replace(meta, classes=("blues", "metal")))
     entries = {e["name"]: e for e in compare_registry(result.test_rows, "track", result.config)}
     assert entries["slices"]["row_accuracy"] == pytest.approx(result.report.rows["accuracy"])
     assert entries["slices"]["track_accuracy"] == pytest.approx(result.report.tracks["accuracy"])
     assert entries["slices"]["stored_protocol"] == "track" and entries["slices"]["trained_on"] == "synthetic"
     assert entries["tracks"]["skipped"] == "trained on track rows"
     assert entries["two-genres"]["skipped"] == "does not know classical"
-    registry.save_model("cnn", result.model, {**meta, "inputs": ["log_mel"]})
+    registry.save_model("cnn", result.model, replace(meta, inputs=("log_mel",)))
     registry.save_model("broken", result.model, meta)
     (tmp_path / "broken" / "model.keras").write_bytes(b"not a keras file")
     entries = {e["name"]: e for e in compare_registry(result.test_rows, "track", result.config, table)}

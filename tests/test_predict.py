@@ -26,7 +26,7 @@ def models_dir(tmp_path_factory):
     for level in ("slice", "track"):
         config = TrainConfig(level=level, epochs=2, batch_size=16, validation_fraction=0, model_config={"units": (16,)})
         model, history = train(config, table)
-        registry.save_model(level, model, model_card(model, config, history, source="synthetic"), root)
+        registry.save_model(level, model, model_card(model, config, history, sources=("synthetic",), command=""), root)
     registry.set_default("slice", root)
     return root
 
@@ -56,8 +56,8 @@ def test_describe_compares_with_the_genre_statistics_and_never_argues_against_th
     (genre, _), (runner_up, _) = result.top(2)
     everything = result.describe(features=list(result.features.index))
     assert len(everything) == len(result.features)
-    stats = result.feature_stats["genres"][genre][everything[0].feature]
-    assert everything[0].z_genre == pytest.approx((everything[0].value - stats[0]) / stats[1])
+    stats = result.feature_stats.genres[genre][everything[0].feature]
+    assert everything[0].z_genre == pytest.approx((everything[0].value - stats.mean) / stats.std)
     evidence = result.describe(4)
     assert all(e.genre == genre and e.runner_up == runner_up and e.description for e in evidence)
     assert [e.score for e in evidence] == sorted((e.score for e in evidence), reverse=True)
@@ -207,7 +207,7 @@ def test_a_musicnn_model_needs_no_feature_stft_for_its_verdict(make_wav, monkeyp
     from core.features import musicnn
 
     loaded = registry.load_model()
-    assert loaded.info.meta["inputs"] == ["musicnn"]
+    assert loaded.info.card.inputs == ("musicnn",)
     calls: list[int] = []
     real = features.compute_signals
 

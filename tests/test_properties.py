@@ -39,7 +39,7 @@ def model(tmp_path_factory) -> registry.LoadedModel:
     folder = tmp_path_factory.mktemp("models")
     config = TrainConfig(level="slice", epochs=1, batch_size=16, validation_fraction=0, model_config={"units": (8,)})
     net, history = train(config, synthetic_table(n_tracks=2, n_slices=2))
-    registry.save_model("tiny", net, model_card(net, config, history, source="synthetic"), folder)
+    registry.save_model("tiny", net, model_card(net, config, history, sources=("synthetic",), command=""), folder)
     return registry.load_model("tiny", folder)
 
 

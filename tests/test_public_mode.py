@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from model_helpers import synthetic_table
+from model_helpers import bare_card, synthetic_table
 from streamlit.testing.v1 import AppTest
 from synth_audio import synth
 
@@ -224,7 +224,7 @@ def test_a_session_keeps_at_most_its_limit_of_models_and_names_the_ones_removed(
     monkeypatch.setattr(session_models, "ROOT", tmp_path)
     monkeypatch.setattr(session_models.st, "session_state", {})
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
-    card = {"feature_schema": {"id": "seed"}, "classes": ["blues", "jazz", "metal"]}
+    card = bare_card(("features",), ("blues", "jazz", "metal"))
     limit = modes.Limits().session_models
     assert limit == 3  # the README's number
     assert [session_models.keep(n, model, card, limit)[1] for n in ("a", "b", "c", "a")] == [[], [], [], []]

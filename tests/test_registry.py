@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from model_helpers import synthetic_table
 
 from core.keras_env import keras
 from core.models import registry
-from core.models.model_card import model_card
+from core.models.model_card import ModelCard, model_card
 from core.models.registry import RegistryError, SchemaMismatchError
 from core.models.train import TrainConfig, train
 
@@ -19,7 +20,7 @@ from core.models.train import TrainConfig, train
 def trained():
     config = TrainConfig(epochs=2, batch_size=16, validation_fraction=0, model_config={"units": (16,)})
     model, history = train(config, synthetic_table(n_tracks=3, n_slices=2))
-    return model, model_card(model, config, history, source="synthetic")
+    return model, model_card(model, config, history, sources=("synthetic",), command="")
 
 
 def test_save_load_round_trip(tmp_path, trained) -> None:
@@ -27,15 +28,15 @@ def test_save_load_round_trip(tmp_path, trained) -> None:
     info = registry.save_model("tiny", model, meta, tmp_path)
     assert sorted(p.name for p in info.path.iterdir()) == ["model.json", "model.keras"]
     loaded = registry.load_model("tiny", tmp_path)
-    x = np.random.default_rng(0).normal(0, 10, (5, len(meta["feature_schema"]["columns"]))).astype(np.float32)
+    x = np.random.default_rng(0).normal(0, 10, (5, len(meta.feature_schema.columns))).astype(np.float32)
     np.testing.assert_allclose(np.asarray(loaded.model(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-6)
     assert loaded.classes == ("blues", "classical", "metal") and loaded.schema.id == "seed@1"
-    card = json.loads((info.path / "model.json").read_text())
-    for key in ("name", "architecture", "feature_schema", "classes", "training", "protocol", "metrics",
-                "dataset", "created", "feature_stats", "level"):
-        assert key in card
-    assert card["dataset"]["fingerprint"].startswith("sha256:")
-    assert set(card["feature_stats"]["genres"]) == {"blues", "classical", "metal"}
+    card = ModelCard.from_json(json.loads((info.path / "model.json").read_text()))
+    assert card.to_json() == replace(meta, name="tiny").to_json() and card == loaded.info.card
+    assert card.dataset.fingerprint.startswith("sha256:") and card.dataset.rows == 18
+    assert set(card.feature_stats.genres) == {"blues", "classical", "metal"}
+    stat = card.feature_stats.genres["metal"][card.feature_schema.columns[0]]
+    assert stat.q25 <= stat.median <= stat.q75 and stat.std >= 0
     assert [m.name for m in registry.list_models(tmp_path)] == ["tiny"]
 
 
@@ -66,21 +67,21 @@ def test_names_and_overwrite(tmp_path, trained) -> None:
     registry.save_model("m", *trained, root=tmp_path)
     with pytest.raises(RegistryError, match="already exists"):
         registry.save_model("m", *trained, root=tmp_path)
-    registry.save_model("m", trained[0], {**trained[1], "notes": "second"}, root=tmp_path, overwrite=True)
-    assert registry.model_info("m", tmp_path).meta["notes"] == "second"
+    registry.save_model("m", trained[0], replace(trained[1], notes="second"), root=tmp_path, overwrite=True)
+    assert registry.model_info("m", tmp_path).card.notes == "second"
 
 
 def test_a_failed_save_leaves_nothing_behind(tmp_path, trained) -> None:
     model, meta = trained
-    broken = {**meta, "metrics": {"accuracy": float("nan")}}  # JSON refuses NaN after model.keras is written
+    broken = replace(meta, realworld={"top1": float("nan")})  # JSON refuses NaN after model.keras is written
     with pytest.raises(ValueError):
         registry.save_model("new", model, broken, tmp_path)
     assert list(tmp_path.iterdir()) == []
-    registry.save_model("old", model, {**meta, "notes": "intact"}, tmp_path)
+    registry.save_model("old", model, replace(meta, notes="intact"), tmp_path)
     with pytest.raises(ValueError):
         registry.save_model("old", model, broken, tmp_path, overwrite=True)
     assert [p.name for p in tmp_path.iterdir()] == ["old"]
-    assert registry.load_model("old", tmp_path).info.meta["notes"] == "intact"
+    assert registry.load_model("old", tmp_path).info.card.notes == "intact"
 
 
 def test_other_schema_is_refused(tmp_path, trained) -> None:
@@ -101,7 +102,7 @@ def test_models_with_code_are_not_loaded(tmp_path, trained) -> None:
     folder = tmp_path / "unsafe"
     folder.mkdir()
     unsafe.save(folder / "model.keras")
-    (folder / "model.json").write_text(json.dumps(trained[1]))
+    (folder / "model.json").write_text(json.dumps(trained[1].to_json()))
     with pytest.raises(RegistryError, match="could not be loaded"):
         registry.load_model("unsafe", tmp_path)
 

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.data.store import write_parquet_atomic
 from core.jobs import JOBS, Job
+from core.models.model_card import ModelCard
 
 PATH_CHOICE = "Another file or store folder (path)…"
 REPO = Path(__file__).resolve().parents[1]
@@ -96,15 +97,15 @@ def test_stop_ends_a_run_early_a_reload_reattaches_and_the_model_is_saved_as_def
     per_genre = at.dataframe[0].value
     assert per_genre["genre"].tolist() == ["Blues", "Metal"]  # written for people, as on every page
     assert {"precision", "recall", "f1", "support", "seed reported"} <= set(per_genre.columns)
-    assert per_genre["support"].sum() == job.result.meta["protocol"]["test_rows"]
+    assert per_genre["support"].sum() == job.result.card.protocol.test_rows
     at.text_input(key="train_save_name").input("my-model")
     at.checkbox(key="train_save_default").check()
     at.button[[b.label for b in at.button].index("Save model")].click().run()
     assert not at.exception, at.exception
     assert "Saved as **my-model** and made the default model." in texts(at.success)
-    meta = json.loads((models / "my-model" / "model.json").read_text())
-    assert meta["classes"] == ["blues", "metal"] and meta["protocol"]["name"] == "track" and meta["level"] == "slice"
-    assert meta["metrics"]["summary"]["row_accuracy"] == job.result.meta["metrics"]["rows"]["accuracy"]
+    card = ModelCard.from_json(json.loads((models / "my-model" / "model.json").read_text()))
+    assert card.classes == ("blues", "metal") and card.protocol.name == "track" and card.level == "slice"
+    assert card.metrics.rows == job.result.card.metrics.rows and card.command.startswith("python -m core train ")
     assert json.loads((models / "default.json").read_text()) == {"default": "my-model"}
     at.button[[b.label for b in at.button].index("Save model")].click().run()  # the name is taken now
     assert "already exists" in texts(at.error) and not [s for s in at.success if "Saved as" in s.value]

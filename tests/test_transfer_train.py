@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shlex
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from scipy.special import softmax
 
 from core.cli import main
 from core.models import registry
+from core.models.model_card import ModelCard
 from core.models.transfer import fit_linear_head, fit_temperature, linear_head_model
 from core.models.transfer_data import EmbeddingSpec, collect_tracks, track_patches
 from core.predict import classify
@@ -78,11 +81,14 @@ def test_train_command_builds_a_calibrated_reproducible_model(dataset, tmp_path,
     a, b = registry.load_model("a"), registry.load_model("b")
     for wa, wb in zip(a.model.get_weights(), b.model.get_weights()):
         np.testing.assert_array_equal(wa, wb)  # same data and seed: same weights
-    meta = json.loads((tmp_path / "models" / "a" / "model.json").read_text())
-    assert meta["inputs"] == ["musicnn"] and meta["classes"] == list(GENRES)
-    assert meta["dataset"]["tracks"] == 9 and meta["calibration"]["temperature"] > 0
-    assert 0.0 <= meta["metrics"]["ece"] <= 1.0 and meta["metrics"]["tracks"]["n"] == 9
-    assert meta["training"]["augmented_patches"] > 0
+    card = ModelCard.from_json(json.loads((tmp_path / "models" / "a" / "model.json").read_text()))
+    assert card.inputs == ("musicnn",) and card.classes == GENRES
+    assert card.dataset.tracks == 9 and card.calibration.temperature > 0
+    assert 0.0 <= card.metrics.ece <= 1.0 and card.metrics.tracks["n"] == 9
+    assert card.training.augmented_patches > 0
+    at = args.index("--workers")  # how many processes decode is not part of the recipe
+    given = args[1:at] + args[at + 2:]
+    assert card.command == shlex.join(["python", "-m", "core", "train", *given, "--name", "a", "--default"])
     assert registry.default_name() == "a"
     result = classify(dataset / "lossy" / "metal" / "metal.00002.ogg", a)
     assert result.probabilities.sum() == pytest.approx(1.0, abs=1e-5)
@@ -98,13 +104,14 @@ def test_tag_reasons_are_the_models_own_arithmetic(dataset, tmp_path, monkeypatc
     assert main(["train", str(dataset / "lossy"), "--architecture", "musicnn_linear", "--backbones", "msd_vgg",
                  "--workers", "1", "--c", "1", "--name", "t"]) == 0
     loaded = registry.load_model("t")
-    meta = loaded.info.meta
-    assert explains_with_tags(meta) and not explains_with_tags({"architecture": {"name": "vgg_transfer"}})
+    meta = loaded.info.card
+    other = replace(meta, architecture=replace(meta.architecture, name="vgg_transfer"))
+    assert explains_with_tags(meta) and not explains_with_tags(other)
     audio = classify(dataset / "lossy" / "blues" / "blues.00001.ogg", loaded).audio
     patches = musicnn.patches_at(musicnn.log_mel(musicnn.to_16k(audio.y, audio.sr)), np.array([0.0, 1.0]))
     logits, probs = (np.asarray(a, dtype=np.float64) for a in explaining_model(loaded.model).predict_on_batch(patches))
     np.testing.assert_allclose(probs, loaded.model.predict_on_batch(patches), atol=1e-6)
-    classes = meta["classes"]
+    classes = meta.classes
     order = np.argsort(-probs.mean(axis=0))
     genre, runner_up = classes[order[0]], classes[order[1]]
     shares, _ = tag_shares(loaded.model, meta, logits, genre, runner_up)

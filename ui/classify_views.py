@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from core.data.explore import readable_name
 from core.display import feature_by_genre, genre_name, mel_band_hz, waveform_envelope
 from core.models.explain import Reason
+from core.models.model_card import Dataset, ModelCard
 from core.models.model_inputs import INPUT_NAMES
 from core.models.tag_evidence import TagReason
 from core.predict import Classification, Evidence, Progress, summary_columns
@@ -267,25 +268,24 @@ def reason_lines(reasons: list[Reason], evidence: list[Evidence], schema) -> lis
     ]
 
 
-def model_facts(meta: dict[str, Any]) -> list[tuple[str, str]]:
-    """What a visitor wants to know about a model, from its ``model.json``: (label, value) pairs."""
-    arch = meta.get("architecture", {})
-    dataset = meta.get("dataset", {})
-    facts = [("Architecture", f"{arch.get('name', '?')} ({arch.get('parameters', 0):,} parameters)"),
-             ("Input", f"{_inputs(meta)} of {'whole tracks' if meta.get('level') == 'track' else '3-s slices'}"),
-             ("Trained on", _trained_on(dataset)),
-             ("Created", str(meta.get("created", "?")).replace("T", " ")[:16])]
-    metrics = _headline_metrics(meta.get("metrics", {}))
-    if metrics and meta.get("protocol", {}).get("detail"):
-        facts.append(("Evaluated by", meta["protocol"]["detail"]))
+def model_facts(card: ModelCard) -> list[tuple[str, str]]:
+    """What a visitor wants to know about a model, from its card: (label, value) pairs."""
+    arch = card.architecture
+    facts = [("Architecture", f"{arch.name} ({arch.parameters:,} parameters)"),
+             ("Input", f"{_inputs(card)} of {'whole tracks' if card.level == 'track' else '3-s slices'}"),
+             ("Trained on", _trained_on(card.dataset)),
+             ("Created", card.created.replace("T", " ")[:16])]
+    metrics = _headline_metrics(card.metrics.summary()) if card.metrics else []
+    if metrics and card.protocol:
+        facts.append(("Evaluated by", card.protocol.detail))
     facts += metrics
-    check = meta.get("realworld")
+    check = card.realworld
     if check:
         facts.append(("Real-world check (music it never heard)",
                       f"{check['top1']:.1%} of {check['n']} modern songs right, {check['top3']:.1%} in the top 3"))
-    if meta.get("calibration"):
-        facts.append(("Probabilities", f"calibrated ({meta['calibration']['method']})"))
-    history = meta.get("training", {}).get("history", {})
+    if card.calibration:
+        facts.append(("Probabilities", f"calibrated ({card.calibration.method})"))
+    history = card.training.history or {}
     best = history.get("best_epoch") or 0
     epochs = history.get("epochs", [])
     accuracy = epochs[best - 1].get("val_accuracy") if 0 < best <= len(epochs) else None
@@ -294,32 +294,23 @@ def model_facts(meta: dict[str, Any]) -> list[tuple[str, str]]:
     return facts
 
 
-def _trained_on(dataset: dict[str, Any]) -> str:
+def _trained_on(dataset: Dataset) -> str:
     """Rows or tracks and where they came from (folder names only)."""
-    if isinstance(dataset.get("rows"), int):
-        return f"{dataset['rows']:,} rows of `{source_label(dataset.get('source', '?'))}`"
-    if isinstance(dataset.get("tracks"), int):
-        names = ", ".join(f"`{source_label(str(s))}`" for s in dataset.get("sources", []))
-        return f"{dataset['tracks']:,} tracks of {names}"
-    return f"`{source_label(dataset.get('source', '?'))}`"
+    names = ", ".join(f"`{source_label(s)}`" for s in dataset.sources)
+    if dataset.rows is not None:
+        return f"{dataset.rows:,} rows of {names}"
+    return f"{dataset.tracks:,} tracks of {names}"
 
 
-def _inputs(meta: dict[str, Any]) -> str:
+def _inputs(card: ModelCard) -> str:
     """What the network reads: feature-schema columns, a mel spectrogram, a pretrained embedding."""
-    schema = f"{meta.get('feature_schema', {}).get('id', '?')} features"
-    return " + ".join(schema if i == "features" else INPUT_NAMES.get(i, i) for i in meta.get("inputs", ["features"]))
+    schema = f"{card.feature_schema.id} features"
+    return " + ".join(schema if i == "features" else INPUT_NAMES.get(i, i) for i in card.inputs)
 
 
-def _headline_metrics(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
-    """Accuracy-like numbers in ``metrics`` (nested one level; per-genre tables and matrices skipped)."""
-    out = []
-    for key, value in metrics.items():
-        label = f"{prefix}{key.replace('_', ' ')}"
-        if isinstance(value, float) and ("accuracy" in key or key.endswith(("f1", "top3"))):
-            out.append((label.capitalize(), f"{value:.1%}"))
-        elif isinstance(value, dict) and not prefix and key not in ("per_genre", "confusion"):
-            out += _headline_metrics(value, prefix=f"{key.replace('_', ' ')} ")
-    return out
+def _headline_metrics(summary: dict[str, float]) -> list[tuple[str, str]]:
+    """The card's headline numbers (:meth:`core.models.model_card.Metrics.summary`) as labelled percentages."""
+    return [(key.replace("_", " ").capitalize(), f"{value:.1%}") for key, value in summary.items()]
 
 
 def shown_results(frame: pd.DataFrame) -> pd.DataFrame:

@@ -17,12 +17,12 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import streamlit as st
 
 from core.keras_env import keras
 from core.models import registry
+from core.models.model_card import ModelCard
 
 ROOT = Path(tempfile.gettempdir()) / "classically-punk-sessions"
 MAX_AGE_S = 24 * 3600
@@ -44,11 +44,11 @@ def models() -> list[registry.ModelInfo]:
     return registry.list_models(st.session_state[_KEY]) if _KEY in st.session_state else []
 
 
-def keep(name: str, model: keras.Model, meta: dict[str, Any], limit: int) -> tuple[registry.ModelInfo, list[str]]:
+def keep(name: str, model: keras.Model, card: ModelCard, limit: int) -> tuple[registry.ModelInfo, list[str]]:
     """Save ``model`` for this session (replacing one of the same name), keeping its ``limit`` newest models;
     returns its info and the names of the older models removed to make room (oldest first)."""
     folder = _folder()
-    info = registry.save_model(name, model, meta, folder, overwrite=True)
+    info = registry.save_model(name, model, card, folder, overwrite=True)
     kept = sorted(registry.list_models(folder), key=lambda i: (i.path / registry.MODEL_FILE).stat().st_mtime)
     for old in kept[:-limit]:
         shutil.rmtree(old.path, ignore_errors=True)

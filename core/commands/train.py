@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -128,6 +129,26 @@ class _StopFlag:
         return self.event.is_set()
 
 
+# Options that say where a run writes or how a job talks to it, not what it trains.
+_PLUMBING = {"--out": True, "--report-jsonl": True, "--stop-with-parent": False, "--workers": True}
+
+
+def rebuild_command(args: argparse.Namespace) -> str:
+    """The ``python -m core train ...`` that rebuilds this run's model: the command line as given (the
+    job plumbing of :data:`_PLUMBING` left out). Relative paths are relative to the repository root."""
+    given = args.argv[1:]
+    kept, skip = [], False
+    for part in given:
+        flag = part.split("=", 1)[0]
+        if skip:
+            skip = False
+        elif flag in _PLUMBING:
+            skip = _PLUMBING[flag] and "=" not in part
+        else:
+            kept.append(part)
+    return shlex.join(["python", "-m", "core", "train", *kept])
+
+
 def _jsonl_writer(path: str) -> Callable[[Any], None]:
     def write(report: Any) -> None:
         with open(path, "a", encoding="utf-8") as handle:
@@ -153,19 +174,19 @@ def run_transfer(args: argparse.Namespace) -> int:
         if not args.overwrite and (registry.models_dir() / args.name).exists():
             raise registry.RegistryError(f"A model named {args.name!r} already exists; use --overwrite.")
         recipe = recipe_from_args(args.backbones, args.outputs, args.augment, args.c, args.seed, folds)
-        model, meta = train_transfer(args.features, recipe, cache=Path(args.cache) if args.cache else None,
+        model, card = train_transfer(args.features, recipe, cache=Path(args.cache) if args.cache else None,
                                      workers=args.workers, evaluate=folds > 1, limit=args.limit_tracks,
                                      progress=lambda msg: print(f"  {msg}", file=sys.stderr),
-                                     command="python -m core " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else "")
+                                     command=rebuild_command(args))
     except (DatasetError, AudioError, registry.RegistryError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    meta["notes"] = args.notes
-    if meta["metrics"]:
-        m = meta["metrics"]
-        print(f"  held-out folds: track accuracy {m['tracks']['accuracy']:.3f}, balanced "
-              f"{m['tracks']['balanced_accuracy']:.3f}, ECE {m['ece']:.3f}", file=sys.stderr)
-    info = registry.save_model(args.name, model, meta, overwrite=args.overwrite)
+    card = dataclasses.replace(card, notes=args.notes)
+    if card.metrics:
+        m = card.metrics
+        print(f"  held-out folds: track accuracy {m.tracks['accuracy']:.3f}, balanced "
+              f"{m.tracks['balanced_accuracy']:.3f}, ECE {m.ece:.3f}", file=sys.stderr)
+    info = registry.save_model(args.name, model, card, overwrite=args.overwrite)
     if args.check:
         try:
             loaded = registry.load_model(args.name)
@@ -174,20 +195,21 @@ def run_transfer(args: argparse.Namespace) -> int:
             print(f"error: the check could not run: {exc}", file=sys.stderr)
             return 2
         print(format_scores(report), file=sys.stderr)
-        meta["realworld"] = {k: report[k] for k in ("folder", "n", "top1", "top3", "single_label", "balanced_accuracy",
-                                                    "per_label", "ece", "created")}
-        info = registry.save_model(args.name, model, meta, overwrite=True)
+        card = dataclasses.replace(card, realworld={k: report[k] for k in (
+            "folder", "n", "top1", "top3", "single_label", "balanced_accuracy", "per_label", "ece", "created")})
+        info = registry.save_model(args.name, model, card, overwrite=True)
     if args.default:
         registry.set_default(args.name)
-    print(f"Saved {info.path} ({meta['dataset']['tracks']} tracks, {meta['training']['patches']} patches, "
-          f"{meta['training']['seconds']:.0f} s)" + (" as the default model" if args.default else ""))
+    print(f"Saved {info.path} ({card.dataset.tracks} tracks, {card.training.patches} patches, "
+          f"{card.training.seconds:.0f} s)" + (" as the default model" if args.default else ""))
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
     from core.data.store import FeatureTableError
+    from core.features.extract import SLICE_SECONDS
     from core.models import registry
-    from core.models.model_card import model_card
+    from core.models.model_card import Metrics, Protocol, model_card
     from core.models.train import TrainConfig, train
 
     if args.architecture == "musicnn_linear":
@@ -213,16 +235,18 @@ def run(args: argparse.Namespace) -> int:
                              batch_size=args.batch_size, validation_fraction=args.validation,
                              balance_classes=not args.no_balance, seed=args.seed, model_config=model_config)
         source = args.source or " + ".join(args.features)
-        protocol, metrics = {}, {}
+        protocol: Protocol | None = None
+        metrics: Metrics | None = None
         if args.evaluate:
             from core.models.evaluate import evaluate
 
             print(f"Evaluating the recipe ({args.evaluate} protocol) ...", file=sys.stderr)
             report = evaluate(args.evaluate, config, table, source=source,
                               progress=lambda msg: print(f"  {msg}", file=sys.stderr))
-            protocol = {"name": report.protocol, "level": report.level, "folds": len(report.folds) or None,
-                        "notes": report.notes}
-            metrics = {**report.summary(), "per_genre_tracks": report.tracks["per_genre"]}
+            protocol = Protocol(report.protocol, f"{report.protocol}: {len(report.folds) or 1} fold(s) of held-out "
+                                f"{report.level} rows (seed {config.seed})", folds=len(report.folds) or None,
+                                notes=tuple(report.notes))
+            metrics = Metrics(report.tracks, rows=report.rows)
             print("  " + ", ".join(f"{k} {v:.3f}" for k, v in report.summary().items()), file=sys.stderr)
         with tqdm(total=args.epochs, unit="epoch", file=sys.stderr) as bar:
             def show(report) -> None:
@@ -239,8 +263,7 @@ def run(args: argparse.Namespace) -> int:
                     result = train_holdout(config, table, args.holdout, classes=classes, callbacks=listeners,
                                            stop=stop, source=source)
                     model, history = result.model, result.history
-                    protocol, metrics = result.protocol_card(), {**result.metrics_card(),
-                                                                 "comparison": result.comparison}
+                    protocol, metrics = result.protocol_card(), result.metrics_card()
                 else:
                     model, history = train(config, table, callbacks=listeners, stop=stop, classes=classes)
             except (FeatureTableError, ValueError, KeyError) as exc:
@@ -252,14 +275,14 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if history.stopped:
         print(f"Stopped after {len(history.epochs)} epochs; keeping the best one.", file=sys.stderr)
-    meta = model_card(model, config, history, source=source, protocol=protocol, metrics=metrics, notes=args.notes)
-    if args.segment_seconds:
-        meta["segment_seconds"] = args.segment_seconds
+    card = model_card(model, config, history, sources=(args.source,) if args.source else tuple(args.features),
+                      command=rebuild_command(args), protocol=protocol, metrics=metrics, notes=args.notes,
+                      segment_seconds=args.segment_seconds or SLICE_SECONDS)
     if args.out:
         out = Path(args.out)
-        info = registry.save_model(out.name, model, meta, out.parent, overwrite=True)
+        info = registry.save_model(out.name, model, card, out.parent, overwrite=True)
     else:
-        info = registry.save_model(args.name, model, meta, overwrite=args.overwrite)
+        info = registry.save_model(args.name, model, card, overwrite=args.overwrite)
         if args.default:
             registry.set_default(args.name)
     best = history.epochs[history.best_epoch - 1] if history.best_epoch else None

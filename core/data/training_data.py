@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,6 @@ from core.features.schema import WHOLE_TRACK, FeatureSchema, genre_order
 
 Level = Literal["slice", "track"]
 LEVELS: tuple[str, ...] = ("slice", "track")
-STATISTICS: tuple[str, ...] = ("mean", "std", "q25", "median", "q75")
 
 
 @dataclass
@@ -115,16 +114,3 @@ def track_average(groups: np.ndarray, y: np.ndarray, probs: np.ndarray) -> tuple
     labels = np.zeros(len(tracks), dtype=y.dtype)
     labels[inverse] = y
     return tracks, labels, sums / counts
-
-
-def genre_statistics(rows: TrainingRows) -> dict[str, Any]:
-    """``model.json``'s ``feature_stats``: per genre, per feature, the :data:`STATISTICS` of ``rows``."""
-    stats: dict[str, dict[str, list[float]]] = {}
-    for i, genre in enumerate(rows.classes):
-        x = rows.x[rows.y == i].astype(np.float64)
-        if not len(x):
-            continue
-        q25, median, q75 = np.percentile(x, [25, 50, 75], axis=0)
-        values = np.stack([x.mean(axis=0), x.std(axis=0), q25, median, q75], axis=1)
-        stats[genre] = {c: [float(f"{v:.6g}") for v in row] for c, row in zip(rows.schema.columns, values)}
-    return {"statistics": list(STATISTICS), "level": rows.level, "genres": stats}

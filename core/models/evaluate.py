@@ -29,6 +29,7 @@ from core.data.store import FeatureTableError
 from core.data.training_data import Level, TrainingRows, grouped_folds, track_average, training_rows
 from core.keras_env import keras
 from core.models.builders import predict_proba
+from core.models.model_card import Metrics, Protocol
 from core.models.model_inputs import input_kinds
 from core.models.registry import ModelInfo, list_models, load_model
 from core.models.train import EpochListener, StopFlag, TrainConfig, TrainHistory, train
@@ -241,15 +242,16 @@ class HoldoutResult:
     test_rows: TrainingRows
     comparison: list[dict[str, Any]] = field(default_factory=list)
 
-    def protocol_card(self) -> dict[str, Any]:
-        """The ``protocol`` entry of ``model.json``."""
-        return {"name": self.report.protocol, "split": "holdout", "test_fraction": TEST_FRACTION,
-                "split_seed": self.config.seed, "test_rows": len(self.test_rows),
-                "test_tracks": int(len(set(self.test_rows.groups))), "notes": self.report.notes}
+    def protocol_card(self) -> Protocol:
+        """The card's ``protocol``: the held-out test set."""
+        held = "rows" if self.report.protocol == "seed" else "tracks"
+        return Protocol(self.report.protocol, f"{self.report.protocol}: {TEST_FRACTION:.0%} of the {held} held out "
+                        f"as a test set (split seed {self.config.seed})", test_rows=len(self.test_rows),
+                        test_tracks=int(len(set(self.test_rows.groups))), notes=tuple(self.report.notes))
 
-    def metrics_card(self) -> dict[str, Any]:
-        """The ``metrics`` entry of ``model.json``."""
-        return {"summary": self.report.summary(), "rows": self.report.rows, "tracks": self.report.tracks}
+    def metrics_card(self) -> Metrics:
+        """The card's ``metrics``: the test set's scores and the saved models scored on it."""
+        return Metrics(self.report.tracks, rows=self.report.rows, comparison=tuple(self.comparison))
 
 
 def compare_registry(test: TrainingRows, protocol: str, config: TrainConfig, table: pd.DataFrame | None = None,
@@ -264,10 +266,10 @@ def compare_registry(test: TrainingRows, protocol: str, config: TrainConfig, tab
     """
     entries = []
     for info in list_models() if models is None else models:
-        stored = info.meta.get("metrics", {}).get("summary", {})
-        entry: dict[str, Any] = {"name": info.name, "trained_on": info.meta.get("dataset", {}).get("source", ""),
-                                 "stored_protocol": info.meta.get("protocol", {}).get("name"),
-                                 "stored_track_accuracy": stored.get("track_accuracy")}
+        card = info.card
+        entry: dict[str, Any] = {"name": info.name, "trained_on": " + ".join(card.dataset.sources),
+                                 "stored_protocol": card.protocol.name if card.protocol else None,
+                                 "stored_track_accuracy": card.metrics.tracks["accuracy"] if card.metrics else None}
         try:
             rows, why = _comparable_rows(info, test, table)
             if rows is None:
@@ -289,7 +291,7 @@ def compare_registry(test: TrainingRows, protocol: str, config: TrainConfig, tab
 def _comparable_rows(info: ModelInfo, test: TrainingRows,
                      table: pd.DataFrame | None) -> tuple[TrainingRows | None, str]:
     """The rows ``info``'s model can be scored on (None and why not, or the rows and what they are)."""
-    inputs = input_kinds(info.meta)
+    inputs = input_kinds(info.card)
     missing = sorted(set(test.classes) - set(info.classes))
     if inputs != ("features",):
         return None, f"reads {', '.join(inputs)}, not feature-table rows"

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.models.builders import predict_proba
+from core.models.model_card import FeatureStats
 from core.models.model_inputs import INPUT_NAMES, input_kinds
 from core.models.tag_evidence import TagReason, explains_with_tags, tag_reasons
 
@@ -51,14 +52,14 @@ class Explanation:
     tags: list[TagReason] = field(default_factory=list)  # for tag models: the tags behind the verdict
 
 
-def occlusion(model, rows: np.ndarray, columns: list[str], genre_index: int, feature_stats: dict,
+def occlusion(model, rows: np.ndarray, columns: list[str], genre_index: int, feature_stats: FeatureStats | None,
               k: int = 6) -> Explanation:
     """Occlusion reasons for a feature model judging ``rows`` (the track's verdict is their mean)."""
-    genres = feature_stats.get("genres", {})
+    genres = feature_stats.genres if feature_stats else {}
     if not genres or any(c not in stats for stats in genres.values() for c in columns):
         return Explanation(False, "This model has no genre statistics saved with it, so the effect of each "
                                   "feature cannot be measured.")
-    neutral = np.mean([[stats[c][0] for c in columns] for stats in genres.values()], axis=0)
+    neutral = np.mean([[stats[c].mean for c in columns] for stats in genres.values()], axis=0)
     n, width = rows.shape
     batch = np.repeat(rows[None, :, :], width + 1, axis=0)  # copy 0: as is; copy j+1: feature j neutral
     batch[np.arange(1, width + 1), :, np.arange(width)] = neutral[:, None]
@@ -80,10 +81,10 @@ def _features(result, model, k: int) -> Explanation:
 
 def _tags(result, model, k: int) -> Explanation | None:
     """A tag model's reasons (None for other musicnn models: they get the general answer)."""
-    if not explains_with_tags(model.info.meta) or result.segment_tag_logits is None or len(result.classes) < 2:
+    if not explains_with_tags(model.info.card) or result.segment_tag_logits is None or len(result.classes) < 2:
         return None
     (genre, _), (runner_up, _) = result.top(2)
-    reasons = tag_reasons(model.model, model.info.meta, result.segment_tag_logits, genre, runner_up, k)
+    reasons = tag_reasons(model.model, model.info.card, result.segment_tag_logits, genre, runner_up, k)
     return Explanation(True, "This model reads the 50 tags a network trained on ~200,000 real songs hears in each "
                              "window, through a linear layer; these tags account for most of the lead of the "
                              "verdict over the runner-up (the model's own arithmetic, averaged over the windows).",
@@ -96,7 +97,7 @@ EXPLAINERS: dict[tuple[str, ...], Callable] = {("features",): _features, ("music
 def explain(result, model, k: int = 6) -> Explanation:
     """The explanation of ``result`` (a :class:`core.predict.Classification`) by ``model``
     (its :class:`core.models.registry.LoadedModel`)."""
-    kinds = input_kinds(model.info.meta)
+    kinds = input_kinds(model.info.card)
     explainer = EXPLAINERS.get(kinds)
     found = explainer(result, model, k) if explainer is not None else None
     if found is None:

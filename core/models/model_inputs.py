@@ -1,6 +1,6 @@
 """What a registered model reads, and how :func:`core.predict.classify` makes it from one decode.
 
-``model.json`` names the model's inputs in order under ``inputs`` (absent: ``["features"]``):
+A model's card names its inputs in order under ``inputs``:
 
 - ``features``: feature-schema rows (the seed MLP; whole-track row first for ``level: track``);
 - ``log_mel``: 3-s log-mel patches from :mod:`core.features.spectrograms` (the CNN);
@@ -15,6 +15,7 @@ and a verdict of the first part after the first batch).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from core.features import musicnn
 from core.features.extract import Extraction, Signals
 from core.features.spectrograms import frames_of, patches_at
 from core.keras_env import keras
+
+if TYPE_CHECKING:
+    from core.models.model_card import ModelCard
 
 INPUT_KINDS = ("features", "log_mel", "musicnn")
 INPUT_NAMES = {"features": "audio features", "log_mel": "mel spectrogram", "musicnn": "musicnn patches (pre-trained tagger)"}
@@ -31,18 +35,18 @@ BATCH = 16  # segments per network call: the VGG's activations of 16 patches tak
 BatchDone = Callable[[int, np.ndarray], None]  # (segments done, their probabilities so far)
 
 
-def input_kinds(meta: dict) -> tuple[str, ...]:
-    """The inputs a model's ``model.json`` declares; a clear error for unknown ones."""
-    kinds = tuple(meta.get("inputs") or ("features",))
+def input_kinds(card: ModelCard) -> tuple[str, ...]:
+    """The inputs a model's card declares; a clear error for unknown ones."""
+    kinds = card.inputs
     unknown = [k for k in kinds if k not in INPUT_KINDS]
     if unknown:
         raise ValueError(f"Model inputs {', '.join(unknown)} are unknown; known: {', '.join(INPUT_KINDS)}.")
     return kinds
 
 
-def needs_features(meta: dict) -> bool:
+def needs_features(card: ModelCard) -> bool:
     """Whether the model reads anything made from the feature signals (else only musicnn patches)."""
-    return bool(FEATURE_KINDS & set(input_kinds(meta)))
+    return bool(FEATURE_KINDS & set(input_kinds(card)))
 
 
 def segment_input(kind: str, starts: np.ndarray, sr: int, *, signals: Signals | None = None,
@@ -60,7 +64,7 @@ def segment_input(kind: str, starts: np.ndarray, sr: int, *, signals: Signals | 
     raise ValueError(f"Unknown model input {kind!r}; known: {', '.join(INPUT_KINDS)}.")
 
 
-def predict_segments(model: keras.Model, meta: dict, inputs: list[np.ndarray], *, track_row: np.ndarray | None = None,
+def predict_segments(model: keras.Model, card: ModelCard, inputs: list[np.ndarray], *, track_row: np.ndarray | None = None,
                      batch_done: BatchDone | None = None, side: list[np.ndarray] | None = None
                      ) -> tuple[np.ndarray, np.ndarray]:
     """(segment probabilities, track probabilities) of ``model`` for one recording.
@@ -71,7 +75,7 @@ def predict_segments(model: keras.Model, meta: dict, inputs: list[np.ndarray], *
     :data:`BATCH` segments; ``batch_done`` hears after each batch. A network with two outputs (what it
     read, then the probabilities: :func:`core.models.tag_evidence.explaining_model`) puts the first into ``side``.
     """
-    if input_kinds(meta) == ("features",) and meta.get("level", "slice") == "track" and track_row is not None:
+    if input_kinds(card) == ("features",) and card.level == "track" and track_row is not None:
         probs = _batched(model, [np.vstack([track_row[None, :], inputs[0]]).astype(np.float32)], None)
         return probs[1:], probs[0]
     probs = _batched(model, inputs, batch_done, side)

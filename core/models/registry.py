@@ -14,13 +14,14 @@ import os
 import re
 import shutil
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from core.atomic import remove_temporaries, temporary_dir, write_json
 from core.features.schema import FeatureSchema, get_schema
 from core.keras_env import keras
+from core.models.model_card import CardError, ModelCard
 
 MODELS_ENV = "CPUNK_MODELS_DIR"
 MODEL_FILE = "model.keras"
@@ -56,23 +57,23 @@ def check_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """A model folder and its ``model.json``."""
+    """A model folder and its card (``model.json``)."""
 
     name: str
     path: Path
-    meta: dict[str, Any] = field(repr=False)
+    card: ModelCard = field(repr=False)
 
     @property
     def classes(self) -> tuple[str, ...]:
-        return tuple(self.meta["classes"])
+        return self.card.classes
 
     @property
     def schema_id(self) -> str:
-        return self.meta["feature_schema"]["id"]
+        return self.card.feature_schema.id
 
     @property
     def level(self) -> str:
-        return self.meta.get("level", "slice")
+        return self.card.level
 
 
 @dataclass
@@ -92,19 +93,18 @@ class LoadedModel:
         return self.info.classes
 
 
-def _read_meta(folder: Path) -> dict[str, Any]:
+def read_card(folder: Path) -> ModelCard:
+    """The card in ``folder``; :class:`RegistryError` saying what is wrong with it."""
     try:
-        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        data = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RegistryError(f"{folder.name}: {META_FILE} is missing; the folder is not a model.") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RegistryError(f"{folder.name}: {META_FILE} is not valid JSON ({exc}).") from None
-    schema, classes = (meta.get("feature_schema"), meta.get("classes")) if isinstance(meta, dict) else (None, None)
-    if not (isinstance(schema, dict) and isinstance(schema.get("id"), str) and isinstance(classes, list)
-            and classes and all(isinstance(c, str) for c in classes)):
-        raise RegistryError(f"{folder.name}: {META_FILE} is incomplete or tampered (it needs 'feature_schema' "
-                            "with an 'id' and a list of 'classes').")
-    return meta
+    try:
+        return ModelCard.from_json(data)
+    except CardError as exc:
+        raise RegistryError(f"{folder.name}: {META_FILE} is incomplete or tampered: {exc}") from None
 
 
 def _restore_interrupted(base: Path) -> None:
@@ -135,7 +135,7 @@ def list_models(root: str | os.PathLike | None = None) -> list[ModelInfo]:
     for folder in sorted(base.iterdir()):
         if folder.is_dir() and _NAME.match(folder.name) and (folder / MODEL_FILE).is_file():
             try:
-                found.append(ModelInfo(folder.name, folder, _read_meta(folder)))
+                found.append(ModelInfo(folder.name, folder, read_card(folder)))
             except RegistryError:
                 continue
     return found
@@ -149,17 +149,17 @@ def model_info(name: str, root: str | os.PathLike | None = None) -> ModelInfo:
     if not (folder / MODEL_FILE).is_file():
         known = ", ".join(m.name for m in list_models(root)) or "none"
         raise RegistryError(f"No model named {name!r} in {_root(root)} (available: {known}).")
-    return ModelInfo(name, folder, _read_meta(folder))
+    return ModelInfo(name, folder, read_card(folder))
 
 
 def check_schema(info: ModelInfo) -> FeatureSchema:
     """The running schema the model needs; :class:`SchemaMismatchError` if it differs."""
-    wanted = info.meta["feature_schema"]
+    wanted = info.card.feature_schema
     try:
-        schema = get_schema(wanted["id"])
+        schema = get_schema(wanted.id)
     except KeyError as exc:
         raise SchemaMismatchError(f"Model {info.name!r} cannot be used: {exc.args[0]}") from None
-    if list(schema.columns) != list(wanted.get("columns", schema.columns)):
+    if tuple(schema.columns) != wanted.columns:
         raise SchemaMismatchError(
             f"Model {info.name!r} was trained on other feature columns than {schema.id} has now; retrain it.")
     return schema
@@ -188,18 +188,40 @@ def _inference_copy(model: keras.Model) -> keras.Model:
     return copy
 
 
-def save_model(name: str, model: keras.Model, meta: dict[str, Any], root: str | os.PathLike | None = None,
+def save_model(name: str, model: keras.Model, card: ModelCard, root: str | os.PathLike | None = None,
                *, overwrite: bool = False) -> ModelInfo:
-    """Write ``model`` and ``meta`` as model ``name`` atomically (temp folder, then rename)."""
-    base = _root(root)
-    final = base / check_name(name)
+    """Write ``model`` and its ``card`` as model ``name`` atomically (temp folder, then rename); the one
+    writer of ``model.json``."""
+    card = replace(card, name=name)
+    final = _save(_root(root) / check_name(name), model, card.to_json(), overwrite)
+    return ModelInfo(name, final, card)
+
+
+def update_card(name: str, card: ModelCard, root: str | os.PathLike | None = None) -> ModelInfo:
+    """Replace the card of saved model ``name`` (its network unchanged), atomically: e.g. to store what a
+    module fitted afterwards in ``card.reliability``, or a migrated card."""
+    folder = _root(root) / check_name(name)
+    if not (folder / MODEL_FILE).is_file():
+        raise RegistryError(f"No model named {name!r} in {_root(root)}.")
+    card = replace(card, name=name)
+    write_json(folder / META_FILE, card.to_json())
+    return ModelInfo(name, folder, card)
+
+
+def save_backbone(folder: Path, model: keras.Model, description: dict[str, Any]) -> None:
+    """Write a pre-trained backbone (``models/_pretrained/<name>``: its network and the description its
+    loader reads, not a model card) atomically, replacing the folder's network and description."""
+    _save(folder, model, description, overwrite=True)
+
+
+def _save(final: Path, model: keras.Model, description: dict[str, Any], overwrite: bool) -> Path:
+    base, name = final.parent, final.name
     if final.exists() and not overwrite:
         raise RegistryError(f"A model named {name!r} already exists; choose another name or overwrite it.")
     base.mkdir(parents=True, exist_ok=True)
-    meta = {**meta, "name": name}
     with temporary_dir(final) as tmp:
         _inference_copy(model).save(tmp / MODEL_FILE)
-        write_json(tmp / META_FILE, meta)
+        write_json(tmp / META_FILE, description)
         if final.exists():
             old = base / f".old-{name}-{uuid.uuid4().hex[:8]}"
             os.replace(final, old)
@@ -207,7 +229,7 @@ def save_model(name: str, model: keras.Model, meta: dict[str, Any], root: str | 
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, final)
-    return ModelInfo(name, final, meta)
+    return final
 
 
 def default_name(root: str | os.PathLike | None = None) -> str | None:

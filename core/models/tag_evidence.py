@@ -11,9 +11,12 @@ shares, so no listed reason argues against the verdict.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from core.models.model_card import ModelCard
 
 BACKBONE_LAYER = "backbone"
 HEAD_LAYER = "linear_head"
@@ -29,18 +32,17 @@ class TagReason:
     above_usual: bool  # the tag is stronger than in the average training window (else: its absence counts)
 
 
-def explains_with_tags(meta: dict[str, Any]) -> bool:
+def explains_with_tags(card: ModelCard) -> bool:
     """Whether the model is a linear head on tag logits (the only kind these reasons are exact for)."""
-    arch = meta.get("architecture", {})
-    spec = (arch.get("config") or {}).get("spec", {})
-    return arch.get("name") == "musicnn_linear" and list(spec.get("outputs", [])) == ["logits"]
+    arch = card.architecture
+    return arch.name == "musicnn_linear" and list(arch.config["spec"]["outputs"]) == ["logits"]
 
 
-def tag_names(meta: dict[str, Any]) -> list[str]:
-    """The input columns' tag names, backbone by backbone (``meta`` of a tag-reading model)."""
+def tag_names(card: ModelCard) -> list[str]:
+    """The input columns' tag names, backbone by backbone (the card of a tag-reading model)."""
     from core.features import musicnn
 
-    backbones = meta["architecture"]["config"]["spec"]["backbones"]
+    backbones = card.architecture.config["spec"]["backbones"]
     return [name for b in backbones for name in musicnn.tag_names(b)]
 
 
@@ -53,7 +55,7 @@ def explaining_model(model: Any) -> Any:
     return keras.Model(inputs, [features, model.get_layer(HEAD_LAYER)(features)], name="explained")
 
 
-def tag_shares(model: Any, meta: dict[str, Any], window_logits: np.ndarray, genre: str, runner_up: str
+def tag_shares(model: Any, card: ModelCard, window_logits: np.ndarray, genre: str, runner_up: str
                ) -> tuple[np.ndarray, np.ndarray]:
     """(every tag's share of the mean logit margin of ``genre`` over ``runner_up``, the windows'
     standardised tag values); the shares plus the bias difference add up to the margin exactly."""
@@ -62,17 +64,17 @@ def tag_shares(model: Any, meta: dict[str, Any], window_logits: np.ndarray, genr
     mean = np.asarray(scale.mean, dtype=np.float64).reshape(-1)
     std = np.sqrt(np.asarray(scale.variance, dtype=np.float64).reshape(-1))
     kernel = np.asarray(head.get_layer("genre").get_weights()[0], dtype=np.float64)  # (tags, genres)
-    classes = list(meta["classes"])
+    classes = list(card.classes)
     g, r = classes.index(genre), classes.index(runner_up)
     z = (np.asarray(window_logits, dtype=np.float64) - mean) / np.where(std > 0, std, 1.0)
     return (z * (kernel[:, g] - kernel[:, r])).mean(axis=0), z
 
 
-def tag_reasons(model: Any, meta: dict[str, Any], window_logits: np.ndarray, genre: str, runner_up: str,
+def tag_reasons(model: Any, card: ModelCard, window_logits: np.ndarray, genre: str, runner_up: str,
                 k: int = 6) -> list[TagReason]:
     """The ``k`` tags with the largest positive share of the margin of ``genre`` over ``runner_up``."""
-    shares, z = tag_shares(model, meta, window_logits, genre, runner_up)
+    shares, z = tag_shares(model, card, window_logits, genre, runner_up)
     probability = (1 / (1 + np.exp(-np.asarray(window_logits, dtype=np.float64)))).mean(axis=0)
-    names = tag_names(meta)
+    names = tag_names(card)
     order = [j for j in np.argsort(-shares) if shares[j] > 0][:k]
     return [TagReason(names[j], float(probability[j]), float(shares[j]), bool(z[:, j].mean() > 0)) for j in order]

@@ -4,13 +4,12 @@
 recipe with track-grouped stratified folds (every fold trains on the clean and augmented patches of
 its training tracks and predicts the clean patches of its held-out tracks), fits the temperature on
 those held-out predictions (cross-fitted, so the reported expected calibration error is honest), then
-fits the head on every track and returns the deployable Keras model with its ``model.json`` content.
+fits the head on every track and returns the deployable Keras model with its card.
 Nothing random is left unseeded: the same data and recipe give the same weights.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import os
 import time
@@ -28,6 +27,7 @@ from core.data.training_data import track_average
 from core.features.schema import SEED, genre_order
 from core.models.evaluate import metrics
 from core.models.evaluate_audio import expected_calibration_error
+from core.models.model_card import Architecture, Calibration, Dataset, FeatureStats, Metrics, ModelCard, Protocol, SchemaRef, Training, now
 from core.models.transfer import backbone_model, fit_linear_head, fit_temperature, linear_head_model, transfer_model
 from core.models.transfer_data import CachedTables, EmbeddingSpec, collect_tracks, embedding_table
 
@@ -38,7 +38,7 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class TransferRecipe:
-    """Everything that decides a model of this recipe (stored in ``model.json``)."""
+    """Everything that decides a model of this recipe (stored in its card)."""
 
     spec: EmbeddingSpec = field(default_factory=EmbeddingSpec)
     c: tuple[float, ...] = C_GRID  # inverse L2 strengths tried; the best by held-out balanced log-loss is kept
@@ -123,21 +123,21 @@ def _fingerprint(data: PatchData) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def genre_description(seed_rows: pd.DataFrame, classes: tuple[str, ...]) -> dict[str, Any]:
+def genre_description(seed_rows: pd.DataFrame, classes: tuple[str, ...]) -> FeatureStats:
     """Per-genre seed-feature statistics of the training tracks (what explanations compare a clip with)."""
-    from core.data.training_data import TrainingRows, genre_statistics
+    from core.data.training_data import TrainingRows
 
     index = {c: i for i, c in enumerate(classes)}
     rows = TrainingRows(SEED, "slice", classes, seed_rows[list(SEED.columns)].to_numpy(np.float32),
                         seed_rows["label"].map(index).to_numpy(np.int64), seed_rows["track_id"].to_numpy(str),
                         seed_rows)
-    return genre_statistics(rows)
+    return FeatureStats.of(rows)
 
 
 def train_transfer(sources: list[str | os.PathLike], recipe: TransferRecipe, *, cache: Path | None = None,
                    workers: int = 1, evaluate: bool = True, limit: int | None = None,
-                   progress: Progress | None = None, command: str = "") -> tuple[Any, dict[str, Any]]:
-    """(deployable Keras model, ``model.json`` content) of the recipe trained on every track of ``sources``
+                   progress: Progress | None = None, command: str = "") -> tuple[Any, ModelCard]:
+    """(deployable Keras model, its card) of the recipe trained on every track of ``sources``
     (``limit``: only the first tracks of each genre)."""
     t0 = time.perf_counter()
     tracks = collect_tracks(sources)
@@ -171,29 +171,22 @@ def train_transfer(sources: list[str | os.PathLike], recipe: TransferRecipe, *, 
     model = transfer_model(linear_head_model(head, temperature), backbone_model(recipe.spec.backbones, recipe.spec.outputs),
                            name=ARCHITECTURE)
     tracks_per_class = {c: int(len(set(data.groups[data.y == i]))) for i, c in enumerate(data.classes)}
-    meta = {
-        "format": 1,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "architecture": {"name": ARCHITECTURE, "config": {**recipe.to_dict(), "c_chosen": c,
-                                                           "c_tried": {f"{k:g}": v for k, v in tried.items()}},
-                         "parameters": int(model.count_params())},
-        "inputs": ["musicnn"],
-        "feature_schema": {"id": SEED.id, "name": SEED.name, "version": SEED.version, "columns": list(SEED.columns)},
-        "level": "slice",
-        "segment_seconds": 3.0,
-        "classes": list(data.classes),
-        "training": {"command": command, "recipe": recipe.to_dict(), "seconds": round(time.perf_counter() - t0, 1),
-                     "patches": int(len(data.y)), "augmented_patches": int((data.variant > 0).sum())},
-        "protocol": {"name": "track", "detail": evaluation["protocol"]} if evaluation else {},
-        "metrics": {"tracks": evaluation["tracks"], "ece": evaluation["ece"],
-                    "ece_uncalibrated": evaluation["ece_uncalibrated"]} if evaluation else {},
-        "calibration": {"method": "temperature scaling on held-out folds", "temperature": temperature},
-        "dataset": {"sources": [str(s) for s in sources], "tracks": len(tracks), "tracks_per_class": tracks_per_class,
-                    "fingerprint": _fingerprint(data)},
-        "feature_stats": genre_description(seed_rows, data.classes),
-        "notes": "",
-    }
-    return model, meta
+    card = ModelCard(
+        name="", created=now(),
+        architecture=Architecture(ARCHITECTURE, {**recipe.to_dict(), "c_chosen": c,
+                                                 "c_tried": {f"{k:g}": v for k, v in tried.items()}},
+                                  int(model.count_params())),
+        inputs=("musicnn",), feature_schema=SchemaRef.of(SEED), level="slice", segment_seconds=3.0,
+        classes=tuple(data.classes), command=command,
+        training=Training(recipe.to_dict(), round(time.perf_counter() - t0, 1), patches=int(len(data.y)),
+                          augmented_patches=int((data.variant > 0).sum())),
+        protocol=Protocol("track", evaluation["protocol"], folds=recipe.folds) if evaluation else None,
+        metrics=Metrics(evaluation["tracks"], ece=evaluation["ece"],
+                        ece_uncalibrated=evaluation["ece_uncalibrated"]) if evaluation else None,
+        calibration=Calibration("temperature scaling on held-out folds", temperature),
+        dataset=Dataset(tuple(str(s) for s in sources), _fingerprint(data), len(tracks), tracks_per_class),
+        feature_stats=genre_description(seed_rows, data.classes))
+    return model, card
 
 
 def recipe_from_args(backbones: list[str], outputs: list[str], variants: int, c: list[float] | None, seed: int,
