@@ -170,7 +170,8 @@ def test_a_visitor_keeps_a_model_for_the_session_only_and_can_download_and_class
     assert [d for d in at.get("download_button") if "(.zip)" in d.proto.label]
     assert (sorted(p.name for p in server["models"].iterdir()), (server["models"] / "default.json").read_text()) == before
     card = json.loads((Path(at.session_state["session_models_dir"]) / "mine" / "model.json").read_text())
-    assert card["dataset"]["source"] == "Dataset: features/shared.parquet"  # the card names no server path
+    assert card["dataset"]["sources"] == ["Dataset: features/shared.parquet"]  # the card names no server path
+    assert card["command"].startswith("python -m core train shared.parquet ") and str(server["shared"]) not in card["command"]
     assert card["level"] == "track"
     with zipfile.ZipFile(io.BytesIO(session_models.archive(session_models_info(at, "mine")))) as zf:
         assert sorted(zf.namelist()) == ["mine/model.json", "mine/model.keras"]

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import io
 import secrets
+import shlex
 import shutil
 import tempfile
 import time
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
@@ -46,9 +48,11 @@ def models() -> list[registry.ModelInfo]:
 
 def keep(name: str, model: keras.Model, card: ModelCard, limit: int) -> tuple[registry.ModelInfo, list[str]]:
     """Save ``model`` for this session (replacing one of the same name), keeping its ``limit`` newest models;
-    returns its info and the names of the older models removed to make room (oldest first)."""
+    returns its info and the names of the older models removed to make room (oldest first). The card's
+    command names its files without their server folders."""
     folder = _folder()
-    info = registry.save_model(name, model, card, folder, overwrite=True)
+    command = shlex.join(Path(part).name if part.startswith("/") else part for part in shlex.split(card.command))
+    info = registry.save_model(name, model, replace(card, command=command), folder, overwrite=True)
     kept = sorted(registry.list_models(folder), key=lambda i: (i.path / registry.MODEL_FILE).stat().st_mtime)
     for old in kept[:-limit]:
         shutil.rmtree(old.path, ignore_errors=True)
