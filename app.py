@@ -6,6 +6,7 @@ folder is not called ``pages/``: next to app.py that name switches on Streamlit'
 
 import streamlit as st
 
+from ui.classify_data import recover_registry
 from ui.loaders import warm_indexes
 from ui.mode import policy
 from ui.navigation import HOME, PAGES
@@ -16,6 +17,7 @@ st.set_page_config(page_title="Classically Punk", page_icon=":material/graphic_e
 # went wrong" and the details go to the server's log only.
 st.set_option("client.showErrorDetails", "none" if policy().public else "full")
 
+recover_registry()
 current = st.navigation([spec.page(default=spec is HOME) for spec in PAGES])
 dataset_sidebar()
 warm_indexes()

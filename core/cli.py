@@ -22,6 +22,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "core.commands.evaluate_audio",
 )
 
+# The commands that read the model registry.
+MODEL_COMMANDS = frozenset({"train", "predict", "evaluate-audio"})
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Classically Punk: music genre classification.")
@@ -34,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # as given (model cards record the command)
+    if args.command in MODEL_COMMANDS:  # start-up: finish what a killed save left (reads never write)
+        from core.models.registry import recover
+
+        recover()
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -228,7 +228,7 @@ def _save_and_die(root: Path, name: str, crash_at: int | str) -> None:
 
 @pytest.mark.parametrize("point", CRASH_POINTS, ids=list(CRASH_POINTS))
 def test_kill_9_at_each_step_of_a_model_save_never_shows_half_a_model(point: str, registry_copy: Path) -> None:
-    from core.models.registry import default_name, list_models, load_model, model_info
+    from core.models.registry import default_name, list_models, load_model, model_info, recover
 
     name = default_name(registry_copy)
     meta = json.loads((registry_copy / name / "model.json").read_text())
@@ -242,6 +242,10 @@ def test_kill_9_at_each_step_of_a_model_save_never_shows_half_a_model(point: str
     _, status = os.waitpid(pid, 0)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, f"child status {status}"
 
+    left = sorted(p.name for p in registry_copy.iterdir())
+    list_models(registry_copy), default_name(registry_copy)
+    assert sorted(p.name for p in registry_copy.iterdir()) == left, "a read changed the registry"
+    recover(registry_copy)  # what the app and the commands do at start-up
     visible = [p for p in registry_copy.iterdir() if p.is_dir() and not p.name.startswith(".")]
     for folder in visible:
         assert sorted(f.name for f in folder.iterdir()) == ["model.json", "model.keras"], f"half model: {folder}"
@@ -254,7 +258,7 @@ def test_kill_9_at_each_step_of_a_model_save_never_shows_half_a_model(point: str
 
 def test_only_the_temporaries_of_ended_writers_are_removed(tmp_path: Path) -> None:
     from core.atomic import atomic_path, remove_temporaries
-    from core.models.registry import list_models
+    from core.models.registry import list_models, recover
 
     dead_file, dead_dir = killed_write(tmp_path / "a.parquet"), killed_write(tmp_path / "m", kind="dir")
     with atomic_path(tmp_path / "b.parquet") as live:  # this process is still writing it
@@ -264,4 +268,5 @@ def test_only_the_temporaries_of_ended_writers_are_removed(tmp_path: Path) -> No
         assert live.exists() and (tmp_path / "b.parquet.notes").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.parquet", "b.parquet.notes"]
     killed_write(tmp_path / "models" / "m", kind="dir")
-    assert list_models(tmp_path / "models") == [] and not list((tmp_path / "models").iterdir())
+    assert list_models(tmp_path / "models") == [] and list((tmp_path / "models").iterdir())  # a read leaves it
+    assert recover(tmp_path / "models") == [] and not list((tmp_path / "models").iterdir())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -112,3 +113,18 @@ def test_the_shipped_default_model_loads() -> None:
     assert name is not None, "models/default.json must name a shipped model"
     loaded = registry.load_model()
     assert loaded.name == name and len(loaded.classes) == 10
+
+
+def test_reads_never_write_and_recover_puts_back_a_model_a_killed_overwrite_moved_aside(tmp_path, trained) -> None:
+    registry.save_model("m", *trained, root=tmp_path)
+    registry.set_default("m", tmp_path)
+    os.replace(tmp_path / "m", tmp_path / ".old-m-0123abcd")  # killed between the overwrite's two renames
+    (tmp_path / ".tmp-999999999-m-x").mkdir()  # the temporary of a process that has ended
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert registry.list_models(tmp_path) == [] and registry.default_name(tmp_path) is None
+    with pytest.raises(RegistryError, match="No model named 'm'"):
+        registry.model_info("m", tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert registry.recover(tmp_path) == ["m"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["default.json", "m"]
+    assert registry.default_name(tmp_path) == "m"

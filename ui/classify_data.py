@@ -23,7 +23,7 @@ import streamlit as st
 from core.audio import opens_as_audio
 from core.failures import failure_message
 from core.features.schema import GENRES
-from core.models.registry import META_FILE, MODEL_FILE, LoadedModel, ModelInfo, load_model
+from core.models.registry import META_FILE, MODEL_FILE, LoadedModel, ModelInfo, load_model, models_dir, recover
 from core.predict import Classification, Progress, classify
 from ui.loaders import audio_index
 from ui.mode import policy
@@ -48,6 +48,18 @@ class Clip:
 def model_key(info: ModelInfo) -> ModelKey:
     """The cache key of a registered model: its name, the newest modification time of its files, its registry."""
     return info.name, max((info.path / f).stat().st_mtime for f in (MODEL_FILE, META_FILE)), str(info.path.parent)
+
+
+@st.cache_resource(show_spinner=False)
+def recovered(root: str) -> list[str]:
+    """Start-up recovery of the models directory ``root`` (:func:`core.models.registry.recover`), once per
+    process: the models a killed save had moved aside are back before any page lists them."""
+    return recover(root)
+
+
+def recover_registry() -> None:
+    """:func:`recovered` for the models directory in use."""
+    recovered(str(models_dir()))
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")

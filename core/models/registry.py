@@ -2,13 +2,16 @@
 
 The models directory is ``$CPUNK_MODELS_DIR`` or ``<repo>/models``. Every write goes to a temporary
 folder or file inside the models directory and is renamed into place, so an interrupted save leaves
-either the old state or the new one, never a half-written model or a broken default. Models load
+either the old state or the new one, never a half-written model or a broken default; :func:`recover`
+puts back a model whose overwrite was killed between its renames (at start-up and before each save:
+reading the registry never changes it). Models load
 with ``safe_mode=True`` (no arbitrary code) and are refused when their feature schema is not the
 one the running extractor produces.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -107,10 +110,18 @@ def read_card(folder: Path) -> ModelCard:
         raise RegistryError(f"{folder.name}: {META_FILE} is incomplete or tampered: {exc}") from None
 
 
-def _restore_interrupted(base: Path) -> None:
-    """Put back a model whose overwrite was killed between its two renames (old folder moved aside as
-    ``.old-<name>-<hex8>``, new one not yet moved in), so a crash never makes a model disappear; remove
-    old folders whose replacement is in place and the temporaries of killed saves."""
+def recover(root: str | os.PathLike | None = None) -> list[str]:
+    """Finish what killed saves left in the models directory; returns the names of the models put back.
+
+    A model whose overwrite was killed between its two renames (old folder moved aside as
+    ``.old-<name>-<hex8>``, new one not yet moved in) is put back, so a crash never makes a model
+    disappear; old folders whose replacement is in place and the temporaries of ended saves are removed.
+    Run at start-up (the app, the commands that read models) and before every save; reads never write.
+    """
+    base = _root(root)
+    if not base.is_dir():
+        return []
+    restored = []
     for old in base.glob(".old-*"):
         name = old.name[len(".old-"):-9]
         if not _NAME.match(name):
@@ -120,9 +131,12 @@ def _restore_interrupted(base: Path) -> None:
         elif not (base / name).exists() and (old / MODEL_FILE).is_file() and (old / META_FILE).is_file():
             try:
                 os.replace(old, base / name)
+                restored.append(name)
             except OSError:  # another process got there first
                 pass
-    remove_temporaries(base)
+    with contextlib.suppress(OSError):  # a read-only registry: nothing to clean
+        remove_temporaries(base)
+    return restored
 
 
 def list_models(root: str | os.PathLike | None = None) -> list[ModelInfo]:
@@ -130,7 +144,6 @@ def list_models(root: str | os.PathLike | None = None) -> list[ModelInfo]:
     base = _root(root)
     if not base.is_dir():
         return []
-    _restore_interrupted(base)
     found = []
     for folder in sorted(base.iterdir()):
         if folder.is_dir() and _NAME.match(folder.name) and (folder / MODEL_FILE).is_file():
@@ -144,8 +157,6 @@ def list_models(root: str | os.PathLike | None = None) -> list[ModelInfo]:
 def model_info(name: str, root: str | os.PathLike | None = None) -> ModelInfo:
     """The description of model ``name``; a clear error when there is no such model."""
     folder = _root(root) / check_name(name)
-    if not (folder / MODEL_FILE).is_file() and folder.parent.is_dir():
-        _restore_interrupted(folder.parent)
     if not (folder / MODEL_FILE).is_file():
         known = ", ".join(m.name for m in list_models(root)) or "none"
         raise RegistryError(f"No model named {name!r} in {_root(root)} (available: {known}).")
@@ -216,6 +227,7 @@ def save_backbone(folder: Path, model: keras.Model, description: dict[str, Any])
 
 def _save(final: Path, model: keras.Model, description: dict[str, Any], overwrite: bool) -> Path:
     base, name = final.parent, final.name
+    recover(base)
     if final.exists() and not overwrite:
         raise RegistryError(f"A model named {name!r} already exists; choose another name or overwrite it.")
     base.mkdir(parents=True, exist_ok=True)
@@ -238,8 +250,6 @@ def default_name(root: str | os.PathLike | None = None) -> str | None:
         name = json.loads((_root(root) / DEFAULT_FILE).read_text(encoding="utf-8")).get("default")
     except (FileNotFoundError, json.JSONDecodeError, AttributeError):
         return None
-    if isinstance(name, str) and _NAME.match(name) and not (_root(root) / name / MODEL_FILE).is_file():
-        _restore_interrupted(_root(root))
     return name if isinstance(name, str) and _NAME.match(name) and (_root(root) / name / MODEL_FILE).is_file() else None
 
 
