@@ -9,8 +9,8 @@ Readers (a UI polling every second) call :meth:`Job.snapshot`, which copies the 
 
 Jobs live in :data:`JOBS`, keyed by an unguessable id, so a reloaded page can reattach with
 :meth:`JobRegistry.adopt`. Each job has an *owner* (a UI session id) with an ``alive`` check: when the
-owner has been gone for ``grace_s`` seconds and nobody adopted the job, it stops at the next batch
-(keeping its best weights) and says why; it is never left running unwatched. Each owner runs at most
+owner has been gone for ``grace_s`` seconds and nobody adopted the job, its watcher thread stops it (at
+the next batch, keeping its best weights) and says why; it is never left running unwatched. Each owner runs at most
 one job, the process at most ``max_running``; finished jobs are forgotten ``keep_s`` after they end.
 """
 
@@ -40,6 +40,7 @@ Alive = Callable[[], bool]
 RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
 ORPHANED = "its page was closed and nobody reattached"
 USER_STOP = "stopped on request"
+WATCH_S = 1.0  # how often a job's watcher checks that its owner is still there
 
 
 class JobError(RuntimeError):
@@ -86,7 +87,6 @@ class Job:
         self._lock = threading.Lock()
         self._owner, self._alive = owner, alive
         self._gone_since: float | None = None
-        self._checked = -1.0
         self._status = RUNNING
         self.started = clock()
         self.ended: float | None = None
@@ -108,19 +108,27 @@ class Job:
             self._status, self.error, self.ended = status, error, self._clock()
 
     def is_set(self) -> bool:
-        """The stop flag the work polls: set on request, or once the owner is gone past the grace time."""
-        if self._stop.is_set():
-            return True
-        now = self._clock()
-        if now - self._checked >= 1.0:  # the owner check is cheap, but a batch can be shorter than 1 ms
-            self._checked = now
-            with self._lock:
-                alive = self._alive is None or self._alive()
-                self._gone_since = None if alive else (self._gone_since or now)
-                orphaned = self._gone_since is not None and now - self._gone_since >= self._grace_s
-            if orphaned:
-                self.stop(ORPHANED)
+        """The stop flag the work polls: set on request (:meth:`stop`) or by :meth:`check_owner`."""
         return self._stop.is_set()
+
+    def check_owner(self) -> None:
+        """Note whether the owner is alive; once it has been gone for the grace time, stop the job
+        (reason :data:`ORPHANED`). The job's watcher calls it every :data:`WATCH_S` seconds."""
+        now = self._clock()
+        with self._lock:
+            alive = self._alive is None or self._alive()
+            self._gone_since = None if alive else (now if self._gone_since is None else self._gone_since)
+            orphaned = self._gone_since is not None and now - self._gone_since >= self._grace_s
+        if orphaned:
+            self.stop(ORPHANED)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(WATCH_S) and self._thread.is_alive():
+            self.check_owner()
+
+    def _start(self) -> None:
+        self._thread.start()
+        threading.Thread(target=self._watch, name=f"train-job-watch-{self.id}", daemon=True).start()
 
     # --- reader side -------------------------------------------------------------------------------
     @property
@@ -179,7 +187,7 @@ class JobRegistry:
                                "try again when one has ended.")
             job = Job(work, total_epochs, owner, alive, self.grace_s, info, self._clock)
             self._jobs[job.id] = job
-        job._thread.start()
+        job._start()
         return job
 
     def get(self, job_id: str | None) -> Job | None:

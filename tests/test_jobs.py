@@ -111,20 +111,37 @@ def test_a_job_whose_owner_is_gone_stops_after_the_grace_time_unless_adopted() -
     jobs = JobRegistry(grace_s=60, keep_s=600, clock=clock)
     sessions = {"old": True, "new": True}
     job = jobs.start(stepping_work(0), total_epochs=10, owner="old", alive=lambda: sessions["old"])
-    job.wait(WAIT)  # the fake work returns at once; drive the stop flag by hand
+    job.wait(WAIT)  # the fake work returns at once; drive the owner check by hand
     sessions["old"] = False
     clock.now = 10
+    job.check_owner()
     assert not job.is_set()  # gone, but within the grace time
     clock.now = 40
     jobs.adopt(job.id, "new", alive=lambda: sessions["new"])  # a reload reattaches
     assert job.owner == "new"
     clock.now = 200
+    job.check_owner()
     assert not job.is_set()
     sessions["new"] = False
     clock.now = 210
+    job.check_owner()
     assert not job.is_set()
-    clock.now = 271
+    clock.now = 270
+    assert not job.is_set()  # asking is not checking: only the watcher's check stops a job
+    job.check_owner()
     assert job.is_set() and job.stop_reason == ORPHANED
+
+
+def test_the_jobs_watcher_stops_a_job_whose_owner_is_gone() -> None:
+    """No one has to poll: the job's own watcher notices the closed page and stops the run."""
+    gate = threading.Semaphore(0)
+    job = JobRegistry(grace_s=0).start(stepping_work(100, gate), total_epochs=100, owner="a", alive=lambda: False)
+    for _ in range(int(WAIT / 0.05)):  # the watcher checks every WATCH_S seconds
+        if job.is_set():
+            break
+        job.wait(0.05)
+    gate.release()
+    assert job.wait(WAIT) and job.status == STOPPED and job.stop_reason == ORPHANED
 
 
 def test_finished_jobs_are_forgotten_after_keep_time_and_unknown_ids_are_refused() -> None:

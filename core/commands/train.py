@@ -12,6 +12,7 @@ import shlex
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -116,17 +117,17 @@ def ctrl_c_sets(event: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-class _StopFlag:
-    """Set by Ctrl-C (SIGINT); with ``watch_parent``, the process exits once its parent is gone (nobody is
-    left to read the result)."""
+def exit_with_parent(interval_s: float = 1.0) -> None:
+    """From now on, exit (status 3) once the process that started this one is gone: nobody is left to read
+    the result. A daemon thread checks every ``interval_s`` seconds."""
+    parent = os.getppid()
 
-    def __init__(self, watch_parent: bool):
-        self.event, self.parent = threading.Event(), os.getppid() if watch_parent else None
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval_s)
+        os._exit(3)
 
-    def is_set(self) -> bool:
-        if self.parent is not None and os.getppid() != self.parent:
-            os._exit(3)
-        return self.event.is_set()
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 # Options that say where a run writes or how a job talks to it, not what it trains.
@@ -214,8 +215,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.architecture == "musicnn_linear":
         return run_transfer(args)
-    stop = _StopFlag(args.stop_with_parent)
-    with ctrl_c_sets(stop.event):
+    if args.stop_with_parent:
+        exit_with_parent()
+    stop = threading.Event()
+    with ctrl_c_sets(stop):
         try:
             if args.name:
                 registry.check_name(args.name)
