@@ -265,10 +265,10 @@ class _Damage:
     notes: list[str] = field(default_factory=list)
 
     def read(self, lines: list[str]) -> list[str]:
-        """Keep the decoder's ``lines``; returns the errors among them."""
-        errors = [line.split("] ", 1)[-1] for line in lines if "error" in line.lower()]
+        """Keep the decoder's ``lines`` (as :func:`_decoder_said` words them); returns the errors among them."""
+        errors = [_decoder_said(line) for line in lines if "error" in line.lower()]
         self.errors += errors
-        self.notes += [line for line in lines if "error" not in line.lower()]
+        self.notes += [_decoder_said(line) for line in lines if "error" not in line.lower()]
         return errors
 
     def warnings(self, name: str) -> tuple[str, ...]:
@@ -303,6 +303,15 @@ def opens_as_audio(path: str | os.PathLike) -> bool:
 
 # libmpg123 (inside libsndfile) reports damaged MP3 frames on the C-level stderr; these lines are its.
 DECODER_LINE = re.compile(r"^(\[src/libmpg123|Note: |Warning: |\S*error: )")
+# What a decoder line says, without the source location and severity label it is printed with.
+_DECODER_LABEL = re.compile(r"^(\[[^\]]*\] )?(Note|Warning|\S*error): ", re.IGNORECASE)
+
+
+def _decoder_said(line: str) -> str:
+    """A decoder line as a warning quotes it: ``[src/libmpg123/layer3.c:...] error: big_values too large!``
+    -> ``big_values too large!``, ``Note: Trying to resync...`` -> ``Trying to resync...``: the warning
+    says who reported it, and the terminal never shows the decoder's own lines."""
+    return _DECODER_LABEL.sub("", line.strip(), count=1)
 _STDERR_LOCK = threading.Lock()  # fd 2 belongs to the whole process: one redirection at a time
 
 

@@ -43,6 +43,7 @@ class Case:
     warning: str = ""  # words one of the loader's warnings must contain (accepted audio)
     max_peak_mb: float | None = None  # bound on Python-visible memory while loading
     needs: Path | None = None  # a file the case reads; the case is skipped without it
+    ffmpeg: bool = False  # libsndfile cannot open it or reports errors, so ffmpeg's presence changes its path
 
 
 @dataclass(frozen=True)
@@ -167,21 +168,21 @@ def named_upload(data: bytes, name: str) -> io.BytesIO:
 
 AUDIO_CASES = [
     Case("random bytes .wav", "audio", lambda d: write(d, "noise.wav", np.random.default_rng(2).bytes(50_000)),
-         refused="not an audio file we can read"),
+         refused="not an audio file we can read", ffmpeg=True),
     Case("random bytes .mp3", "audio", lambda d: write(d, "noise.mp3", np.random.default_rng(3).bytes(50_000)),
-         refused="not an audio file we can read"),
+         refused="not an audio file we can read", ffmpeg=True),
     Case("empty file", "audio", lambda d: write(d, "empty.wav", b""), refused="empty (0 bytes)"),
     Case("truncated WAV header", "audio", lambda d: write(d, "header.wav", wav_bytes(tone(3))[:20]),
-         refused="not an audio file we can read"),
+         refused="not an audio file we can read", ffmpeg=True),
     Case("header-only WAV", "audio", lambda d: write(d, "header-only.wav", wav_bytes(tone(3))[:44]),
          refused="no decodable audio"),
     Case("GTZAN jazz.00054.wav", "audio", lambda d: CORRUPT_GTZAN, refused="not an audio file we can read",
-         needs=CORRUPT_GTZAN),
+         needs=CORRUPT_GTZAN, ffmpeg=True),
     Case("WAV claiming more samples", "audio", lambda d: declared_more(d, 10), warning="ends early"),
-    Case("MP3 with garbage after the header", "audio", mp3_with_garbage, refused="not an audio file we can read"),
+    Case("MP3 with garbage after the header", "audio", mp3_with_garbage, refused="not an audio file we can read", ffmpeg=True),
     Case("MP3 with a garbage tail", "audio", lambda d: write(
         d, "garbage-tail.mp3", wav_bytes(tone(3), fmt="MP3", subtype="MPEG_LAYER_III")
-        + np.random.default_rng(4).bytes(20_000))),
+        + np.random.default_rng(4).bytes(20_000)), ffmpeg=True),
     Case("0.2-s clip", "audio", lambda d: write(d, "blip.wav", wav_bytes(tone(0.2))), refused="too short"),
     Case("2-hour file", "audio", two_hour_wav, max_peak_mb=250),
     Case("8-channel 96 kHz", "audio", lambda d: write(d, "8ch.wav", wav_bytes(tone(3, 96_000, 8), 96_000))),
@@ -206,12 +207,12 @@ AUDIO_CASES = [
     Case("music with subnormals and a DC offset", "audio",
          lambda d: write(d, "dc-music.wav", wav_bytes(0.5 + 0.3 * tone(3) + 1e-40, subtype="FLOAT"))),
     Case("MP3 with damaged frames", "audio", lambda d: write(d, "damaged.mp3", damaged_mp3()),
-         warning="damaged"),
+         warning="damaged", ffmpeg=True),
     Case("text file renamed .mp3", "audio", lambda d: write(d, "lyrics.mp3", b"Never gonna give you up\n" * 200),
-         refused="not an audio file we can read"),
-    Case("PNG image", "audio", lambda d: write(d, "cover.png", tiny_png()), refused="not an audio file we can read"),
+         refused="not an audio file we can read", ffmpeg=True),
+    Case("PNG image", "audio", lambda d: write(d, "cover.png", tiny_png()), refused="not an audio file we can read", ffmpeg=True),
     Case("PNG image named .wav", "audio", lambda d: write(d, "cover.wav", tiny_png()),
-         refused="not an audio file we can read"),
+         refused="not an audio file we can read", ffmpeg=True),
     Case("huge declared length", "audio", lambda d: declared_more(d, 10**6), warning="ends early", max_peak_mb=50),
     Case("file over the size limit", "audio", over_the_limit, refused="too large", max_peak_mb=5),
     Case("unicode and spaces in the name", "audio",
@@ -220,7 +221,7 @@ AUDIO_CASES = [
          lambda d: named_upload(wav_bytes(tone(3)), "../../outside/evil.wav")),
     Case("bad upload named with '../'", "audio",
          lambda d: named_upload(b"not audio at all" * 100, "../../outside/evil.mp3"),
-         refused="not an audio file we can read"),
+         refused="not an audio file we can read", ffmpeg=True),
     Case("OGG content named .wav", "audio",
          lambda d: write(d, "really-ogg.wav", wav_bytes(tone(3), fmt="OGG", subtype="VORBIS"))),
 ]

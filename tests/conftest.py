@@ -8,6 +8,7 @@ silence, ...) of any rate, channel count, length and subtype into the test's ``t
 from __future__ import annotations
 
 import os
+import shutil
 
 # Keep every test process lean on the shared 2-core machine (set before numpy/TensorFlow load).
 for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
@@ -28,6 +29,7 @@ from synth_audio import synth  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+FFMPEG_TOOLS = ("ffmpeg", "ffprobe")
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +38,39 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "gtzan").is_dir():
         pytest.skip(f"development data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def path_without_ffmpeg(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A ``PATH`` that finds every program the real one finds except ffmpeg and ffprobe (links in one folder)."""
+    folder = tmp_path_factory.mktemp("path-without-ffmpeg")
+    for entry in os.environ.get("PATH", "").split(os.pathsep):
+        if not os.path.isdir(entry):
+            continue
+        for name in os.listdir(entry):
+            target = os.path.join(entry, name)
+            if name not in FFMPEG_TOOLS and not (folder / name).exists() and os.access(target, os.X_OK):
+                (folder / name).symlink_to(target)
+    return str(folder)
+
+
+@pytest.fixture(params=["with-ffmpeg", "without-ffmpeg"])
+def ffmpeg(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, path_without_ffmpeg: str) -> bool:
+    """Runs a decoder-dependent test twice: with ffmpeg on ``PATH`` and with it hidden from ``PATH``, in this
+    process and in every process it starts (they inherit ``PATH``). Without ffmpeg installed the first
+    variant is skipped, and fails under CI (``CI`` set), where ``scripts/test.sh`` has installed it.
+    ``indirect`` parametrisation may also ask for ``"as-installed"``: the machine's ``PATH`` as it is."""
+    if request.param == "as-installed":
+        return all(shutil.which(tool) for tool in FFMPEG_TOOLS)
+    if request.param == "without-ffmpeg":
+        monkeypatch.setenv("PATH", path_without_ffmpeg)
+        return False
+    if not all(shutil.which(tool) for tool in FFMPEG_TOOLS):
+        message = "ffmpeg is not installed (scripts/test.sh installs Debian's ffmpeg)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return True
 
 
 @pytest.fixture

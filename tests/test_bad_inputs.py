@@ -18,8 +18,13 @@ def test_the_matrix_has_at_least_25_cases() -> None:
     assert len({c.name for c in CASES}) == len(CASES)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_bad_input(case: Case, tmp_path: Path) -> None:
+# A case that ffmpeg's presence changes runs twice, with ffmpeg on PATH and hidden (conftest's ``ffmpeg``).
+RUNS = [pytest.param(c, variant, id=f"{c.name}-{variant}" if c.ffmpeg else c.name)
+        for c in CASES for variant in (("with-ffmpeg", "without-ffmpeg") if c.ffmpeg else ("as-installed",))]
+
+
+@pytest.mark.parametrize("case,ffmpeg", RUNS, indirect=["ffmpeg"])
+def test_bad_input(case: Case, ffmpeg: bool, tmp_path: Path) -> None:
     if not available(case):
         pytest.skip(f"{case.needs} is not here")
     folder = tmp_path / "case"
