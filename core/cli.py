@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; an unexpected error prints one line (the traceback goes to the log) and exits 2."""
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # as given (model cards record the command)
     if args.command in MODEL_COMMANDS:  # start-up: finish what a killed save left (reads never write)
@@ -46,3 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - no traceback reaches the person at the terminal
+        from core.failures import command_failure
+
+        print(command_failure(exc, args.command), file=sys.stderr)
+        return 2

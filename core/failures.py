@@ -4,7 +4,8 @@ Every place that analyses many files (``core predict``, dataset extraction, the 
 uploads on the Explore page) turns any exception raised for one file into that file's message with
 :func:`failure_message`, so a bug or a library failure on one file never stops the others. Tracebacks
 are appended to :func:`log_path` (``$CPUNK_LOG``, else ``classically-punk.log`` in the temp folder),
-in worker processes too, and never shown to the person who chose the file.
+in worker processes too, and never shown to the person who chose the file. A ``python -m core`` command
+that an unexpected error stops prints one line (:func:`command_failure`) and logs the traceback the same way.
 """
 
 from __future__ import annotations
@@ -57,10 +58,23 @@ def failure_message(exc: BaseException, what: str, expected: tuple[type[BaseExce
     """
     if isinstance(exc, expected):
         return str(exc)
-    if not any(isinstance(h, logging.FileHandler) and h.baseFilename == str(log_path().absolute())
-               for h in log.handlers):
-        log_to()
-    log.error("analysing %s failed", what, exc_info=exc)
+    _log(exc, f"analysing {what} failed")
     where = f"the log ({log_path()})" if name_log else "the server's log"
     return (f"Could not be analysed because of an internal error ({type(exc).__name__}); the details are in "
             f"{where}. Other files are not affected.")
+
+
+def command_failure(exc: BaseException, command: str) -> str:
+    """The one line a ``python -m core`` command prints when ``exc`` stops it unexpectedly: what happened,
+    naming the file when the exception does, and where the traceback was logged."""
+    _log(exc, f"python -m core {command} failed")
+    return (f"error: {command} stopped because of an internal error ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split()) or 'no message'}); the details are in the log ({log_path()}).")
+
+
+def _log(exc: BaseException, headline: str) -> None:
+    """Append ``headline`` and the traceback of ``exc`` to the log file (:func:`log_to` on first use)."""
+    if not any(isinstance(h, logging.FileHandler) and h.baseFilename == str(log_path().absolute())
+               for h in log.handlers):
+        log_to()
+    log.error("%s", headline, exc_info=exc)
