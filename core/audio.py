@@ -135,7 +135,7 @@ def _read_bytes(source: Source, max_bytes: int) -> tuple[BinaryIO | str, int]:
             raise AudioError(f"{_name(source)} could not be read from its store ({exc}).") from None
         handle: BinaryIO | str = io.BytesIO(data)
     elif isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
+        path = os.fspath(storage.location(source))
         if not os.path.isfile(path):
             raise AudioError(f"{Path(path).name}: file not found.")
         size = os.path.getsize(path)

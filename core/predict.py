@@ -381,9 +381,9 @@ WORKER_DIED = ("the analysis process ended unexpectedly (it crashed or ran out o
                "file; the other files were not affected")
 
 
-def _init_predict_worker(main_pid: int, name: str, root: str) -> None:
+def _init_predict_worker(main_pid: int, environ: dict[str, str], name: str, root: str) -> None:
     """Process-pool initializer: one thread per library, then the model, loaded once per worker."""
-    init_worker(main_pid)
+    init_worker(main_pid, environ)
     set_threads(1)
     global _worker_model
     _worker_model = load_model(name, root)
@@ -401,7 +401,7 @@ def _pool_rows(paths: list[str], model: LoadedModel, limit: AnalysisLimit, progr
     replaced for the rest of the batch."""
     def new_pool() -> ProcessPoolExecutor:
         return ProcessPoolExecutor(1, mp_context=pool_context(), initializer=_init_predict_worker,
-                                   initargs=(os.getpid(), model.name, str(model.info.path.parent)))
+                                   initargs=(os.getpid(), dict(os.environ), model.name, str(model.info.path.parent)))
 
     rows: list[dict[str, object]] = [{} for _ in paths]
     todo = iter(range(len(paths)))

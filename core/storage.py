@@ -1,5 +1,6 @@
 """Where datasets and tables live: a local path, or an fsspec URL (``s3://``, ``gs://``, ``az://``,
-``memory://``, ``file://``, ...) for object storage.
+``memory://``, ...) for object storage. A ``file://`` URL is a local path written as a URL: it is
+turned into that path (:func:`location`), so it gets the local disk's folders and atomic writes.
 
 Everything in ``core`` that reads or writes audio, manifests, feature stores or Parquet files goes
 through these few functions, so each accepts either kind of location. A local path stays a
@@ -18,6 +19,7 @@ workers, which are other processes, cannot read audio from it.
 
 from __future__ import annotations
 
+import json
 import os
 import posixpath
 from pathlib import Path
@@ -31,14 +33,21 @@ from core import atomic
 Location = Union[str, Path]  # a local path, or a URL string
 
 
+FILE_URL = "file://"
+
+
 def is_url(path: object) -> TypeGuard[str]:
-    """True for a URL with a protocol (``s3://bucket/key``), False for a local path."""
-    return isinstance(path, str) and "://" in path
+    """True for a URL with a protocol (``s3://bucket/key``), False for a local path (``file://`` too)."""
+    return isinstance(path, str) and "://" in path and not path.startswith(FILE_URL)
 
 
 def location(path: str | os.PathLike) -> Location:
-    """``path`` as a :data:`Location`: URLs unchanged, local paths as :class:`~pathlib.Path`."""
-    return path if is_url(path) else Path(path)
+    """``path`` as a :data:`Location`: URLs unchanged, local paths (and ``file://`` URLs: ``file:///abs/x``
+    is ``/abs/x``) as :class:`~pathlib.Path`."""
+    if is_url(path):
+        return path
+    text = os.fspath(path)
+    return Path(fsspec.core.url_to_fs(text)[1] if text.startswith(FILE_URL) else text)
 
 
 def filesystem(path: str | os.PathLike) -> tuple[AbstractFileSystem, str]:
@@ -53,17 +62,17 @@ def child(base: str | os.PathLike, *names: str) -> Location:
     """``base/names...``: a :class:`~pathlib.Path` for a local base, a URL for a URL."""
     if is_url(base):
         return "/".join([base.rstrip("/"), *names])
-    return Path(base).joinpath(*names)
+    return Path(location(base)).joinpath(*names)
 
 
 def parent(path: str | os.PathLike) -> Location:
     """The folder that holds ``path``."""
-    return posixpath.dirname(path.rstrip("/")) if is_url(path) else Path(path).parent
+    return posixpath.dirname(path.rstrip("/")) if is_url(path) else Path(location(path)).parent
 
 
 def name(path: str | os.PathLike) -> str:
     """The last component of ``path``."""
-    return posixpath.basename(path.rstrip("/")) if is_url(path) else Path(path).name
+    return posixpath.basename(path.rstrip("/")) if is_url(path) else Path(location(path)).name
 
 
 def is_file(path: str | os.PathLike) -> bool:
@@ -80,7 +89,7 @@ def is_dir(path: str | os.PathLike) -> bool:
 def glob(base: str | os.PathLike, pattern: str) -> list[Location]:
     """The files in ``base`` matching ``pattern`` (e.g. ``part-*.parquet``), sorted by name."""
     if not is_url(base):
-        return sorted(Path(base).glob(pattern))
+        return sorted(Path(location(base)).glob(pattern))
     fs, inner = filesystem(base)
     return [fs.unstrip_protocol(p) for p in sorted(fs.glob(f"{inner.rstrip('/')}/{pattern}"))]
 
@@ -88,7 +97,7 @@ def glob(base: str | os.PathLike, pattern: str) -> list[Location]:
 def find(base: str | os.PathLike) -> list[tuple[Location, str]]:
     """Every file under the folder ``base``, with its path relative to ``base`` (posix), sorted."""
     if not is_url(base):
-        root = Path(base)
+        root = Path(location(base))
         return [(f, f.relative_to(root).as_posix()) for f in sorted(root.rglob("*")) if f.is_file()]
     fs, inner = filesystem(base)
     inner = inner.rstrip("/")
@@ -98,7 +107,7 @@ def find(base: str | os.PathLike) -> list[tuple[Location, str]]:
 def open_input(path: str | os.PathLike) -> BinaryIO:
     """``path`` opened for reading (binary, seekable; an object is read in ranges as needed)."""
     if not is_url(path):
-        return open(path, "rb")
+        return open(location(path), "rb")
     fs, inner = filesystem(path)
     return fs.open(inner, "rb")
 
@@ -117,10 +126,22 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` whole or not at all: temporary + rename on disk, one upload on an
     object store (see the module's docstring)."""
     if not is_url(path):
-        atomic.write_bytes(path, data)
+        atomic.write_bytes(location(path), data)
         return
     fs, inner = filesystem(path)
     fs.pipe_file(inner, data)
+
+
+def write_json(path: str | os.PathLike, data: object) -> None:
+    """``data`` as indented JSON (NaN refused), written whole or not at all (:func:`write_bytes`)."""
+    write_bytes(path, (json.dumps(data, indent=1, allow_nan=False) + "\n").encode())
+
+
+def put_folder(local: str | os.PathLike, destination: str | os.PathLike) -> None:
+    """Copy the local folder ``local`` to ``destination`` (a URL: file by file, in name order)."""
+    fs, inner = filesystem(destination)
+    for file, relative in find(local):
+        fs.pipe_file(f"{inner.rstrip('/')}/{relative}", Path(file).read_bytes())
 
 
 def remove(path: str | os.PathLike, *, recursive: bool = False) -> None:
@@ -135,10 +156,10 @@ def remove(path: str | os.PathLike, *, recursive: bool = False) -> None:
 def resolve(base: str | os.PathLike, relative: str) -> Location:
     """``relative`` (a path relative to the folder ``base``, an absolute path, or a URL) as a location;
     local paths are made absolute."""
-    if is_url(relative):
-        return relative
+    if is_url(relative) or relative.startswith(FILE_URL):
+        return location(relative)
     if not is_url(base):
-        return (Path(base) / relative).resolve()
+        return (Path(location(base)) / location(relative)).resolve()
     protocol, inner = base.split("://", 1)
     return f"{protocol}://{posixpath.normpath(posixpath.join(inner, relative))}"
 
@@ -149,6 +170,6 @@ def relative_to(path: Location, base: str | os.PathLike) -> str | None:
         prefix = os.fspath(base).rstrip("/") + "/"
         return path[len(prefix):] if isinstance(path, str) and path.startswith(prefix) else None
     try:
-        return Path(path).relative_to(Path(base).resolve()).as_posix()
+        return Path(location(path)).relative_to(Path(location(base)).resolve()).as_posix()
     except ValueError:
         return None

@@ -25,6 +25,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 import soundfile as sf  # noqa: E402
+from s3_server import s3  # noqa: E402, F401 - the ``s3`` fixture, for every test module
 from synth_audio import synth  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,3 +102,4 @@ def no_jobs_left(monkeypatch: pytest.MonkeyPatch):
     for job in JOBS.running():
         job.stop()
         job.wait(300)
+

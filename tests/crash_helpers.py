@@ -30,12 +30,12 @@ def killed_write(target: Path, kind: str = "file") -> Path:
     return left
 
 
-def dying_worker_init(main_pid: int, name: str, root: str) -> None:
+def dying_worker_init(main_pid: int, environ: dict[str, str], name: str, root: str) -> None:
     """The predict pool's real initializer, then a worker that dies (``os._exit(3)``, as a crash in a decoder or
     an out-of-memory kill would) when it is given a file with ``crash`` in its name."""
     from core import predict
 
-    predict._init_predict_worker(main_pid, name, root)
+    predict._init_predict_worker(main_pid, environ, name, root)
     real = predict.file_row
 
     def file_row(path: str, *args: object) -> dict[str, object]:

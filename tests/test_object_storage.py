@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from extraction_helpers import raw_rows, worker_killer, write_small_dataset
+from s3_server import BUCKET
 
 from core import storage
 from core.cli import main
@@ -26,7 +27,6 @@ from core.data.store import done_track_ids, is_store, open_store, part_paths, re
 from core.features.schema import SEED
 
 SLICES = 1
-BUCKET = "cpunk-test"
 DATA = f"s3://{BUCKET}/data"
 
 
@@ -69,30 +69,6 @@ def _local_store(tmp_path: Path, table: pd.DataFrame) -> Path:
     root = open_store(tmp_path / "local", SEED, 2)
     write_part(root, table)
     return root
-
-
-@pytest.fixture(scope="module")
-def s3():
-    """A moto S3 server on loopback with one bucket; the AWS_* variables point every process at it."""
-    pytest.importorskip("s3fs", reason="s3fs is not installed (pip install -r requirements.txt)")
-    server_mod = pytest.importorskip("moto.server", reason="moto's S3 server is not installed "
-                                     "(pip install 'moto[server]', see requirements-dev.txt)")
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_ENDPOINT_URL": f"http://{host}:{port}"}
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in env.items():
-            patch.setenv(key, value)
-        for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):  # a developer's own settings
-            patch.delenv(key, raising=False)
-        fs = fsspec.filesystem("s3", skip_instance_cache=True)
-        fs.mkdir(BUCKET)
-        try:
-            yield fs
-        finally:
-            server.stop()
 
 
 def test_reads_see_what_another_process_wrote_meanwhile(s3):

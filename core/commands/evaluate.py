@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from core import storage
+
 DESCRIPTION = """\
 Train and test the seed MLP (or --architecture) on feature tables with one protocol and print a
 report (accuracy, top-3, per-genre precision/recall/F1, confusion matrix); --out saves it as JSON.
@@ -37,7 +39,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.atomic import write_json
     from core.commands.train import load_tables
     from core.data.store import FeatureTableError
     from core.models.evaluate import evaluate, format_report
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(format_report(report))
     if args.out:
-        write_json(args.out, report.to_dict())
+        storage.write_json(args.out, report.to_dict())
         print(f"Saved {args.out}")
     print(json.dumps(report.summary()))
     return 0

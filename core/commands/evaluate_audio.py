@@ -26,13 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from core.atomic import write_json
+    from core import storage
     from core.models.evaluate_audio import ManifestError, evaluate_audio, format_scores, read_manifest
     from core.models.registry import RegistryError, load_model
 
-    manifest = args.manifest or str(Path(args.folder) / "MANIFEST.tsv")
+    manifest = args.manifest or storage.child(args.folder, "MANIFEST.tsv")
     try:
         model = load_model(args.model)
         total = len(read_manifest(manifest))
@@ -46,6 +44,6 @@ def run(args: argparse.Namespace) -> int:
     for failure in report["failed"]:
         print(f"{failure['file']}: {failure['error']}", file=sys.stderr)
     if args.out:
-        write_json(args.out, report)
+        storage.write_json(args.out, report)
         print(f"Saved {args.out}")
     return 0

@@ -11,13 +11,19 @@ import os
 import shlex
 import signal
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pandas as pd
 from tqdm import tqdm
+
+from core import storage
+
+if TYPE_CHECKING:
+    from core.models.model_card import ModelCard
 
 DESCRIPTION = """\
 Train a model on one or more feature tables (a Parquet store or file from `python -m core extract`,
@@ -159,8 +165,6 @@ def _jsonl_writer(path: str) -> Callable[[Any], None]:
 
 def run_transfer(args: argparse.Namespace) -> int:
     """``--architecture musicnn_linear``: train on audio folders through frozen pre-trained taggers."""
-    from pathlib import Path
-
     from core.audio import AudioError
     from core.data.dataset import DatasetError
     from core.models import registry
@@ -282,15 +286,27 @@ def run(args: argparse.Namespace) -> int:
                       command=rebuild_command(args), protocol=protocol, metrics=metrics, notes=args.notes,
                       segment_seconds=args.segment_seconds or SLICE_SECONDS)
     if args.out:
-        out = Path(args.out)
-        info = registry.save_model(out.name, model, card, out.parent, overwrite=True)
+        saved = _save_folder(args.out, model, card)
     else:
-        info = registry.save_model(args.name, model, card, overwrite=args.overwrite)
+        saved = registry.save_model(args.name, model, card, overwrite=args.overwrite).path
         if args.default:
             registry.set_default(args.name)
     best = history.epochs[history.best_epoch - 1] if history.best_epoch else None
     summary = f" best epoch {history.best_epoch}" + (
         f" (val_acc {best.val_accuracy:.3f})" if best and best.val_accuracy is not None else "")
-    print(f"Saved {info.path} ({len(history.rows or ())} {config.level} rows, {history.seconds:.1f} s;{summary})"
+    print(f"Saved {saved} ({len(history.rows or ())} {config.level} rows, {history.seconds:.1f} s;{summary})"
           + (" as the default model" if args.default and not args.out else ""))
     return 0
+
+
+def _save_folder(out: str, model: Any, card: ModelCard) -> storage.Location:
+    """Write the model folder ``out`` outside the registry: on disk as the registry writes its folders (atomic),
+    to a URL written in a temporary folder first and then uploaded file by file."""
+    from core.models import registry
+
+    where = storage.location(out)
+    if isinstance(where, Path):
+        return registry.save_model(where.name, model, card, where.parent, overwrite=True).path
+    with tempfile.TemporaryDirectory(prefix="cpunk-model-") as tmp:
+        storage.put_folder(registry.save_model(storage.name(where), model, card, tmp).path, where)
+    return where

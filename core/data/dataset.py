@@ -128,12 +128,17 @@ def _discover_manifest(manifest: storage.Location) -> list[Track]:
     return tracks
 
 
-def init_worker(main_pid: int) -> None:
-    """Process-pool initializer: one BLAS/OpenMP/numba thread per worker, and exit with the main process.
+def init_worker(main_pid: int, environ: dict[str, str] | None = None) -> None:
+    """Process-pool initializer: the main process's ``environ`` when given (as it was when the pool started, not
+    when the fork server did: credentials, ``PATH``, the log file), one BLAS/OpenMP/numba thread per worker, and
+    exit with the main process.
 
     A worker whose main process was killed (``kill -9``) would otherwise wait for work forever (and,
     holding the fork server's lifeline, keep that alive too).
     """
+    if environ is not None:
+        os.environ.clear()
+        os.environ.update(environ)
     for name in THREAD_ENV:
         os.environ[name] = "1"
     from threadpoolctl import (
@@ -267,7 +272,7 @@ def _run_pool(todo: list[Track], root: storage.Location, schema: FeatureSchema, 
         last_save = time.monotonic()
 
     with ProcessPoolExecutor(min(workers, len(todo)), mp_context=pool_context(), initializer=init_worker,
-                             initargs=(os.getpid(),)) as pool:
+                             initargs=(os.getpid(), dict(os.environ))) as pool:
         futures: set[Future] = {pool.submit(extract_track, t, schema.id, max_slices) for t in todo}
         try:
             while futures:

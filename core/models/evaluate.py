@@ -25,6 +25,7 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from sklearn.model_selection import train_test_split
 
+from core import storage
 from core.data.store import FeatureTableError
 from core.data.training_data import Level, TrainingRows, grouped_folds, track_average, training_rows
 from core.keras_env import keras
@@ -164,7 +165,8 @@ def evaluate_track(config: TrainConfig, table: pd.DataFrame, *, folds: int = 5, 
 
 def read_split_file(path: str) -> pd.Series:
     """A split file as a Series track_id -> split; clear errors for bad content."""
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    with storage.open_input(path) as handle:
+        frame = pd.read_csv(handle, dtype=str, keep_default_na=False)
     if not {"track_id", "split"} <= set(frame.columns):
         raise ValueError(f"{path}: a split file needs the columns track_id,split (found: {', '.join(frame.columns)}).")
     bad = sorted(set(frame["split"]) - set(SPLITS))

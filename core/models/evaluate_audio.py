@@ -13,11 +13,13 @@ predictions; and the expected calibration error (:func:`expected_calibration_err
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
+import os
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+
+from core import storage
 
 ALTERNATIVES = "|"
 ECE_BINS = 10
@@ -27,20 +29,21 @@ class ManifestError(ValueError):
     """A manifest that cannot be used; the message says what is wrong."""
 
 
-def read_manifest(path: str | Path) -> pd.DataFrame:
-    """Columns ``file`` and ``label`` of a TSV/CSV manifest (``path`` is accepted for ``file``)."""
-    path = Path(path)
+def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
+    """Columns ``file`` and ``label`` of a TSV/CSV manifest (``path`` is accepted for ``file``); local or a URL."""
+    name = storage.name(path)
     try:
-        frame = pd.read_csv(path, sep=None, engine="python", dtype=str, keep_default_na=False)
+        with storage.open_input(path) as handle:
+            frame = pd.read_csv(handle, sep=None, engine="python", dtype=str, keep_default_na=False)
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{path.name}: cannot read the manifest ({exc}).") from None
+        raise ManifestError(f"{name}: cannot read the manifest ({exc}).") from None
     frame = frame.rename(columns={"path": "file"})
     if not {"file", "label"} <= set(frame.columns):
-        raise ManifestError(f"{path.name}: a manifest needs the columns file and label "
+        raise ManifestError(f"{name}: a manifest needs the columns file and label "
                             f"(found: {', '.join(frame.columns)}).")
     frame = frame[["file", "label"]]
     if frame.empty or (frame["label"].str.strip() == "").any():
-        raise ManifestError(f"{path.name}: the manifest is empty or has rows without a label.")
+        raise ManifestError(f"{name}: the manifest is empty or has rows without a label.")
     return frame.reset_index(drop=True)
 
 
@@ -103,18 +106,18 @@ def score(probabilities: np.ndarray, labels: list[str] | pd.Series, classes: tup
 Progress = Callable[[str], None]
 
 
-def evaluate_audio(folder: str | Path, manifest: str | Path, model, *, progress: Progress | None = None) -> dict[str, Any]:
+def evaluate_audio(folder: str | os.PathLike, manifest: str | os.PathLike, model, *, progress: Progress | None = None) -> dict[str, Any]:
     """Classify every manifest file under ``folder`` with ``model`` (a :class:`core.models.registry.LoadedModel`)
     and :func:`score` the results; files that fail are listed under ``failed`` and left out."""
     from core.failures import failure_message
     from core.predict import classify
 
-    folder = Path(folder)
+    folder = storage.location(folder)
     entries = read_manifest(manifest)
     rows, failed = [], []
     for file, label in entries.itertuples(index=False):
         try:
-            result = classify(folder / file, model)
+            result = classify(storage.resolve(folder, file), model)
         except Exception as exc:  # one song's failure, whatever it is, is that song's error (logged)
             failed.append({"file": file, "error": failure_message(exc, str(file))})
             continue
@@ -125,7 +128,7 @@ def evaluate_audio(folder: str | Path, manifest: str | Path, model, *, progress:
     table = pd.DataFrame(rows)
     probs = table[[f"p_{c}" for c in model.classes]].to_numpy() if rows else np.zeros((0, len(model.classes)))
     report = score(probs, table["label"] if rows else [], model.classes)
-    return {"model": model.name, "folder": folder.name, "manifest": Path(manifest).name,
+    return {"model": model.name, "folder": storage.name(folder), "manifest": storage.name(manifest),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             **report, "failed": failed, "songs": rows}
 
