@@ -30,7 +30,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
   echo "Installing Debian packages: ${missing[*]}" >&2
   "${sudo_cmd[@]}" apt-get update -qq
-  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 py="${PYTHON:-$(command -v python3.11 || command -v python3)}"
