@@ -94,12 +94,18 @@ def plain_table(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("out", ["features.parquet", "store"])
-def test_extract(where: Where, out: str, plain_table: pd.DataFrame, tmp_path: Path) -> None:
+def test_extract(where: Where, out: str, plain_table: pd.DataFrame, tmp_path: Path, capsys) -> None:
     """A folder dataset to a single file and to a store folder. ``memory://`` lives in this process only, so
-    the extraction workers read that dataset from disk and only the output is in memory."""
-    data = str(tmp_path / "data") if where("data").startswith("memory://") else where("data")
+    the extraction workers cannot read a dataset there (the command says so): it is read from disk."""
+    data = where("data")
     for i, genre in enumerate(("rock", "jazz")):
         put(str(storage.child(data, genre, f"{genre}.{i}.wav")), wav(i))
+    if data.startswith("memory://"):
+        assert main(["extract", data, "--out", where(out), "--slices", "1", "--workers", "1"]) == 2
+        assert "the extraction workers cannot read it" in capsys.readouterr().err
+        data = str(tmp_path / "data")
+        for i, genre in enumerate(("rock", "jazz")):
+            put(str(storage.child(data, genre, f"{genre}.{i}.wav")), wav(i))
     assert main(["extract", data, "--out", where(out), "--slices", "1", "--workers", "1"]) == 0
     pd.testing.assert_frame_equal(read_features(where(out)).drop(columns="path"), plain_table)
 

@@ -240,6 +240,9 @@ def extract_dataset(
     ``part_tracks`` tracks or :data:`PART_SECONDS`, whichever comes first.
     """
     tracks = list(tracks)
+    if any(str(t.path).startswith("memory://") for t in tracks):
+        raise DatasetError("The audio is in memory:// storage, which lives in this process only: the extraction "
+                           "workers cannot read it. Put the dataset on disk or in an object store.")
     root = open_store(out_dir, schema, max_slices)
     if not storage.is_url(root):  # an object store never holds temporaries (core.storage.write_bytes)
         remove_temporaries(root, recursive=True)
