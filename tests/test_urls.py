@@ -71,7 +71,7 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("models")
     config = TrainConfig(level="slice", epochs=1, batch_size=16, validation_fraction=0, model_config={"units": (8,)})
     model, history = train(config, synthetic_table(n_tracks=3, n_slices=2))
-    registry.save_model("tiny", model, model_card(model, config, history, source="synthetic"), root)
+    registry.save_model("tiny", model, model_card(model, config, history, sources=("synthetic",), command=""), root)
     return root
 
 
