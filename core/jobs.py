@@ -7,9 +7,10 @@ share Keras' global state, and a job trains exactly what the same command trains
 epoch reports are read back as they are written and which a stop request interrupts like Ctrl-C.
 Readers (a UI polling every second) call :meth:`Job.snapshot`, which copies the epochs under a lock.
 
-Jobs live in :data:`JOBS`, keyed by an unguessable id, so a reloaded page can reattach with
-:meth:`JobRegistry.adopt`. Each job has an *owner* (a UI session id) with an ``alive`` check: when the
-owner has been gone for ``grace_s`` seconds and nobody adopted the job, its watcher thread stops it (at
+Jobs live in :data:`JOBS`, keyed by an unguessable id. Each job has an *owner*, a secret the id alone
+does not give (the UI's per-browser key): only that owner can reattach with :meth:`JobRegistry.adopt`
+(e.g. from a reloaded page), and an ``alive`` check: when the
+owner has been gone for ``grace_s`` seconds and nobody reattached, its watcher thread stops it (at
 the next batch, keeping its best weights) and says why; it is never left running unwatched. Each owner runs at most
 one job, the process at most ``max_running``; finished jobs are forgotten ``keep_s`` after they end.
 """
@@ -159,9 +160,9 @@ class Job:
         elapsed = (ended if ended is not None else self._clock()) - self.started
         return JobSnapshot(status, self.log.snapshot(), self.total_epochs, elapsed, reason, error)
 
-    def _attach(self, owner: str, alive: Alive | None) -> None:
+    def _attach(self, alive: Alive | None) -> None:
         with self._lock:
-            self._owner, self._alive, self._gone_since = owner, alive, None
+            self._alive, self._gone_since = alive, None
 
 
 class JobRegistry:
@@ -196,12 +197,16 @@ class JobRegistry:
             return self._jobs.get(job_id or "")
 
     def adopt(self, job_id: str, owner: str, alive: Alive | None = None) -> Job:
-        """Reattach ``owner`` (e.g. a reloaded page's new session) to a job; :class:`JobError` when unknown."""
+        """Reattach the job's own ``owner`` (e.g. a reloaded page) with a new ``alive`` check; :class:`JobError`
+        when the job is unknown or belongs to another owner."""
         job = self.get(job_id)
         if job is None:
             raise JobError("That training run is no longer on this server (it ended over an hour ago, "
                            "or the server restarted).")
-        job._attach(owner, alive)
+        if not secrets.compare_digest(job.owner.encode(), owner.encode()):
+            raise JobError("That training run was started in another browser; only that browser can follow "
+                           "it or keep its model.")
+        job._attach(alive)
         return job
 
     def discard(self, job_id: str) -> None:

@@ -110,15 +110,15 @@ def test_a_job_whose_owner_is_gone_stops_after_the_grace_time_unless_adopted() -
     clock = FakeClock()
     jobs = JobRegistry(grace_s=60, keep_s=600, clock=clock)
     sessions = {"old": True, "new": True}
-    job = jobs.start(stepping_work(0), total_epochs=10, owner="old", alive=lambda: sessions["old"])
+    job = jobs.start(stepping_work(0), total_epochs=10, owner="browser", alive=lambda: sessions["old"])
     job.wait(WAIT)  # the fake work returns at once; drive the owner check by hand
     sessions["old"] = False
     clock.now = 10
     job.check_owner()
     assert not job.is_set()  # gone, but within the grace time
     clock.now = 40
-    jobs.adopt(job.id, "new", alive=lambda: sessions["new"])  # a reload reattaches
-    assert job.owner == "new"
+    jobs.adopt(job.id, "browser", alive=lambda: sessions["new"])  # a reload in the same browser reattaches
+    assert job.owner == "browser"
     clock.now = 200
     job.check_owner()
     assert not job.is_set()
@@ -155,6 +155,21 @@ def test_finished_jobs_are_forgotten_after_keep_time_and_unknown_ids_are_refused
     assert jobs.get(job.id) is None
     with pytest.raises(JobError, match="no longer on this server"):
         jobs.adopt(job.id, "b")
+
+
+def test_only_its_owner_can_adopt_a_job() -> None:
+    """The job id (in a shared URL) is not enough: another owner is refused and changes nothing."""
+    sessions = {"a": True, "b": True}
+    jobs = JobRegistry(grace_s=0)
+    job = jobs.start(stepping_work(1), total_epochs=1, owner="a", alive=lambda: sessions["a"])
+    assert job.wait(WAIT)
+    with pytest.raises(JobError, match="started in another browser"):
+        jobs.adopt(job.id, "b", alive=lambda: sessions["b"])
+    assert job.owner == "a"
+    sessions["a"] = False
+    job.check_owner()
+    assert job.is_set()  # the refused adopter's alive check was not attached
+    assert jobs.adopt(job.id, "a") is job
 
 
 def test_discard_stops_and_forgets() -> None:

@@ -75,9 +75,11 @@ def test_settings_offer_levels_genres_protocols_and_feature_architectures(models
     assert not [b for b in at.button if b.key == "train_start"]
 
 
-def test_stop_ends_a_run_early_a_reload_reattaches_and_the_model_is_saved_as_default(models, table_path):
-    """One run (two genres, 3-s slices): Stop keeps the best epoch, a reloaded page finds the run with its test
-    results, and the model is saved as the default. (A run that ends by itself: tests/test_public_mode.py.)"""
+def test_stop_ends_a_run_early_another_browser_is_refused_and_the_model_is_saved_as_default(models, table_path):
+    """One run (two genres, 3-s slices): Stop keeps the best epoch, a session from another browser with the
+    run's URL is refused, and the model is saved as the default. (A run that ends by itself:
+    tests/test_public_mode.py; a reload in the same browser reattaching: tests/browser/test_train_page.py,
+    as AppTest sends no cookie, and tests/test_jobs.py.)"""
     at = train_page(table_path)
     at.pills(key="train_genres").set_value(["blues", "metal"]).run()
     job = start(at, epochs=2000)
@@ -87,9 +89,10 @@ def test_stop_ends_a_run_early_a_reload_reattaches_and_the_model_is_saved_as_def
     at.button(key="train_stop").click().run()
     assert job.wait(WAIT)
     assert job.snapshot().status == "stopped" and job.snapshot().done < 2000
-    at = train_page(job_id=job.id)  # a new session with ?job= in the URL
-    assert not at.exception, at.exception
-    assert at.session_state["train_job"] == job.id
+    other = train_page(job_id=job.id)  # a new session, without this browser's cookie, with ?job= in the URL
+    assert "started in another browser" in texts(other.info) and "train_job" not in other.session_state
+    assert "job" not in other.query_params and "Save model" not in [b.label for b in other.button]
+    at.run()
     assert "Stopped after" in texts(at.warning) and "stopped on request" in texts(at.warning)
     assert "3 · Test results" in [h.value for h in at.subheader]
     labels = [m.label for m in at.metric]

@@ -1,7 +1,9 @@
 """The Train page's link to :mod:`core.jobs`: which job this browser session watches, and reattaching to it.
 
 The job id is kept in ``st.session_state`` and in the URL (``?job=...``), so a reloaded tab (a new
-Streamlit session) finds its run again and becomes its owner. A job's owner is "alive" while its page
+Streamlit session) finds its run again. The URL alone does not give control: a job's owner is the browser
+that started it (:func:`ui.visitor.browser_key`, a secret from its cookie), so another browser with the
+same link is refused, and each browser runs one job at a time. A job's owner is "alive" while its page
 keeps asking for the run's progress (every second while it runs, :func:`heartbeat`); a run whose tab was
 closed stops after the registry's grace time. Public Streamlit API only.
 Training itself runs in a process of its own (:class:`core.jobs.TrainProcess`), so Streamlit's Keras
@@ -10,29 +12,22 @@ clean-up after each script run cannot touch it.
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
 import streamlit as st
 
 from core.jobs import JOBS, Alive, Job, JobError, Work
+from ui.visitor import browser_key
 
-KEY, PARAM, OWNER = "train_job", "job", "train_owner"
+KEY, PARAM = "train_job", "job"
 HEARTBEAT_S = 10.0  # a running job's page asks every second; this long without a question: the tab is gone
 _SEEN: dict[str, float] = {}  # owner -> when its page last asked
 
 
-def session_id() -> str:
-    """This browser session's owner id (random, kept in the session state)."""
-    if OWNER not in st.session_state:
-        st.session_state[OWNER] = secrets.token_urlsafe(12)
-    return st.session_state[OWNER]
-
-
 def heartbeat() -> None:
-    """Note that this session's page is open (call on every run of the page and of its live fragment)."""
-    _SEEN[session_id()] = time.monotonic()
+    """Note that this browser's page is open (call on every run of the page and of its live fragment)."""
+    _SEEN[browser_key()] = time.monotonic()
 
 
 def _alive(owner: str) -> Alive:
@@ -46,7 +41,7 @@ def current_job() -> Job | None:
     if not job_id:
         return None
     try:
-        job = JOBS.adopt(job_id, session_id(), _alive(session_id()))
+        job = JOBS.adopt(job_id, browser_key(), _alive(browser_key()))
     except JobError as exc:
         st.session_state.pop(KEY, None)
         st.query_params.pop(PARAM, None)
@@ -62,7 +57,7 @@ def start_job(work: Work, total_epochs: int, info: dict[str, Any], max_running: 
     """Start ``work`` for this session, replacing its previous (ended) run; raises JobError when busy
     (``max_running``: runs at once on the server, the registry's own limit when None)."""
     previous = st.session_state.get(KEY)
-    job = JOBS.start(work, total_epochs, session_id(), _alive(session_id()), info=info, max_running=max_running)
+    job = JOBS.start(work, total_epochs, browser_key(), _alive(browser_key()), info=info, max_running=max_running)
     if previous:
         JOBS.discard(previous)
     st.session_state[KEY] = job.id

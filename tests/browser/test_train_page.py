@@ -55,10 +55,11 @@ def set_number(page: Page, label: str, value: int) -> None:
     wait_for_app(page, SLOW)
 
 
-def test_default_settings_curves_grow_stop_compare_save_and_classify(page, start_app, tmp_path, clip, shot):
+def test_default_settings_curves_grow_stop_compare_save_and_classify(page, browser, start_app, tmp_path, clip, shot):
     """Train with the page's defaults (only more epochs, so that there is time to stop) next to a copy of the
     shipped registry: the curves grow live, Stop ends the run early with test results and a comparison with
-    every shipped model, the model is saved as the default and the Classify page uses it at once.
+    every shipped model, another browser with the run's URL is refused while a reload reattaches, the model
+    is saved as the default and the Classify page uses it at once.
     (The whole-track level and a run that ends by itself are checked in tests/test_train_apptest.py and
     tests/test_public_mode.py.)"""
     import shutil
@@ -91,6 +92,21 @@ def test_default_settings_curves_grow_stop_compare_save_and_classify(page, start
     expect(page.get_by_text("Slice accuracy").first).to_be_visible()
     assert not page.get_by_text("Training failed").count()
     shot(page, "3-stopped")
+
+    # The run belongs to this browser: a reload reattaches, another browser with the same URL is refused.
+    assert "job=" in page.url
+    stranger = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        other = stranger.new_page()
+        open_page(other, page.url, timeout_ms=SLOW)
+        expect(other.get_by_text("started in another browser")).to_be_visible(timeout=SLOW)
+        assert not other.get_by_text("Stopped after").count() and not other.get_by_label("Model name").count()
+        shot(other, "3b-another-browser-refused")
+    finally:
+        stranger.close()
+    open_page(page, page.url, timeout_ms=SLOW)
+    expect(page.get_by_text(re.compile(r"Stopped after \d+ of 500 epochs"))).to_be_visible(timeout=SLOW)
+    expect(page.get_by_role("heading", name="3 · Test results")).to_be_visible()
 
     page.get_by_label("Model name").fill("browser-model")
     page.get_by_text("Make it the default model").click()
