@@ -13,7 +13,7 @@ from ui import classify_data as data
 from ui import classify_views as views
 from ui import session_models
 from ui.classify_data import Clip
-from ui.mode import readable, upload_allowed, upload_limit_message
+from ui.mode import allowed_uploads, readable
 from ui.plain import plain
 from ui.settings import data_dir
 
@@ -93,16 +93,11 @@ def choose_clips() -> list[Clip]:
             help=f"{FORMATS}. Up to {st.get_option('server.maxUploadSize')} MB each; the first 10 minutes of a "
                  f"longer file are analysed, and the verdict reads at most {AnalysisLimit().max_windows} of its 3-s "
                  "windows, spread evenly. Several files give a results table you can download.")
-        clips = [Clip(f.name, f.getvalue()) for f in files or []]
-        allowed = [c for c in clips if upload_allowed(c.digest)]
-        if len(allowed) < len(clips):
-            refused = ", ".join(c.name for c in clips if c not in allowed)
-            st.error(f"{upload_limit_message()} Not analysed: {plain(refused)}.", icon=":material/hourglass:")
-        return allowed
+        return allowed_uploads([Clip(f.name, f.getvalue()) for f in files or []])
     if source == "record":
         recording = st.audio_input("Record from your microphone (10 s or more works best)", sample_rate=22_050,
                                    key="classify_mic")
-        return [Clip("Microphone recording", recording.getvalue())] if recording else []
+        return allowed_uploads([Clip("Microphone recording", recording.getvalue())] if recording else [])
     root = data_dir()
     files = data.example_files(root) if root else []
     if files is None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections import deque
+import threading
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,19 +130,37 @@ def decide(address: str | None, env: Mapping[str, str] = os.environ) -> Policy:
     return Policy(PUBLIC, f"listening on {address or 'every interface'}", roots)
 
 
-class RateLimit:
-    """At most ``count`` events in any ``window_s`` seconds (a sliding window)."""
+class VisitorCounter:
+    """Server-wide sliding-window counts per visitor (thread-safe): at most ``count`` new items in any
+    ``window_s`` seconds from one visitor key; an item the visitor sent within the window is free again.
 
-    def __init__(self, count: int, window_s: float, clock: Callable[[], float]):
-        self.count, self.window_s, self._clock = count, window_s, clock
-        self._times: deque[float] = deque()
+    A visitor idle for a whole window is forgotten, and at most ``max_visitors`` are remembered (the least
+    recently seen forgotten first), so made-up visitor keys cannot fill the server's memory.
+    """
 
-    def allow(self) -> bool:
-        """Record an event and return True, or return False when the window is full."""
+    def __init__(self, clock: Callable[[], float], max_visitors: int = 10_000):
+        self._clock, self.max_visitors = clock, max_visitors
+        self._visitors: OrderedDict[str, deque[tuple[float, str]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def allow(self, visitor: str, item: str, count: int, window_s: float) -> bool:
+        """Record ``item`` for ``visitor`` and return True, or return False when its window is full."""
         now = self._clock()
-        while self._times and now - self._times[0] >= self.window_s:
-            self._times.popleft()
-        if len(self._times) >= self.count:
-            return False
-        self._times.append(now)
-        return True
+        with self._lock:
+            while self._visitors:  # forget idle visitors, least recently seen first
+                oldest = next(iter(self._visitors.values()))
+                if oldest and now - oldest[-1][0] < window_s:
+                    break
+                self._visitors.popitem(last=False)
+            events = self._visitors.setdefault(visitor, deque())
+            self._visitors.move_to_end(visitor)
+            while events and now - events[0][0] >= window_s:
+                events.popleft()
+            if any(seen == item for _, seen in events):
+                return True
+            if len(events) >= count:
+                return False
+            events.append((now, item))
+            while len(self._visitors) > self.max_visitors:
+                self._visitors.popitem(last=False)
+            return True

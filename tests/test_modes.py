@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.data.explore import AudioIndex, IndexCache
-from core.modes import LAB, PUBLIC, PUBLIC_SCAN, AccessError, Policy, RateLimit, ScanBounds, decide, is_loopback
+from core.modes import LAB, PUBLIC, PUBLIC_SCAN, AccessError, Policy, ScanBounds, VisitorCounter, decide, is_loopback
 
 
 @pytest.mark.parametrize("address, loopback", [
@@ -109,8 +109,19 @@ def test_public_training_and_upload_limits():
     with pytest.raises(AccessError, match="at most 20,000 rows"):
         rules.check_training(10, 20_001)
     decide("127.0.0.1", {}).check_training(10_000, 10**7)  # lab: no limits
+
+
+def test_visitor_counts_are_per_visitor_free_for_a_repeat_and_bounded_in_memory():
     now = [0.0]
-    limit = RateLimit(2, 60, lambda: now[0])
-    assert [limit.allow(), limit.allow(), limit.allow()] == [True, True, False]
+    uploads = VisitorCounter(lambda: now[0], max_visitors=3)
+    assert [uploads.allow("v", f, 2, 60) for f in ("a", "b", "c")] == [True, True, False]
+    assert uploads.allow("v", "a", 2, 60)  # a file this visitor sent within the window is free
+    assert uploads.allow("w", "c", 2, 60)  # another visitor has a window of its own
     now[0] = 61
-    assert limit.allow()
+    assert uploads.allow("v", "c", 2, 60)  # the window slid
+    for visitor in ("x", "y", "z"):
+        uploads.allow(visitor, "a", 2, 60)
+    assert len(uploads._visitors) == 3  # the least recently seen are forgotten first
+    now[0] = 200
+    uploads.allow("new", "a", 2, 60)
+    assert list(uploads._visitors) == ["new"]  # idle for a whole window: forgotten

@@ -209,6 +209,26 @@ def test_uploads_beyond_the_rate_limit_are_refused_and_said_so(server, monkeypat
     assert "a.wav" in everything(at)
 
 
+def test_the_upload_limit_holds_across_tabs_and_counts_recordings(server, monkeypatch):
+    """The counters are per visitor and server-wide: a new tab (a new session of the same browser) does not
+    reset them, and a recording counts like an upload. (AppTest sends no cookie: the visitor is fixed here.)"""
+    limits(monkeypatch, uploads_per_window=2)
+    monkeypatch.setattr(ui.mode, "visitor_key", lambda: "one-browser")
+    at = page("classify")
+    at.file_uploader(key="classify_files").set_value([("a.wav", wav(1), "audio/wav")]).run()
+    assert not at.error
+    tab = page("classify")  # a new tab
+    tab.segmented_control(key="classify_source").set_value("record").run()
+    tab.audio_input(key="classify_mic").set_value(("rec.wav", wav(2), "audio/wav")).run()
+    assert not tab.exception and not tab.error, tab.error
+    tab.audio_input(key="classify_mic").set_value(("rec.wav", wav(3), "audio/wav")).run()
+    assert "Upload limit reached" in texts(tab.error) and "2 new files or recordings per 10 minutes" in texts(tab.error)
+    assert "Not analysed: Microphone recording" in texts(tab.error)
+    monkeypatch.setattr(ui.mode, "visitor_key", lambda: "another-browser")
+    tab.run()
+    assert not tab.error  # another visitor has its own count
+
+
 def test_model_cards_name_their_data_without_folders_in_public_mode(server, monkeypatch):
     source = "../shared/data/features/features_30_sec.csv"
     assert ui.mode.source_label(source) == "features_30_sec.csv"

@@ -1,4 +1,4 @@
-"""The app's mode for this server (:mod:`core.modes`) and the per-session upload rate limit.
+"""The app's mode for this server (:mod:`core.modes`) and the per-visitor upload limit.
 
 Pages ask :func:`policy` what to offer; nothing else looks at the listen address or ``$CPUNK_MODE``.
 """
@@ -6,13 +6,30 @@ Pages ask :func:`policy` what to offer; nothing else looks at the listen address
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import streamlit as st
 
-from core.modes import AccessError, Policy, RateLimit, decide
+from core.modes import AccessError, Policy, VisitorCounter, decide
+from ui.plain import plain
+from ui.visitor import visitor_key
 
-_LIMIT, _SEEN = "mode_upload_limit", "mode_uploads_seen"
+UPLOADS = VisitorCounter(time.monotonic)  # new files and recordings per visitor, for the whole server
+
+
+class Upload(Protocol):
+    """A file or recording a visitor sent: its name and content hash."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def digest(self) -> str: ...
+
+
+U = TypeVar("U", bound=Upload)
 
 
 def policy() -> Policy:
@@ -35,24 +52,27 @@ def source_label(source: str) -> str:
 
 
 def upload_allowed(digest: str) -> bool:
-    """Whether an upload (by content hash) may be used: always in lab mode; in public mode a file this
-    session already sent, or a new one within the session's rate limit."""
+    """Whether an upload or recording (by content hash) may be used: always in lab mode; in public mode one
+    this visitor (:func:`ui.visitor.visitor_key`, whatever the tab) sent within the window, or a new one
+    within the visitor's limit, counted server-wide."""
     rules = policy()
     if not rules.public:
         return True
-    seen: set[str] = st.session_state.setdefault(_SEEN, set())
-    if digest in seen:
-        return True
     limits = rules.limits
-    limiter: RateLimit = st.session_state.setdefault(
-        _LIMIT, RateLimit(limits.uploads_per_window, limits.upload_window_s, time.monotonic))
-    if limiter.allow():
-        seen.add(digest)
-        return True
-    return False
+    return UPLOADS.allow(visitor_key(), digest, limits.uploads_per_window, limits.upload_window_s)
+
+
+def allowed_uploads(items: Sequence[U]) -> list[U]:
+    """The items :func:`upload_allowed` lets through; the others are named in an error on the page."""
+    allowed = [item for item in items if upload_allowed(item.digest)]
+    if len(allowed) < len(items):
+        refused = ", ".join(item.name for item in items if item not in allowed)
+        st.error(f"{upload_limit_message()} Not analysed: {plain(refused)}.", icon=":material/hourglass:")
+    return allowed
 
 
 def upload_limit_message() -> str:
     limits = policy().limits
-    return (f"Upload limit reached: this demo takes {limits.uploads_per_window} new files per "
-            f"{limits.upload_window_s / 60:g} minutes from one visitor. Wait a few minutes and try again.")
+    return (f"Upload limit reached: this demo takes {limits.uploads_per_window} new files or recordings per "
+            f"{limits.upload_window_s / 60:g} minutes from one visitor, in all their tabs. Wait a few "
+            "minutes and try again.")
