@@ -40,7 +40,7 @@ class ScanBounds:
 
 @dataclass(frozen=True)
 class Limits:
-    """Public-mode limits on training and uploads (one run per session always: :mod:`core.jobs`)."""
+    """Public-mode limits on training, uploads and the tables read (one run per browser always: :mod:`core.jobs`)."""
 
     max_epochs: int = 200
     max_rows: int = 20_000
@@ -48,6 +48,8 @@ class Limits:
     uploads_per_window: int = 30
     upload_window_s: float = 600.0
     session_models: int = 3
+    max_table_rows: int = 50_000
+    max_table_mb: float = 50.0
 
 
 LAB_SCAN = ScanBounds(max_depth=32, max_entries=500_000, max_seconds=60.0)
@@ -94,6 +96,18 @@ class Policy:
         if rows > self.limits.max_rows:
             raise AccessError(f"This demo trains on at most {self.limits.max_rows:,} rows ({rows:,} chosen): "
                               "pick fewer genres or whole tracks.")
+
+
+    def check_table(self, rows: int, unpacked_bytes: int) -> None:
+        """Refuse, before it is read, a table beyond the public limits (from its metadata), saying which one."""
+        if not self.public:
+            return
+        if rows > self.limits.max_table_rows:
+            raise AccessError(f"This demo reads tables of at most {self.limits.max_table_rows:,} rows "
+                              f"(this one has {rows:,}).")
+        if unpacked_bytes > self.limits.max_table_mb * 1e6:
+            raise AccessError(f"This demo reads tables of at most {self.limits.max_table_mb:g} MB unpacked "
+                              f"(this one has {unpacked_bytes / 1e6:,.0f} MB).")
 
 
 def is_loopback(address: str | None) -> bool:

@@ -5,12 +5,13 @@ no temporary file behind; long or lying files are decoded with bounded memory.""
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import pytest
 from bad_input_cases import CASES, SHIPPED, Case, available, problems, run_case, tiny_png
 
-from ui.loaders import save_upload
+from ui.loaders import SessionUploads
 
 
 def test_the_matrix_has_at_least_25_cases() -> None:
@@ -50,13 +51,31 @@ def test_uploaded_tables_are_stored_by_content_never_by_their_name(tmp_path: Pat
     uploads = tmp_path / "uploads"
     monkeypatch.setattr(ui.loaders, "UPLOAD_DIR", uploads)
     data = tiny_png()
+    session = SessionUploads()
     for name in ("../../outside.csv", "/etc/passwd.parquet", "..\\..\\win.csv", "ünï cødé.csv"):
-        saved = save_upload(name, data)
-        assert saved.parent == uploads and saved.name.startswith(hashlib.sha256(data).hexdigest()[:20])
+        saved = session.save(name, data)
+        assert saved.parent == uploads and saved.name.startswith(f"{session.prefix}-{hashlib.sha256(data).hexdigest()[:20]}")
     written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
     digest = hashlib.sha256(data).hexdigest()[:20]
-    assert written == [f"uploads/{digest}.csv", f"uploads/{digest}.parquet"]  # same bytes, same file
+    assert written == [f"uploads/{session.prefix}-{digest}.csv", f"uploads/{session.prefix}-{digest}.parquet"]
     assert not (tmp_path / "outside.csv").exists()
+
+
+def test_uploaded_tables_go_when_their_session_ends_and_by_age(tmp_path: Path, monkeypatch) -> None:
+    import gc
+    import os
+
+    import ui.loaders
+
+    monkeypatch.setattr(ui.loaders, "UPLOAD_DIR", tmp_path)
+    ended, kept = SessionUploads(), SessionUploads()
+    gone, old, fresh = ended.save("a.csv", b"a\n"), kept.save("b.csv", b"b\n"), kept.save("c.csv", b"c\n")
+    del ended  # Streamlit drops a session's state when the session ends
+    gc.collect()
+    assert not gone.exists() and old.exists()
+    os.utime(old, (0, time.time() - ui.loaders.UPLOAD_KEEP_S - 1))
+    kept.save("d.csv", b"d\n")  # each save first removes the uploads older than UPLOAD_KEEP_S
+    assert not old.exists() and fresh.exists()
 
 
 def test_a_tampered_model_is_not_listed_and_the_default_falls_back_to_none(tmp_path: Path) -> None:

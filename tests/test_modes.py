@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from core.data.explore import AudioIndex, IndexCache
+from core.data.store import FeatureTableError, TableExtent, table_extent
 from core.modes import LAB, PUBLIC, PUBLIC_SCAN, AccessError, Policy, ScanBounds, VisitorCounter, decide, is_loopback
 
 
@@ -125,3 +128,27 @@ def test_visitor_counts_are_per_visitor_free_for_a_repeat_and_bounded_in_memory(
     now[0] = 200
     uploads.allow("new", "a", 2, 60)
     assert list(uploads._visitors) == ["new"]  # idle for a whole window: forgotten
+
+
+def test_tables_beyond_the_public_limits_are_refused_from_their_metadata(tmp_path):
+    """A Parquet file of 60,000 equal rows (a few hundred bytes on disk) is refused from its footer, never
+    read; its unpacked size counts every value as read; a CSV is measured by its lines."""
+    big = tmp_path / "big.parquet"
+    pd.DataFrame({"x": np.zeros(60_000), "genre": "blues"}).to_parquet(big)
+    extent = table_extent(big)
+    assert big.stat().st_size < 5_000 and extent == TableExtent(60_000, 60_000 * (8 + 64))
+    rules = decide(None, {})
+    with pytest.raises(AccessError, match="at most 50,000 rows \\(this one has 60,000\\)"):
+        rules.check_table(extent.rows, extent.bytes)
+    with pytest.raises(AccessError, match="at most 50 MB unpacked \\(this one has 51 MB\\)"):
+        rules.check_table(10, 51_000_000)
+    rules.check_table(50_000, 50_000_000)
+    decide("127.0.0.1", {}).check_table(10**9, 10**12)  # lab: no limits
+    csv = tmp_path / "t.csv"
+    csv.write_bytes(b"a,b\n1,2\n3,4\n")
+    assert table_extent(csv) == TableExtent(2, 12)
+    csv.write_bytes(b"a,b\n1,2\n3,4")  # no newline at the end
+    assert table_extent(csv).rows == 2
+    (tmp_path / "junk.parquet").write_bytes(b"not parquet")
+    with pytest.raises(FeatureTableError, match="junk.parquet is not a readable Parquet"):
+        table_extent(tmp_path / "junk.parquet")

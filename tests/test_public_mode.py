@@ -16,6 +16,7 @@ from model_helpers import bare_card, synthetic_table
 from streamlit.testing.v1 import AppTest
 from synth_audio import synth
 
+import ui.loaders
 import ui.mode
 from core import modes
 from core.data.store import write_parquet_atomic
@@ -114,6 +115,26 @@ def test_tables_come_from_the_demo_the_allowed_folder_or_an_upload_never_a_typed
         assert PATH_CHOICE not in options
         assert "Dataset: features/shared.parquet" in options and "Dataset: features/leak.parquet" not in options
         assert options[-1] == "Upload a CSV or Parquet file…" and all(o.startswith(("Demo:", "Dataset:")) for o in options[:-1])
+
+
+def test_an_uploaded_table_beyond_the_limits_is_refused_unread_and_deleted(server, monkeypatch, tmp_path):
+    """The row and unpacked-size limits come from the table's metadata; a refused upload's file is gone at
+    once, an accepted one stays (a file of its session, removed by age: tests/test_bad_inputs.py)."""
+    monkeypatch.setattr(ui.loaders, "UPLOAD_DIR", tmp_path / "uploads")
+    table = tmp_path / "upload.parquet"
+    write_parquet_atomic(synthetic_table(n_tracks=10, n_slices=3), table)
+    for changes, said in (({"max_table_rows": 50}, "at most 50 rows (this one has 120)"),
+                          ({"max_table_mb": 0.001}, "at most 0.001 MB unpacked")):
+        limits(monkeypatch, **changes)
+        at = page("explore")
+        at.selectbox(key="explore_source").select("Upload a CSV or Parquet file…").run()
+        at.file_uploader(key="explore_upload").upload("mine.parquet", table.read_bytes(), "application/octet-stream")
+        at.run()
+        assert not at.exception and said in texts(at.error), texts(at.error)
+        assert not list((tmp_path / "uploads").iterdir())
+    limits(monkeypatch)
+    at.run()
+    assert not at.error and len(list((tmp_path / "uploads").iterdir())) == 1
 
 
 def test_lab_mode_still_reads_a_typed_path(server, monkeypatch):

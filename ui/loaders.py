@@ -1,13 +1,17 @@
-"""Cached loading of feature tables and audio indexes (shared by pages).
+"""Cached loading of feature tables and audio indexes (shared by pages), and uploaded tables on disk.
 
 Tables are cached as resources (one shared read-only copy per file version, no copying per rerun);
-pages must not modify them in place.
+pages must not modify them in place. An uploaded table is a file of its session (:class:`SessionUploads`),
+removed when it is refused, when its session ends, and at the latest :data:`UPLOAD_KEEP_S` after upload.
 """
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 import tempfile
+import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +27,8 @@ from ui.settings import REPO_ROOT
 DEMO_DIR = REPO_ROOT / "demo"
 PRIMARY_DEMO = DEMO_DIR / "gtzan_seed.parquet"  # the seed features: what the default model reads
 UPLOAD_DIR = Path(tempfile.gettempdir()) / "classically-punk-uploads"
+UPLOAD_KEEP_S = 3600.0  # an uploaded table is removed this long after it was written, whatever happens
+_UPLOADS = "loaders_session_uploads"
 TABLE_SUFFIXES = (".parquet", ".csv")
 SCAN_WAIT_S = 3.0  # a page waits this long for a folder scan, then says it is still running
 AUDIO_INDEXES = IndexCache(size=8)
@@ -63,13 +69,51 @@ def load_table(path: str, version: float) -> pd.DataFrame:
     return read_features(path)
 
 
+class SessionUploads:
+    """One session's uploaded tables, in files named by the session and their content; they are deleted when
+    this object is (Streamlit drops a session's state when the session ends)."""
+
+    def __init__(self) -> None:
+        self.prefix = secrets.token_hex(8)
+        self.paths: set[Path] = set()
+        weakref.finalize(self, _remove_all, self.paths)
+
+    def save(self, name: str, data: bytes) -> Path:
+        """Store an upload (atomic; reused when repeated), first removing every upload older than
+        :data:`UPLOAD_KEEP_S`."""
+        remove_old_uploads()
+        target = UPLOAD_DIR / f"{self.prefix}-{hashlib.sha256(data).hexdigest()[:20]}{Path(name).suffix.lower()}"
+        if not target.exists():
+            write_bytes(target, data)
+        self.paths.add(target)
+        return target
+
+
+def _remove_all(paths: set[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def remove_old_uploads(now: float | None = None) -> None:
+    """Delete uploaded tables written more than :data:`UPLOAD_KEEP_S` ago."""
+    cutoff = (time.time() if now is None else now) - UPLOAD_KEEP_S
+    for path in UPLOAD_DIR.glob("*") if UPLOAD_DIR.is_dir() else ():
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+        except OSError:  # removed by another session meanwhile
+            continue
+
+
 def save_upload(name: str, data: bytes) -> Path:
-    """Store an uploaded table under a name derived from its content (atomic; reused when repeated)."""
-    suffix = Path(name).suffix.lower()
-    target = UPLOAD_DIR / f"{hashlib.sha256(data).hexdigest()[:20]}{suffix}"
-    if not target.exists():
-        write_bytes(target, data)
-    return target
+    """Store an uploaded table as a file of this session (:class:`SessionUploads`)."""
+    if _UPLOADS not in st.session_state:
+        st.session_state[_UPLOADS] = SessionUploads()
+    return st.session_state[_UPLOADS].save(name, data)
+
+
+def is_upload(path: Path) -> bool:
+    return path.parent == UPLOAD_DIR
 
 
 def audio_index(root: Path) -> AudioIndex | None:

@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.data.store import FeatureTableError
+from core.data.store import FeatureTableError, table_extent
 from core.failures import failure_message
-from ui.loaders import DEMO_DIR, load_table, save_upload, table_choices, version_of
+from core.modes import AccessError
+from ui.loaders import DEMO_DIR, is_upload, load_table, save_upload, table_choices, version_of
 from ui.mode import policy, readable, upload_allowed, upload_limit_message
 from ui.plain import plain
 from ui.settings import data_dir
@@ -57,13 +58,21 @@ def read_table(path: Path, purpose: str = "used") -> tuple[pd.DataFrame, float]:
 
     In public mode a message names the file only, never its folder on the server.
     """
-    shown = path.name if policy().public else str(path)
+    rules = policy()
+    shown = path.name if rules.public else str(path)
     try:
         version = version_of(path)
+        if rules.public and not path.is_dir():  # its size from metadata, before it is read
+            extent = table_extent(path)
+            rules.check_table(extent.rows, extent.bytes)
         return load_table(str(path), version), version
     except FileNotFoundError:
         st.error(f"Not found: {plain(shown)}")
+    except AccessError as exc:
+        st.error(f"This table cannot be {purpose}: {exc}", icon=":material/block:")
     except Exception as exc:  # a table that breaks the reader is refused like any bad table
-        message = failure_message(exc, str(path), (FeatureTableError,), name_log=not policy().public)
+        message = failure_message(exc, str(path), (FeatureTableError,), name_log=not rules.public)
         st.error(f"This table cannot be {purpose}: {plain(message.replace(str(path), shown))}")
+    if is_upload(path):  # a refused upload is not kept
+        path.unlink(missing_ok=True)
     st.stop()

@@ -25,6 +25,7 @@ import io
 import json
 import os
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -119,6 +120,41 @@ def validate_features(df: pd.DataFrame, source: str = "The table") -> pd.DataFra
         raise FeatureTableError(f"{source}: the same (track_id, slice) appears more than once, rows "
                                 f"{_listing(list(np.flatnonzero(dup)))}.")
     return out
+
+
+@dataclass(frozen=True)
+class TableExtent:
+    """How big a table is once read: its rows and its unpacked bytes."""
+
+    rows: int
+    bytes: int
+
+
+_WIDTHS = {"BOOLEAN": 1, "INT32": 4, "FLOAT": 4, "INT64": 8, "DOUBLE": 8, "INT96": 12}
+STRING_BYTES = 64  # what one short text value costs once read (a Python string in a pandas column)
+
+
+def table_extent(path: str | os.PathLike) -> TableExtent:
+    """A single-file table's extent without reading it. Parquet, from its footer: the rows, and the bytes its
+    columns take once decoded (rows x the width of each column's type, :data:`STRING_BYTES` per text
+    value; dictionary and run-length encoding make the file itself no guide). CSV: its lines (less the
+    header) and its size. FeatureTableError when the file is no Parquet file."""
+    name = storage.name(path)
+    with storage.open_input(path) as handle:
+        if name.lower().endswith(".csv"):
+            lines, size, last = 0, 0, b"\n"
+            while chunk := handle.read(1 << 20):
+                lines, size, last = lines + chunk.count(b"\n"), size + len(chunk), chunk[-1:]
+            return TableExtent(max(lines - (last == b"\n"), 0), size)
+        try:
+            meta = pq.ParquetFile(handle).metadata
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise FeatureTableError(f"{name} is not a readable Parquet feature table ({exc}).") from None
+        columns = [meta.schema.column(i) for i in range(meta.num_columns)]
+        width = sum(c.length if c.physical_type == "FIXED_LEN_BYTE_ARRAY" else _WIDTHS.get(c.physical_type, STRING_BYTES)
+                    for c in columns)
+        encoded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        return TableExtent(meta.num_rows, max(meta.num_rows * width, encoded))
 
 
 def read_features(path: str | os.PathLike) -> pd.DataFrame:
