@@ -1,4 +1,4 @@
-"""The Train page through Streamlit's AppTest (no browser): settings, a run, stop, results, save, reattach."""
+"""The Train page through Streamlit's AppTest (no browser): settings, a run, stop, results, save, another browser refused."""
 
 from __future__ import annotations
 
