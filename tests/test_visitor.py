@@ -25,3 +25,16 @@ def test_the_key_follows_the_browsers_token_not_the_cookies_mask() -> None:
 def test_other_cookie_values_are_hashed_as_they_are() -> None:
     assert xsrf_token("2|zz|zz|1") == b"2|zz|zz|1"
     assert xsrf_token("plain") == b"plain" and key_of("plain") != key_of("plain2")
+
+
+def test_the_train_heartbeat_forgets_owners_it_has_not_heard_from(monkeypatch) -> None:
+    """Made-up cookies must not pile up: a heartbeat drops owners silent for HEARTBEAT_S (gone either way)."""
+    import time
+
+    from ui import train_jobs
+
+    monkeypatch.setattr(train_jobs, "_SEEN", {f"b-{i}": time.monotonic() - train_jobs.HEARTBEAT_S - 1 for i in range(100)})
+    monkeypatch.setattr(train_jobs, "browser_key", lambda: "b-here")
+    assert not train_jobs._alive("b-1")()
+    train_jobs.heartbeat()
+    assert list(train_jobs._SEEN) == ["b-here"] and train_jobs._alive("b-here")() and not train_jobs._alive("b-1")()

@@ -12,6 +12,7 @@ clean-up after each script run cannot touch it.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -22,12 +23,18 @@ from ui.visitor import browser_key
 
 KEY, PARAM = "train_job", "job"
 HEARTBEAT_S = 10.0  # a running job's page asks every second; this long without a question: the tab is gone
-_SEEN: dict[str, float] = {}  # owner -> when its page last asked
+_SEEN: dict[str, float] = {}  # owner -> when its page last asked (only owners heard from within HEARTBEAT_S)
+_SEEN_LOCK = threading.Lock()
 
 
 def heartbeat() -> None:
-    """Note that this browser's page is open (call on every run of the page and of its live fragment)."""
-    _SEEN[browser_key()] = time.monotonic()
+    """Note that this browser's page is open (call on every run of the page and of its live fragment);
+    owners not heard from for :data:`HEARTBEAT_S` are forgotten (they count as gone either way)."""
+    now = time.monotonic()
+    with _SEEN_LOCK:
+        for owner in [o for o, seen in _SEEN.items() if now - seen >= HEARTBEAT_S]:
+            del _SEEN[owner]
+        _SEEN[browser_key()] = now
 
 
 def _alive(owner: str) -> Alive:
