@@ -34,7 +34,7 @@ import pandas as pd
 
 from core import storage
 from core.audio import AnalysisLimit, Audio, Source, load_audio
-from core.data.dataset import init_worker, pool_context
+from core.data.dataset import init_worker, manifest_files, pool_context
 from core.data.metadata import AUDIO_EXTENSIONS
 from core.failures import failure_message
 from core.features import musicnn
@@ -320,11 +320,14 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
 
 
 def audio_files(paths: list[str]) -> list[str]:
-    """The files named (local or URLs), with folders expanded (recursively, audio extensions only, sorted)."""
+    """The files named (local or URLs), with folders expanded (recursively, audio extensions only, sorted)
+    and CSV manifests read (their ``path`` column: :func:`core.data.dataset.manifest_files`)."""
     out: list[str] = []
     for p in paths:
         if storage.is_dir(p):
             out += [str(f) for f, rel in storage.find(p) if posixpath.splitext(rel)[1].lower() in AUDIO_EXTENSIONS]
+        elif storage.name(p).lower().endswith(".csv"):
+            out += manifest_files(p)
         else:
             out.append(str(p))
     return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -35,3 +37,15 @@ def bare_card(inputs: tuple[str, ...], classes: tuple[str, ...], architecture: s
     return ModelCard(name="", created=now(), architecture=Architecture(architecture, {}, 0), inputs=inputs,
                      feature_schema=SchemaRef.of(SEED), level="slice", segment_seconds=3.0, classes=classes,
                      command="", training=Training({}, 0.0), dataset=Dataset(("synthetic",), "", 0, {}))
+
+
+def save_tiny_model(root: Path, name: str = "tiny") -> Path:
+    """A slice-level MLP of 8 units trained one epoch on :func:`synthetic_table`, saved as ``name`` in ``root``."""
+    from core.models import registry
+    from core.models.model_card import model_card
+    from core.models.train import TrainConfig, train
+
+    config = TrainConfig(level="slice", epochs=1, batch_size=16, validation_fraction=0, model_config={"units": (8,)})
+    model, history = train(config, synthetic_table(n_tracks=3, n_slices=2))
+    registry.save_model(name, model, model_card(model, config, history, sources=("synthetic",), command=""), root)
+    return root

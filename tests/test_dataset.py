@@ -85,7 +85,7 @@ def test_extract_dataset_records_bad_files_and_resumes(dataset, tmp_path, shared
     again = extract_dataset(tracks, tmp_path / "store", SEED, max_slices=2, workers=1)
     assert (again.extracted, again.skipped, len(again.errors)) == (0, 4, 1)  # the bad file is retried
     assert part_paths(tmp_path / "store") == parts  # nothing new to save
-    with pytest.raises(ValueError, match="2 slices, not seed@1 and 10"):
+    with pytest.raises(ValueError, match="slices 2, not schema seed@1, slices 10"):
         extract_dataset(tracks, tmp_path / "store", SEED, max_slices=10)
 
 

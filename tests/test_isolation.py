@@ -14,12 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from bad_input_cases import damaged_mp3, tone, wav_bytes
-from model_helpers import synthetic_table
+from model_helpers import save_tiny_model
 
 from core.failures import LOG_ENV
 from core.models import registry
-from core.models.model_card import model_card
-from core.models.train import TrainConfig, train
 from core.predict import predict_files
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,11 +26,7 @@ SR = 22_050
 
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("models")
-    config = TrainConfig(level="slice", epochs=1, batch_size=16, validation_fraction=0, model_config={"units": (8,)})
-    model, history = train(config, synthetic_table(n_tracks=3, n_slices=2))
-    registry.save_model("tiny", model, model_card(model, config, history, sources=("synthetic",), command=""), root)
-    return root
+    return save_tiny_model(tmp_path_factory.mktemp("models"))
 
 
 def hostile_folder(folder: Path) -> dict[str, bool]:

@@ -23,7 +23,7 @@ from core import storage
 from core.cli import main
 from core.data.dataset import discover, extract_dataset
 from core.data.explore import synthetic_table
-from core.data.store import done_track_ids, is_store, open_store, part_paths, read_errors, read_features, write_errors, write_part
+from core.data.store import done_keys, is_store, open_store, part_paths, read_errors, read_features, write_errors, write_part
 from core.features.schema import SEED
 
 SLICES = 1
@@ -38,7 +38,7 @@ def test_memory_store_and_discovery(tmp_path):
     write_part(root, table.iloc[:9].reset_index(drop=True))
     write_part(root, table.iloc[9:].reset_index(drop=True))
     assert [storage.name(p) for p in part_paths(root)] == ["part-0000.parquet", "part-0001.parquet"]
-    assert done_track_ids(root) == set(table["track_id"])
+    assert done_keys(root) == set(table["track_id"])
     pd.testing.assert_frame_equal(read_features(root), read_features(_local_store(tmp_path, table)))
     write_errors(root, pd.DataFrame({"track_id": ["x"], "path": ["memory://x.wav"], "reason": ["bad"]}))
     assert list(read_errors(root)["reason"]) == ["bad"]
@@ -77,7 +77,7 @@ def test_reads_see_what_another_process_wrote_meanwhile(s3):
     first = table["track_id"].isin(sorted(set(table["track_id"]))[:2])
     root = open_store(f"s3://{BUCKET}/stores/shared", SEED, 1)
     write_part(root, table[first].reset_index(drop=True))
-    assert (len(part_paths(root)), len(done_track_ids(root)), len(read_errors(root))) == (1, 2, 0)
+    assert (len(part_paths(root)), len(done_keys(root)), len(read_errors(root))) == (1, 2, 0)
     assert len(read_features(root)) == first.sum()
     elsewhere = open_store(f"s3://{BUCKET}/stores/elsewhere", SEED, 1)
     # Another process (the fixture's own S3 client) copies a part and an errors table into the store:
@@ -85,7 +85,7 @@ def test_reads_see_what_another_process_wrote_meanwhile(s3):
     write_errors(elsewhere, pd.DataFrame({"track_id": ["x"], "path": ["s3://x.wav"], "reason": ["bad"]}))
     s3.copy(f"{BUCKET}/stores/elsewhere/parts/part-0000.parquet", f"{BUCKET}/stores/shared/parts/part-0001.parquet")
     s3.copy(f"{BUCKET}/stores/elsewhere/errors.parquet", f"{BUCKET}/stores/shared/errors.parquet")
-    assert (len(part_paths(root)), done_track_ids(root), len(read_errors(root))) == (2, set(table["track_id"]), 1)
+    assert (len(part_paths(root)), done_keys(root), len(read_errors(root))) == (2, set(table["track_id"]), 1)
     assert len(read_features(root)) == len(table)
 
 

@@ -9,7 +9,7 @@ import pytest
 from core.data.store import (
     FeatureTableError,
     compact,
-    done_track_ids,
+    done_keys,
     feature_schema_of,
     open_store,
     read_errors,
@@ -72,7 +72,7 @@ def test_store_directory_reads_as_one_deduplicated_table(tmp_path):
     table = read_features(root)
     assert table.groupby("track_id").size().to_dict() == {"a": 3, "b": 3, "c": 3}
     assert not table.duplicated(["track_id", "slice"]).any()
-    assert done_track_ids(root) == {"a", "b", "c"}
+    assert done_keys(root) == {"a", "b", "c"}
     compact(root, tmp_path / "one.parquet")
     pd.testing.assert_frame_equal(read_features(tmp_path / "one.parquet"), table.reset_index(drop=True))
 

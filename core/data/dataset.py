@@ -25,7 +25,7 @@ from core import storage
 from core.atomic import remove_temporaries
 from core.audio import load_audio
 from core.data.metadata import AUDIO_EXTENSIONS, DatasetError, Track, is_metadata_csv, read_metadata
-from core.data.store import ERROR_COLUMNS, done_track_ids, open_store, read_errors, write_errors, write_part
+from core.data.store import ERROR_COLUMNS, done_keys, open_store, read_errors, write_errors, write_part
 from core.failures import failure_message
 from core.features.extract import extract
 from core.features.schema import GENRES, FeatureSchema, get_schema
@@ -105,13 +105,30 @@ def _discover_folder(root: storage.Location) -> tuple[list[Track], bool]:
     return tracks, loose
 
 
-def _discover_manifest(manifest: storage.Location) -> list[Track]:
-    name = storage.name(manifest)
+def _manifest_table(manifest: storage.Location) -> pd.DataFrame:
     try:
         with storage.open_input(manifest) as handle:
-            table = pd.read_csv(handle, dtype=str, keep_default_na=False)
+            return pd.read_csv(handle, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{name} is not a readable CSV file ({exc}).") from None
+        raise DatasetError(f"{storage.name(manifest)} is not a readable CSV file ({exc}).") from None
+    except FileNotFoundError:
+        raise DatasetError(f"{manifest}: no such file.") from None
+
+
+def manifest_files(manifest: str | os.PathLike) -> list[str]:
+    """The files a CSV manifest lists in its ``path`` column (relative to the CSV's folder, absolute, or
+    URLs), in its order; other columns are ignored."""
+    manifest = storage.location(manifest)
+    table = _manifest_table(manifest)
+    if "path" not in table.columns:
+        raise DatasetError(f"{storage.name(manifest)} has no 'path' column (the files to classify).")
+    base = storage.parent(manifest)
+    return [str(storage.resolve(base, rel)) for rel in table["path"] if rel.strip()]
+
+
+def _discover_manifest(manifest: storage.Location) -> list[Track]:
+    name = storage.name(manifest)
+    table = _manifest_table(manifest)
     if is_metadata_csv(table):
         return read_metadata(manifest)
     missing = [c for c in ("path", "label") if c not in table.columns]
@@ -210,6 +227,30 @@ def errors_table(errors: dict[str, tuple[str, str]]) -> pd.DataFrame:
     return pd.DataFrame([(k, p, r) for k, (p, r) in errors.items()], columns=list(ERROR_COLUMNS))
 
 
+class PartWriter:
+    """Saves finished rows into the store ``root`` as they come: a part every ``part_keys`` tracks (or files)
+    or :data:`PART_SECONDS`, whichever comes first, each time with the ``errors`` table as it is then."""
+
+    def __init__(self, root: storage.Location, errors: dict[str, tuple[str, str]], part_keys: int) -> None:
+        self.root, self.errors, self.part_keys = root, errors, part_keys
+        self.pending: list[pd.DataFrame] = []  # one frame per track or file
+        self.last_save = time.monotonic()
+
+    def add(self, rows: pd.DataFrame) -> None:
+        self.pending.append(rows)
+
+    def save_if_due(self) -> None:
+        if len(self.pending) >= self.part_keys or time.monotonic() - self.last_save >= PART_SECONDS:
+            self.save()
+
+    def save(self) -> None:
+        if self.pending:
+            write_part(self.root, pd.concat(self.pending, ignore_index=True))
+            self.pending.clear()
+        write_errors(self.root, errors_table(self.errors))
+        self.last_save = time.monotonic()
+
+
 class Engine(Protocol):
     """Runs :func:`extract_track` over ``todo`` and saves the rows into the store ``root``, calling
     :func:`record_result` for every track and ``progress`` as tracks finish (the local pool below;
@@ -246,7 +287,7 @@ def extract_dataset(
     root = open_store(out_dir, schema, max_slices)
     if not storage.is_url(root):  # an object store never holds temporaries (core.storage.write_bytes)
         remove_temporaries(root, recursive=True)
-    done = done_track_ids(root)
+    done = done_keys(root)
     todo = [t for t in tracks if t.track_id not in done]
     summary = ExtractSummary(total=len(tracks), skipped=len(tracks) - len(todo))
     errors = {r.track_id: (r.path, r.reason) for r in read_errors(root).itertuples() if r.track_id not in done}
@@ -263,17 +304,7 @@ def extract_dataset(
 def _run_pool(todo: list[Track], root: storage.Location, schema: FeatureSchema, max_slices: int | None, workers: int,
               part_tracks: int, summary: ExtractSummary, errors: dict[str, tuple[str, str]],
               progress: Progress | None) -> None:
-    pending: list[pd.DataFrame] = []
-    last_save = time.monotonic()
-
-    def save() -> None:
-        nonlocal last_save
-        if pending:
-            write_part(root, pd.concat(pending, ignore_index=True))
-            pending.clear()
-        write_errors(root, errors_table(errors))
-        last_save = time.monotonic()
-
+    parts = PartWriter(root, errors, part_tracks)
     with ProcessPoolExecutor(min(workers, len(todo)), mp_context=pool_context(), initializer=init_worker,
                              initargs=(os.getpid(), dict(os.environ))) as pool:
         futures: set[Future] = {pool.submit(extract_track, t, schema.id, max_slices) for t in todo}
@@ -284,12 +315,11 @@ def _run_pool(todo: list[Track], root: storage.Location, schema: FeatureSchema, 
                     result: TrackResult = future.result()
                     record_result(result, summary, errors)
                     if result.rows is not None:
-                        pending.append(result.rows)
-                if len(pending) >= part_tracks or time.monotonic() - last_save >= PART_SECONDS:
-                    save()
+                        parts.add(result.rows)
+                parts.save_if_due()
                 if progress:
                     progress(summary.skipped + summary.extracted + len(summary.errors), summary.total)
         finally:
             for future in futures:
                 future.cancel()
-            save()
+            parts.save()

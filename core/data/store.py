@@ -15,7 +15,7 @@ Layout of a store directory::
 
 Every file is written whole or not at all (a temporary renamed into place on disk, one upload on an
 object store: :func:`core.storage.write_bytes`), so a part is either complete or absent; a rerun skips
-the tracks already in the parts (see :func:`done_track_ids`). The store may be a local folder or a URL
+the tracks already in the parts (see :func:`done_keys`). The store may be a local folder or a URL
 (``s3://bucket/store``; :mod:`core.storage`).
 """
 
@@ -25,6 +25,7 @@ import io
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -270,13 +271,20 @@ def read_store(root: str | os.PathLike) -> pd.DataFrame:
     root = storage.location(root)
     if not is_store(root):
         raise FeatureTableError(f"{root} is a folder but not a feature store (no {MANIFEST_FILE} or {PARTS_DIR}/).")
+    table = read_parts(root, ["track_id", "slice"])
+    if table is None:
+        raise FeatureTableError(f"The feature store {root} has no features yet.")
+    return validate_features(table.sort_values(["track_id", "slice"], kind="stable"),
+                             f"The feature store {storage.name(root)}")
+
+
+def read_parts(root: str | os.PathLike, key: list[str]) -> pd.DataFrame | None:
+    """The rows of every part of a store, the last one per ``key`` (None when there are no parts)."""
     parts = part_paths(root)
     if not parts:
-        raise FeatureTableError(f"The feature store {root} has no features yet.")
+        return None
     table = pd.concat([_read_part(p) for p in parts], ignore_index=True)
-    table = table.drop_duplicates(["track_id", "slice"], keep="last").sort_values(
-        ["track_id", "slice"], kind="stable")
-    return validate_features(table, f"The feature store {storage.name(root)}")
+    return table.drop_duplicates(key, keep="last")
 
 
 def _read_part(path: Location) -> pd.DataFrame:
@@ -289,12 +297,13 @@ def _read_part(path: Location) -> pd.DataFrame:
                                 f"part ({exc}); remove it and rerun the extraction to redo its tracks.") from None
 
 
-def done_track_ids(root: str | os.PathLike) -> set[str]:
-    """Track ids that already have their rows in a part (read from the track_id column only)."""
+def done_keys(root: str | os.PathLike, column: str = "track_id") -> set[str]:
+    """The keys (track ids of a feature store) that already have their rows in a part (read from that
+    column only)."""
     done: set[str] = set()
     for part in part_paths(root):
         with storage.open_input(part) as handle:
-            done.update(pq.read_table(handle, columns=["track_id"]).column("track_id").to_pylist())
+            done.update(pq.read_table(handle, columns=[column]).column(column).to_pylist())
     return done
 
 
@@ -333,20 +342,26 @@ def read_manifest(root: str | os.PathLike) -> dict | None:
 
 
 def open_store(root: str | os.PathLike, schema: FeatureSchema, max_slices: int | None) -> Location:
-    """Create a store directory, or check that an existing one was made with the same settings."""
+    """Create a feature store directory, or check that an existing one was made with the same settings."""
+    return open_folder(root, {"schema": schema.id, "slices": max_slices}, "feature store")
+
+
+def open_folder(root: str | os.PathLike, settings: Mapping[str, object], kind: str) -> Location:
+    """Create a store directory of ``kind`` whose manifest records ``settings``, or check that an
+    existing one was made with the same settings (a :class:`FeatureTableError` naming them if not)."""
     root = storage.location(root)
     manifest = read_manifest(root)
-    wanted = {"schema": schema.id, "slices": max_slices}
     if manifest is not None:
-        old = {k: manifest.get(k) for k in wanted}
-        if old != wanted:
-            raise FeatureTableError(
-                f"The feature store {root} was made with schema {old['schema']} and {old['slices']} slices, "
-                f"not {schema.id} and {max_slices}; choose another output or the same settings.")
+        old = {k: manifest.get(k) for k in settings}
+        if old != settings:
+            def said(values: Mapping[str, object]) -> str:
+                return ", ".join(f"{k} {v}" for k, v in values.items())
+            raise FeatureTableError(f"The {kind} {root} was made with {said(old)}, not {said(settings)}; "
+                                    "choose another output or the same settings.")
         return root
     if isinstance(root, Path):  # object stores have no folders: the first part makes the prefix
         (root / PARTS_DIR).mkdir(parents=True, exist_ok=True)
-    manifest = {**wanted, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    manifest = {**settings, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "layout": f"{PARTS_DIR}/part-NNNN.parquet + {ERRORS_FILE}"}
     storage.write_bytes(child(root, MANIFEST_FILE), (json.dumps(manifest, indent=1) + "\n").encode())
     return root
