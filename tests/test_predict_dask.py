@@ -23,7 +23,7 @@ from synth_audio import synth
 from core.cli import main
 from core.data.store import part_paths, read_errors
 from core.models import registry
-from core.predict_dask import _worker_model, predict_on_dask, read_results
+from core.predict_dask import predict_on_dask, read_results
 
 REPO = Path(__file__).resolve().parents[1]
 GOOD = 7  # good files; one more is not audio
@@ -81,14 +81,32 @@ def test_the_local_engines_csv_each_worker_loading_the_model_once(models_dir, so
     store, out = tmp_path / "store", tmp_path / "dask.csv"
     command = ["predict", str(songs), "--model", "tiny", "--engine", "dask", "--scheduler", cluster.scheduler_address,
                "--store", str(store), "--part-size", "2", "--out", str(out)]
-    assert main(command) == 1  # the broken file
+
+    def count_model_loads() -> None:  # on each worker: count the calls of the registry's load_model
+        from core import predict_dask
+
+        real = predict_dask.load_model
+
+        def counted(*args, **kwargs):
+            predict_dask.model_loads += 1  # type: ignore[attr-defined]
+            return real(*args, **kwargs)
+
+        predict_dask.model_loads = 0  # type: ignore[attr-defined]
+        predict_dask.load_model = counted
+
+    def model_loads() -> int:
+        from core import predict_dask
+
+        return predict_dask.model_loads  # type: ignore[attr-defined]
+
+    with Client(cluster) as client:
+        client.run(count_model_loads)
+        assert main(command) == 1  # the broken file
+        assert sorted(client.run(model_loads).values()) == [1, 1]  # each worker loaded the model once for its files
     same_table(out, local_csv)
     assert "9-broken.wav" in capsys.readouterr().err
     assert list(read_errors(store)["path"]) == [str(songs / "9-broken.wav")]
     assert len(raw_rows(store)) == GOOD and len(part_paths(store)) == 4  # parts of 2 rows: 2 + 2 + 2 + 1
-    with Client(cluster) as client:
-        loads = client.run(lambda: _worker_model.cache_info().misses)
-    assert sorted(loads.values()) == [1, 1]  # each worker loaded the model once for its files
 
     assert main(command) == 1  # again: only the failed file is tried, the others are in the store
     assert f"{GOOD} files were already in {store}" in capsys.readouterr().err

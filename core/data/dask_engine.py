@@ -11,17 +11,19 @@ reach them: one machine, a file system shared by all of them, or an object store
 ``gs://...``; :mod:`core.storage`), which workers read and write directly with their own credentials.
 
 Without a scheduler address, a :class:`distributed.LocalCluster` of ``workers`` single-threaded
-processes is started for the run and closed after it.
+processes is started for the run (its log messages below errors silenced) and closed after it.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
+import dask
 import pandas as pd
 from distributed import Client, Future, LocalCluster, as_completed
 
@@ -31,6 +33,9 @@ from core.features.schema import FeatureSchema
 from core.storage import Location, is_url
 
 CONNECT_TIMEOUT_S = 30
+# No statistical profiler in a local cluster's workers: it samples their stacks every 10 ms, CPU the
+# tasks need (the dashboard that shows its profiles is off anyway).
+LOCAL_WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
 
 
 class WorkersLostError(DatasetError):
@@ -58,9 +63,11 @@ def dask_engine(scheduler: str | None = None) -> Engine:
 def connect(scheduler: str | None, workers: int) -> Iterator[Client]:
     """A client of the scheduler at ``scheduler``, or of a new local cluster of ``workers`` processes."""
     if scheduler is None:
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-            with Client(cluster) as client:
-                yield client
+        with dask.config.set(LOCAL_WORKER_CONFIG):  # the workers take the configuration as they start
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   silence_logs=logging.ERROR)
+        with cluster, Client(cluster) as client:
+            yield client
         return
     try:
         client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)

@@ -16,7 +16,8 @@ Layout of a store directory::
 Every file is written whole or not at all (a temporary renamed into place on disk, one upload on an
 object store: :func:`core.storage.write_bytes`), so a part is either complete or absent; a rerun skips
 the tracks already in the parts (see :func:`done_keys`). The store may be a local folder or a URL
-(``s3://bucket/store``; :mod:`core.storage`).
+(``s3://bucket/store``; :mod:`core.storage`). The same layout, opened with other settings
+(:func:`open_folder`), keeps the results of ``core predict --engine dask`` (:mod:`core.predict_dask`).
 """
 
 from __future__ import annotations
