@@ -41,7 +41,7 @@ a folder, a file, an object-store folder (s3://bucket/music) or a CSV manifest w
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("predict", help="classify audio files with a saved model",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files, folders or CSV manifests (a path column)")
     p.add_argument("--model", default=None, help="model name (default: the default model)")
     p.add_argument("--out", default=None, metavar="CSV", help="write the table here (default: print it)")
     p.add_argument("--max-seconds", type=float, default=AnalysisLimit().max_seconds,
