@@ -167,6 +167,7 @@ def show_why(result: Classification) -> None:
         st.plotly_chart(views.tag_chart(why.tags, genre, runner_up), key="classify_tags", config=STATIC)
         with st.expander("In words"):
             st.markdown("\n".join(f"- {line}" for line in views.tag_lines(why.tags, genre, runner_up)))
+        show_closest(result)
         evidence = result.describe(6)
         if evidence:
             with st.expander("Description, not the model's reasons: how this clip's audio features compare"):
@@ -193,6 +194,23 @@ def show_why(result: Classification) -> None:
                                     config=STATIC)
     with st.expander("In words"):
         st.markdown("\n".join(f"- {line}" for line in lines))
+
+
+def show_closest(result: Classification) -> None:
+    """The training songs closest to this one in what the model reads, each playable when its audio is under
+    the dataset folder (public mode: an allowed folder)."""
+    if result.novelty is None or not result.novelty.closest:
+        return
+    st.markdown(f"**{views.closest_heading(result.novelty)}**")
+    root = data_dir()
+    for n, neighbour in enumerate(result.novelty.closest):
+        words, player = st.columns([2, 3], vertical_alignment="center")
+        words.markdown(views.neighbour_line(neighbour))
+        audio = data.neighbour_audio(root, neighbour.track_id)
+        if isinstance(audio, str):
+            player.caption(audio)
+        else:
+            player.audio(str(audio))
 
 
 def show_many(clips: list[Clip], results: list[Classification | str], key: data.ModelKey) -> None:

@@ -4,7 +4,12 @@
 probabilities (start times in the source's time), the whole-track feature row, the decoded audio, a
 display-sized log-mel spectrogram, the time each stage took, the model's measured reasons
 (:mod:`core.models.explain`) and :meth:`Classification.describe`, which compares the clip's features with the
-per-genre statistics stored in ``model.json`` (a description, not the model's reasons).
+per-genre statistics stored in ``model.json`` (a description, not the model's reasons). For a model whose
+card has a calibration and an index of training songs (:mod:`core.models.calibration`), the track
+probabilities are the calibrated ones (the verdict's is the chance it is right on music from outside the
+training set; the network's own mean is kept in ``model_probabilities``), and :attr:`Classification.novelty`
+says how far the recording is from the training songs and which are closest; :meth:`Classification.verdict`
+puts it in words with the model's fitted thresholds.
 
 Every intermediate is computed once and its cost grows at most linearly with the audio: one decode,
 one resampling per rate, one feature STFT (whose mel spectrogram is also the display spectrogram), one
@@ -41,11 +46,14 @@ from core.features import musicnn
 from core.features.extract import HOP, Extraction, Signals, compute_signals, extract, extract_signals, slice_starts
 from core.features.schema import FeatureSchema
 from core.keras_env import set_threads
+from core.models.calibration import Honesty
 from core.models.explain import Explanation, explain
 from core.models.model_card import FeatureStats
 from core.models.model_inputs import input_kinds, needs_features, predict_segments, segment_input
+from core.models.neighbours import Novelty
 from core.models.registry import LoadedModel, load_model
 from core.models.tag_evidence import explaining_model, explains_with_tags
+from core.verdict import SURE, Verdict, verdict
 
 # Segments side by side (hop = their length, 3 s): the models' track accuracy was measured so, and
 # half-overlapping windows would double the network's work for the same verdict.
@@ -108,6 +116,15 @@ class Classification:
     stages: dict[str, float]  # seconds per stage (decode, feature STFT, network, ...); some overlap in time
     explanation: Explanation | None = None  # the model's measured reasons (core.models.explain)
     segment_tag_logits: np.ndarray | None = None  # (n_segments, n_tags) what a tag model read (core.models.tag_evidence)
+    model_probabilities: np.ndarray | None = None  # the network's mean before calibration (None: not calibrated)
+    novelty: Novelty | None = None  # distance to the training songs and the closest ones (tag models)
+    sure_threshold: float = SURE  # the verdict is sure at or above this shown probability (fitted, in the card)
+    is_music: bool | None = None  # False: judged not music; None: the model cannot tell
+
+    def verdict(self, name: Callable[[str], str] = str) -> Verdict:
+        """The verdict in words (:func:`core.verdict.verdict`) with this model's fitted thresholds."""
+        return verdict(self.probabilities, self.classes, name, sure=self.sure_threshold,
+                       novel=self.novelty is not None and self.novelty.novel, music=self.is_music)
 
     @property
     def genre(self) -> str:
@@ -236,6 +253,14 @@ def _window_rows(audio: Audio, schema: FeatureSchema, starts: np.ndarray, segmen
 
 
 _EXPLAINING: "weakref.WeakKeyDictionary[object, object]" = weakref.WeakKeyDictionary()
+_HONESTY: "weakref.WeakKeyDictionary[object, Honesty]" = weakref.WeakKeyDictionary()
+
+
+def _honesty(model: LoadedModel) -> Honesty:
+    """The model card's calibration and training-song index, read once per loaded model."""
+    if model.model not in _HONESTY:
+        _HONESTY[model.model] = Honesty.of(model.info.card.reliability)
+    return _HONESTY[model.model]
 
 
 def _explaining(model: object) -> object:
@@ -305,16 +330,21 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
     report("finishing", len(starts), len(starts), segment_probs)
     assert spectrogram is not None, "every input kind makes the display spectrogram"
     read = extraction
+    tags = np.concatenate(side) if side else None
+    honesty = _honesty(model)
+    shown, novelty = honesty.read(track, tags)
 
     def rows() -> Extraction:
         return read if read is not None else _window_rows(audio, schema, starts, segment_seconds, stages)
 
     result = Classification(
-        model_name=model.name, schema=schema, classes=model.classes, probabilities=track,
+        model_name=model.name, schema=schema, classes=model.classes, probabilities=shown,
         segment_starts=audio.offset_s + starts / audio.sr, segment_seconds=segment_seconds,
         segment_probabilities=segment_probs, windows=len(every), feature_rows=rows, level=model.info.level,
         audio=audio, spectrogram=spectrogram, feature_stats=card.feature_stats,
-        seconds=time.perf_counter() - t0, stages=stages, segment_tag_logits=np.concatenate(side) if side else None)
+        seconds=time.perf_counter() - t0, stages=stages, segment_tag_logits=tags,
+        model_probabilities=track if honesty.calibration is not None else None, novelty=novelty,
+        sure_threshold=honesty.calibration.sure if honesty.calibration is not None else SURE)
     result.explanation = explain(result, model)
     return result
 
@@ -438,10 +468,14 @@ def _pool_rows(paths: list[str], model: LoadedModel, limit: AnalysisLimit, progr
 
 
 def summary_row(result: Classification) -> dict[str, object]:
-    """One result as a results-table row: genre, confidence, top 3, every genre's probability, analysed
-    part, loader warnings and an empty ``error`` (columns: :func:`summary_columns`)."""
+    """One result as a results-table row: genre, confidence (calibrated when the model's card has a
+    calibration), the verdict in words, ``novel`` (unlike the genres it knows; empty when the model cannot
+    tell), top 3, every genre's probability, analysed part, loader warnings and an empty ``error``
+    (columns: :func:`summary_columns`)."""
+    said = result.verdict()
     row: dict[str, object] = {
         "genre": result.genre, "confidence": round(float(result.probabilities.max()), 4),
+        "verdict": said.text, "novel": "" if result.novelty is None else result.novelty.novel,
         "top3": ", ".join(f"{g} {p:.2f}" for g, p in result.top(3))}
     row.update({f"p_{c}": round(float(p), 4) for c, p in zip(result.classes, result.probabilities)})
     row.update(analysed=result.analysed(), warnings=" ".join(result.audio.warnings), error="")
@@ -450,4 +484,4 @@ def summary_row(result: Classification) -> dict[str, object]:
 
 def summary_columns(classes: tuple[str, ...]) -> list[str]:
     """The columns of :func:`summary_row` (and of :func:`predict_files` after ``path``)."""
-    return ["genre", "confidence", "top3", *(f"p_{c}" for c in classes), "analysed", "warnings", "error"]
+    return ["genre", "confidence", "verdict", "novel", "top3", *(f"p_{c}" for c in classes), "analysed", "warnings", "error"]

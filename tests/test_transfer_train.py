@@ -89,10 +89,15 @@ def test_train_command_builds_a_calibrated_reproducible_model(dataset, tmp_path,
     at = args.index("--workers")  # how many processes decode is not part of the recipe
     given = args[1:at] + args[at + 2:]
     assert card.command == shlex.join(["python", "-m", "core", "train", *given, "--name", "a", "--default"])
+    same_seed = ModelCard.from_json(json.loads((tmp_path / "models" / "b" / "model.json").read_text()))
+    assert set(card.reliability) == {"calibration", "novelty"}  # fitted in the same run, reproducibly
+    assert card.reliability == same_seed.reliability
+    assert len(card.reliability["novelty"]["track_ids"]) == 9
     assert registry.default_name() == "a"
     result = classify(dataset / "lossy" / "metal" / "metal.00002.ogg", a)
     assert result.probabilities.sum() == pytest.approx(1.0, abs=1e-5)
     assert result.segment_probabilities.shape[1] == 3
+    assert result.novelty is not None and len(result.novelty.closest) == 5 and result.model_probabilities is not None
 
 
 def test_tag_reasons_are_the_models_own_arithmetic(dataset, tmp_path, monkeypatch):

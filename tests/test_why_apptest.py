@@ -1,9 +1,10 @@
 """The Classify page's "Why <genre>?" through AppTest: a feature model shows its measured reasons; a model
 reading an embedding shows no invented reasons, only a feature comparison labelled as description; the tag
-model shows the tags behind its verdict (its own arithmetic)."""
+model shows the tags behind its verdict (its own arithmetic) and the training songs closest to the upload."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from test_classify_apptest import classify_page, shown_genre, upload, wav
 
@@ -44,4 +45,26 @@ def test_the_tag_model_shows_the_tags_behind_its_verdict():
     assert "50 tags a network trained on ~200,000 real songs hears" in text
     assert "towards" in text and "over" in text  # the tags in words: '+0.42 towards Rock over Pop'
     assert any("Description, not the model's reasons" in e.label for e in at.expander)
+    assert "The training songs closest to this one" in text  # evidence by example, from the card's index
+    assert sum(" · **" in m.value for m in at.markdown) == 5  # five songs, each with its genre
     assert not at.error
+
+
+@shipped("gtzan-musicnn-tags")
+def test_the_closest_training_songs_play_when_their_audio_is_in_the_dataset_folder(tmp_path, monkeypatch):
+    """Every training track of the card as a tiny WAV under the dataset folder: each closest song gets a player."""
+    import json
+
+    import soundfile as sf
+
+    from core.models.registry import models_dir
+
+    card = json.loads((models_dir() / "gtzan-musicnn-tags" / "model.json").read_text())
+    tiny = tmp_path / "tiny.wav"
+    sf.write(tiny, np.zeros(2205, dtype=np.float32), 22_050)
+    for track_id in card["reliability"]["novelty"]["track_ids"]:
+        (tmp_path / "data" / track_id).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / f"{track_id}.wav").write_bytes(tiny.read_bytes())
+    monkeypatch.setenv("CPUNK_DATA_DIR", str(tmp_path / "data"))
+    at, text = classified_with("gtzan-musicnn-tags", seed=13)
+    assert len(at.get("audio")) == 1 + 5 and "cannot be played" not in text  # the upload's player and five more

@@ -24,6 +24,7 @@ from core.audio import opens_as_audio
 from core.failures import failure_message
 from core.features.schema import GENRES
 from core.models.registry import META_FILE, MODEL_FILE, LoadedModel, ModelInfo, load_model, models_dir, recover
+from core.modes import AccessError
 from core.predict import Classification, Progress, classify
 from ui.loaders import audio_index
 from ui.mode import policy
@@ -121,6 +122,21 @@ def example_files(root: Path) -> list[Path] | None:
 @st.cache_resource(max_entries=2, show_spinner="Looking for example clips…")
 def _openable(files: tuple[Path, ...]) -> list[Path]:
     return [path for path in files if opens_as_audio(path)]
+
+
+def neighbour_audio(root: Path | None, track_id: str) -> Path | str:
+    """The audio of a training track (``blues/blues.00000``) under the dataset folder ``root`` when it is there
+    and this mode lets a visitor hear it (public mode: allowed folders only); otherwise why not, in words."""
+    index = audio_index(root) if root else None
+    if root and index is None:
+        return "Still looking for audio in the dataset folder."
+    found = index.locate("", track_id) if index else None
+    try:
+        if found is not None:
+            return policy().check_path(found)
+    except AccessError:
+        pass
+    return "Audio not under the dataset folder (sidebar), so it cannot be played."
 
 
 def known_genre(path: Path) -> str | None:

@@ -15,9 +15,10 @@ from core.display import feature_by_genre, genre_name, mel_band_hz, waveform_env
 from core.models.explain import Reason
 from core.models.model_card import Dataset, ModelCard
 from core.models.model_inputs import INPUT_NAMES
+from core.models.neighbours import Neighbour, Novelty
 from core.models.tag_evidence import TagReason
 from core.predict import Classification, Evidence, Progress, summary_columns
-from core.verdict import verdict
+from core.verdict import Verdict, verdict
 from ui.charts import GENRE_COLORS, style
 from ui.mode import source_label
 
@@ -50,14 +51,16 @@ def percent(p: float) -> str:
 
 
 def verdict_html(result: Classification, label: str | None = None) -> str:
-    """The verdict card: the genre in large type when the model is sure (:func:`core.verdict.verdict`),
-    else the pair or shortlist in words; confidence, runner-up and (for dataset examples) the label."""
-    return _verdict_card(result.probabilities, result.classes, label)
+    """The verdict card: the genre in large type when the model is sure (:meth:`Classification.verdict`, with
+    the model's fitted threshold), else the pair, shortlist, "unlike the genres it knows" or "not music" in
+    words; confidence, runner-up and (for dataset examples) the label."""
+    return _verdict_card(result.probabilities, result.classes, result.verdict(genre_name), label)
 
 
 def partial_verdict_html(classes: tuple[str, ...], progress: Progress) -> str:
     """The verdict of the part classified so far, dimmed, while the rest of the song is analysed."""
-    return _verdict_card(progress.probabilities, classes, so_far=f"So far (the first {progress.fraction:.0%} "
+    said = verdict(progress.probabilities, classes, genre_name)
+    return _verdict_card(progress.probabilities, classes, said, so_far=f"So far (the first {progress.fraction:.0%} "
                          "of the song): ", extra_class=" cp-partial")
 
 
@@ -72,9 +75,8 @@ def progress_text(name: str, progress: Progress) -> str:
     return f"Listening to {name}: {progress.windows_done} of {progress.windows} windows{eta}"
 
 
-def _verdict_card(probabilities: np.ndarray, classes: tuple[str, ...], label: str | None = None, so_far: str = "",
-                  extra_class: str = "") -> str:
-    said = verdict(probabilities, classes, genre_name)
+def _verdict_card(probabilities: np.ndarray, classes: tuple[str, ...], said: Verdict, label: str | None = None,
+                  so_far: str = "", extra_class: str = "") -> str:
     order = np.argsort(-np.asarray(probabilities), kind="stable")
     top = [(classes[i], float(probabilities[i])) for i in order]
     (genre, p), *rest = top[:3]
@@ -86,8 +88,12 @@ def _verdict_card(probabilities: np.ndarray, classes: tuple[str, ...], label: st
         runner = f" · then {html.escape(genre_name(rest[0][0]))} {percent(rest[0][1])}" if rest else ""
         kicker, headline, css = "Sounds like", html.escape(said.text), "cp-genre"
         detail = f"<b>{percent(p)}</b> confident{runner}"
+    elif said.kind == "not music":
+        kicker, headline, css = "Not a genre", html.escape(said.text), "cp-genre cp-unsure"
+        detail = "the genre scores are below, if you want them"
     else:
-        kicker, headline, css = "Not a clear call", html.escape(said.text[0].upper() + said.text[1:]), "cp-genre cp-unsure"
+        kicker = "Unlike the music it was trained on" if said.kind == "novel" else "Not a clear call"
+        headline, css = html.escape(said.text[0].upper() + said.text[1:]), "cp-genre cp-unsure"
         detail = " · ".join(f"{html.escape(genre_name(g))} <b>{percent(q)}</b>" for g, q in top[:len(said.genres)])
     return (
         f'<div class="cp-verdict{extra_class}" data-genre="{html.escape(genre_name(genre))}" '
@@ -237,6 +243,17 @@ def evidence_lines(evidence: list[Evidence], schema) -> list[str]:
         f"{genre_name(e.runner_up)} (median {number(e.median_runner_up)})."
         for e in evidence
     ]
+
+
+def closest_heading(novelty: Novelty) -> str:
+    """What the closest training songs are, and whether this recording is unlike all of them."""
+    head = "The training songs closest to this one, in the tags the model reads"
+    return head + (" (none is close: it is unlike the genres the model knows)" if novelty.novel else "")
+
+
+def neighbour_line(neighbour: Neighbour) -> str:
+    """One closest training song in markdown: its name and genre."""
+    return f"{html.escape(neighbour.track_id.rsplit('/', 1)[-1])} · **{html.escape(genre_name(neighbour.label))}**"
 
 
 def tag_chart(tags: list[TagReason], genre: str, runner_up: str) -> go.Figure:

@@ -191,6 +191,11 @@ def run_transfer(args: argparse.Namespace) -> int:
         m = card.metrics
         print(f"  held-out folds: track accuracy {m.tracks['accuracy']:.3f}, balanced "
               f"{m.tracks['balanced_accuracy']:.3f}, ECE {m.ece:.3f}", file=sys.stderr)
+    held = card.reliability.get("calibration", {}).get("held_out", {})
+    for kind, h in held.items():
+        print(f"  calibrated on held-out {kind}: ECE {h['ece']:.3f}, sure from {card.reliability['calibration']['sure']:.0%}"
+              f" ({h['sure']:.0%} of them, {h['sure_wrong'] or 0:.1%} of those wrong), novel {h['novel']:.1%}",
+              file=sys.stderr)
     info = registry.save_model(args.name, model, card, overwrite=args.overwrite)
     if args.check:
         try:
@@ -201,7 +206,7 @@ def run_transfer(args: argparse.Namespace) -> int:
             return 2
         print(format_scores(report), file=sys.stderr)
         card = dataclasses.replace(card, realworld={k: report[k] for k in (
-            "folder", "n", "top1", "top3", "single_label", "balanced_accuracy", "per_label", "ece", "created")})
+            "folder", "n", "top1", "top3", "single_label", "balanced_accuracy", "per_label", "ece", "sure", "sure_wrong", "novel", "created")})
         info = registry.save_model(args.name, model, card, overwrite=True)
     if args.default:
         registry.set_default(args.name)

@@ -7,7 +7,9 @@ app and ``python -m core predict``; a file that cannot be analysed is reported a
 
 Reported (:func:`score`): top-1 and top-3 accuracy over all songs, over the single-label songs and per
 label; balanced accuracy (mean per-genre recall of single-label songs); the confusion of labels and
-predictions; and the expected calibration error (:func:`expected_calibration_error`).
+predictions; the expected calibration error (:func:`expected_calibration_error`) of the confidence shown
+(calibrated for models whose card has a calibration); how many verdicts are shown as sure and how many
+of those are wrong; and how many songs are flagged unlike the genres the model knows.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from core import storage
+from core.models.calibration import expected_calibration_error
 
 ALTERNATIVES = "|"
-ECE_BINS = 10
 
 
 class ManifestError(ValueError):
@@ -52,23 +54,11 @@ def label_sets(labels: list[str] | pd.Series) -> list[frozenset[str]]:
     return [frozenset(p.strip() for p in str(label).split(ALTERNATIVES) if p.strip()) for label in labels]
 
 
-def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> float:
-    """Expected calibration error: the size-weighted mean |accuracy - confidence| over equal-width
-    confidence bins (Guo et al., 2017)."""
-    confidence, correct = np.asarray(confidence, dtype=float), np.asarray(correct, dtype=float)
-    if not len(confidence):
-        return float("nan")
-    which = np.minimum((confidence * bins).astype(int), bins - 1)
-    total = 0.0
-    for b in range(bins):
-        inside = which == b
-        if inside.any():
-            total += inside.sum() * abs(correct[inside].mean() - confidence[inside].mean())
-    return float(total / len(confidence))
-
-
-def score(probabilities: np.ndarray, labels: list[str] | pd.Series, classes: tuple[str, ...] | list[str]) -> dict[str, Any]:
-    """Metrics of track probabilities ``(n, n_classes)`` against labels (alternatives allowed)."""
+def score(probabilities: np.ndarray, labels: list[str] | pd.Series, classes: tuple[str, ...] | list[str],
+          sure: np.ndarray | None = None, novel: np.ndarray | None = None) -> dict[str, Any]:
+    """Metrics of track probabilities ``(n, n_classes)`` against labels (alternatives allowed); with ``sure``
+    (each verdict shown as sure) the share of sure verdicts and how many of them are wrong, with ``novel``
+    (each song flagged unlike the genres the model knows) the share flagged."""
     classes = tuple(classes)
     probabilities = np.asarray(probabilities, dtype=float)
     labels = [str(label) for label in labels]
@@ -100,7 +90,20 @@ def score(probabilities: np.ndarray, labels: list[str] | pd.Series, classes: tup
         "confusion": {label: v["predicted"] for label, v in per_label.items()},
         "ece": expected_calibration_error(confidence, top1),
         "mean_confidence": float(confidence.mean()) if len(labels) else float("nan"),
+        **_shares(top1, sure, novel),
     }
+
+
+def _shares(correct: np.ndarray, sure: np.ndarray | None, novel: np.ndarray | None) -> dict[str, Any]:
+    """Share of sure verdicts and of them wrong; share flagged novel (None where not known)."""
+    out: dict[str, Any] = {"sure": None, "sure_wrong": None, "novel": None}
+    if sure is not None and len(correct):
+        sure = np.asarray(sure, dtype=bool)
+        out["sure"] = float(sure.mean())
+        out["sure_wrong"] = float((~correct[sure]).mean()) if sure.any() else None
+    if novel is not None and len(correct):
+        out["novel"] = float(np.asarray(novel, dtype=bool).mean())
+    return out
 
 
 Progress = Callable[[str], None]
@@ -121,13 +124,18 @@ def evaluate_audio(folder: str | os.PathLike, manifest: str | os.PathLike, model
         except Exception as exc:  # one song's failure, whatever it is, is that song's error (logged)
             failed.append({"file": file, "error": failure_message(exc, str(file))})
             continue
-        rows.append({"file": file, "label": label, "predicted": result.genre,
+        said = result.verdict()
+        rows.append({"file": file, "label": label, "predicted": result.genre, "verdict": said.text, "sure": said.sure,
+                     "novel": None if result.novelty is None else result.novelty.novel, "music": result.is_music,
                      **{f"p_{c}": float(p) for c, p in zip(result.classes, result.probabilities)}})
         if progress is not None:
             progress(file)
     table = pd.DataFrame(rows)
     probs = table[[f"p_{c}" for c in model.classes]].to_numpy() if rows else np.zeros((0, len(model.classes)))
-    report = score(probs, table["label"] if rows else [], model.classes)
+    knows_novelty = bool(rows) and table["novel"].notna().all()
+    report = score(probs, table["label"] if rows else [], model.classes,
+                   sure=table["sure"].to_numpy(bool) if rows else None,
+                   novel=table["novel"].to_numpy(bool) if knows_novelty else None)
     return {"model": model.name, "folder": storage.name(folder), "manifest": storage.name(manifest),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             **report, "failed": failed, "songs": rows}
@@ -138,6 +146,11 @@ def format_scores(report: dict[str, Any]) -> str:
     single = report["single_label"]
     lines = [f"{report['n']} songs: top-1 {report['top1']:.1%}, top-3 {report['top3']:.1%}, "
              f"ECE {report['ece']:.3f}"]
+    if report.get("sure") is not None:
+        wrong = report["sure_wrong"]
+        lines.append(f"shown as sure: {report['sure']:.1%} of songs, "
+                     + ("none wrong" if wrong is None else f"{wrong:.1%} of them wrong")
+                     + ("" if report.get("novel") is None else f"; unlike the genres it knows: {report['novel']:.1%}"))
     if single["n"]:
         lines.append(f"single-label songs ({single['n']}): top-1 {single['top1']:.1%}, top-3 {single['top3']:.1%}, "
                      f"balanced accuracy {report['balanced_accuracy']:.1%}")

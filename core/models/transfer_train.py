@@ -14,7 +14,7 @@ import hashlib
 import os
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,8 +25,8 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from core.data.training_data import track_average
 from core.features.schema import SEED, genre_order
+from core.models.calibration import expected_calibration_error, fit_honesty
 from core.models.evaluate import metrics
-from core.models.evaluate_audio import expected_calibration_error
 from core.models.model_card import Architecture, Calibration, Dataset, FeatureStats, Metrics, ModelCard, Protocol, SchemaRef, Training, now
 from core.models.transfer import backbone_model, fit_linear_head, fit_temperature, linear_head_model, transfer_model
 from core.models.transfer_data import CachedTables, EmbeddingSpec, collect_tracks, embedding_table
@@ -44,9 +44,16 @@ class TransferRecipe:
     c: tuple[float, ...] = C_GRID  # inverse L2 strengths tried; the best by held-out balanced log-loss is kept
     folds: int = 5
     balanced: bool = True
+    honesty_variants: int = 2  # augmented copies the calibration reads when the head trains on none
 
     def to_dict(self) -> dict[str, Any]:
-        return {"spec": self.spec.to_dict(), "c": list(self.c), "folds": self.folds, "balanced": self.balanced}
+        return {"spec": self.spec.to_dict(), "c": list(self.c), "folds": self.folds, "balanced": self.balanced,
+                "honesty_variants": self.honesty_variants}
+
+    def honesty_spec(self) -> EmbeddingSpec:
+        """The patches the calibration and the novelty threshold are fitted on: the head's, with augmented
+        copies (:attr:`honesty_variants`) when the head trains on clean audio only."""
+        return self.spec if self.spec.variants else replace(self.spec, variants=self.honesty_variants)
 
 
 @dataclass
@@ -66,9 +73,23 @@ class PatchData:
         return cls(table[spec.columns()].to_numpy(np.float32), table["label"].map(index).to_numpy(np.int64),
                    table["track_id"].astype(str).to_numpy(), table["variant"].to_numpy(), classes)
 
+    def select(self, rows: np.ndarray) -> "PatchData":
+        return PatchData(self.x[rows], self.y[rows], self.groups[rows], self.variant[rows], self.classes)
+
     def track_labels(self, tracks: np.ndarray) -> np.ndarray:
         first = pd.Series(self.y, index=self.groups).groupby(level=0).first()
         return first.loc[tracks].to_numpy()
+
+
+def track_folds(data: PatchData, recipe: TransferRecipe) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The recipe's track-grouped stratified folds: (training track ids, held-out track ids) per fold."""
+    tracks = np.unique(data.groups)
+    track_y = data.track_labels(tracks)
+    folds = min(recipe.folds, int(np.bincount(track_y).min()))
+    if folds < 2:
+        raise ValueError("Every genre needs at least two tracks to measure the recipe on held-out tracks.")
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=recipe.spec.seed)
+    return [(tracks[a], tracks[b]) for a, b in splitter.split(tracks, track_y, tracks)]
 
 
 def cross_validate(data: PatchData, recipe: TransferRecipe, c: float, progress: Progress | None = None) -> dict[str, Any]:
@@ -76,28 +97,28 @@ def cross_validate(data: PatchData, recipe: TransferRecipe, c: float, progress: 
     after calibration."""
     tracks = np.unique(data.groups)
     track_y = data.track_labels(tracks)
-    folds = min(recipe.folds, int(np.bincount(track_y).min()))
-    if folds < 2:
-        raise ValueError("Every genre needs at least two tracks to measure the recipe on held-out tracks.")
-    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=recipe.spec.seed)
+    splits = track_folds(data, recipe)
+    folds = len(splits)
     clean = data.variant == 0
     logits = np.zeros((len(data.y), len(data.classes)))
-    fold_of = np.zeros(len(tracks), dtype=int)
-    for k, (train_t, test_t) in enumerate(splitter.split(tracks, track_y, tracks)):
-        train_rows = np.isin(data.groups, tracks[train_t])
-        test_rows = np.isin(data.groups, tracks[test_t]) & clean
+    fold_of = pd.Series(0, index=tracks)
+    heads = []
+    for k, (train_t, test_t) in enumerate(splits):
+        train_rows = np.isin(data.groups, train_t)
+        test_rows = np.isin(data.groups, test_t) & clean
         head = fit_linear_head(data.x[train_rows], data.y[train_rows], len(data.classes), c, recipe.balanced)
         logits[test_rows] = head.logits(data.x[test_rows])
+        heads.append(head)
         fold_of[test_t] = k
     held_logits, held_y, held_groups = logits[clean], data.y[clean], data.groups[clean]
     _, _, raw = track_average(held_groups, held_y, softmax(held_logits, axis=1))
     # Cross-fitted temperature: each fold's verdicts are calibrated with a temperature fitted on the others.
     calibrated = np.zeros_like(raw)
-    fold_rows = pd.Series(fold_of, index=tracks).loc[held_groups].to_numpy()
+    fold_rows = fold_of.loc[held_groups].to_numpy()
     for k in range(folds):
         other, inside = fold_rows != k, fold_rows == k
         fit_t = fit_temperature(held_logits[other], held_y[other], held_groups[other])
-        _, _, calibrated[fold_of == k] = track_average(held_groups[inside], held_y[inside],
+        _, _, calibrated[fold_of.to_numpy() == k] = track_average(held_groups[inside], held_y[inside],
                                                        softmax(held_logits[inside] / fit_t, axis=1))
     temperature = fit_temperature(held_logits, held_y, held_groups)
 
@@ -113,7 +134,8 @@ def cross_validate(data: PatchData, recipe: TransferRecipe, c: float, progress: 
     protocol = (f"track: {folds} stratified folds grouped by track (seed {recipe.spec.seed}); trained on clean + "
                 "augmented patches, tested on the clean patches of held-out tracks")
     return {"c": c, "balanced_log_loss": balanced_nll, "protocol": protocol,
-            "tracks": report, "ece": ece(calibrated), "ece_uncalibrated": ece(raw), "temperature": temperature}
+            "tracks": report, "ece": ece(calibrated), "ece_uncalibrated": ece(raw), "temperature": temperature,
+            "folds": splits, "heads": heads}
 
 
 def _fingerprint(data: PatchData) -> str:
@@ -150,11 +172,14 @@ def train_transfer(sources: list[str | os.PathLike], recipe: TransferRecipe, *, 
         tracks = kept
     say = progress or (lambda _: None)
     say(f"{len(tracks)} tracks from {len(sources)} source(s); patch features ...")
+    honest = evaluate and recipe.folds > 1 and list(recipe.spec.outputs) == ["logits"]  # a tag-reading model
+    spec = recipe.honesty_spec() if honest else recipe.spec
     if cache is not None:
-        table, seed_rows = CachedTables(Path(cache), recipe.spec, tracks).load_or_build(workers=workers)
+        table, seed_rows = CachedTables(Path(cache), spec, tracks).load_or_build(workers=workers)
     else:
-        table, seed_rows = embedding_table(tracks, recipe.spec, workers=workers)
-    data = PatchData.of(table, recipe.spec)
+        table, seed_rows = embedding_table(tracks, spec, workers=workers)
+    every = PatchData.of(table, spec)
+    data = every.select(every.variant <= recipe.spec.variants)
     evaluation, tried = None, {}
     if evaluate and recipe.folds > 1:
         for c in recipe.c:  # ties keep the stronger regularisation (the grid is ascending)
@@ -168,6 +193,11 @@ def train_transfer(sources: list[str | os.PathLike], recipe: TransferRecipe, *, 
     c = evaluation["c"] if evaluation else recipe.c[0]
     head = fit_linear_head(data.x, data.y, len(data.classes), c, recipe.balanced)
     temperature = evaluation["temperature"] if evaluation else 1.0
+    reliability = {}
+    if honest and evaluation is not None:
+        say("calibration, novelty threshold and closest songs on held-out tracks ...")
+        reliability = fit_honesty(every.x, every.y, every.groups, every.variant, evaluation["folds"],
+                                  [h.logits for h in evaluation["heads"]], temperature, recipe.spec.seed, data.classes)
     model = transfer_model(linear_head_model(head, temperature), backbone_model(recipe.spec.backbones, recipe.spec.outputs),
                            name=ARCHITECTURE)
     tracks_per_class = {c: int(len(set(data.groups[data.y == i]))) for i, c in enumerate(data.classes)}
@@ -185,7 +215,7 @@ def train_transfer(sources: list[str | os.PathLike], recipe: TransferRecipe, *, 
                         ece_uncalibrated=evaluation["ece_uncalibrated"]) if evaluation else None,
         calibration=Calibration("temperature scaling on held-out folds", temperature),
         dataset=Dataset(tuple(str(s) for s in sources), _fingerprint(data), len(tracks), tracks_per_class),
-        feature_stats=genre_description(seed_rows, data.classes))
+        feature_stats=genre_description(seed_rows, data.classes), reliability=reliability)
     return model, card
 
 
