@@ -28,24 +28,27 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from core.models.model_card import ModelCard
 
 ROOT = Path(__file__).resolve().parents[1]
 BATTERY_PER_KIND = 2
 
 
-def card_numbers(meta: dict[str, Any]) -> dict[str, Any]:
+def card_numbers(card: ModelCard) -> dict[str, Any]:
     """The card's cross-fitted GTZAN numbers: ECE, sure-but-wrong and novelty of held-out clean tracks, and the
     music detector's false alarms (None where the model has none)."""
-    reliability = meta.get("reliability") or {}
+    reliability = card.reliability
     held = ((reliability.get("calibration") or {}).get("held_out") or {})
     clean, every = held.get("clean tracks") or {}, held.get("all") or {}
     music = (reliability.get("music") or {}).get("rates") or {}
     return {"calibrated": "calibration" in reliability,
-            "ece": clean.get("ece", (meta.get("metrics") or {}).get("ece")),
+            "ece": clean.get("ece", card.metrics.ece if card.metrics else None),
             "ece_all_versions": every.get("ece"), "sure_wrong": clean.get("sure_wrong"),
             "sure_wrong_all_versions": every.get("sure_wrong"), "novel": clean.get("novel"),
             "sure_threshold": (reliability.get("calibration") or {}).get("sure"),
@@ -84,7 +87,7 @@ def battery_files(folder: Path) -> list[Path]:
     return files
 
 
-def leave_one_genre_out(meta: dict[str, Any], cache: Path, quantile: float) -> dict[str, Any]:
+def leave_one_genre_out(card: ModelCard, cache: Path, quantile: float) -> dict[str, Any]:
     """Per GTZAN genre: the share of its tracks (whole, and 2-window crops) flagged novel by an index and a
     threshold built from the other nine genres; also those nine genres' own held-out share (cross-fitted)."""
     from sklearn.model_selection import StratifiedGroupKFold
@@ -93,9 +96,10 @@ def leave_one_genre_out(meta: dict[str, Any], cache: Path, quantile: float) -> d
     from core.models.neighbours import NeighbourIndex, novelty_threshold
     from core.models.transfer_data import CachedTables, EmbeddingSpec, collect_tracks
 
-    config = meta["architecture"]["config"]
-    spec = EmbeddingSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["spec"].items()})
-    table, _ = CachedTables(cache, spec, collect_tracks(meta["dataset"]["sources"])).load_or_build()
+    config = card.architecture.config
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in config["spec"].items()}
+    spec = EmbeddingSpec(**fields)
+    table, _ = CachedTables(cache, spec, collect_tracks(list(card.dataset.sources))).load_or_build()
     clean = table[table["variant"] == 0]
     x, groups = clean[spec.columns()].to_numpy(np.float64), clean["track_id"].astype(str).to_numpy()
     ids, vectors = track_vectors(x, groups)
@@ -155,15 +159,15 @@ def main(argv: list[str] | None = None) -> int:
             report = evaluate_audio(realworld, realworld / "MANIFEST.tsv", loaded)
             music = [s.get("music") for s in report["songs"]]
             entry: dict[str, Any] = {
-                "gtzan_cv": card_numbers(loaded.info.meta),
+                "gtzan_cv": card_numbers(loaded.info.card),
                 "realworld": {k: report.get(k) for k in ("n", "top1", "top3", "ece", "mean_confidence", "sure",
                                                           "sure_wrong", "novel")}
                 | {"music_false_alarm": None if any(m is None for m in music) else float(np.mean([m is False for m in music]))},
                 "nonmusic_files": {"n": len(nonmusic_files), "flagged": not_music_share(nonmusic_files, loaded)},
                 "battery": {"n": len(battery), "flagged": not_music_share(battery, loaded) if battery else None}}
-            novelty = (loaded.info.meta.get("reliability") or {}).get("novelty")
+            novelty = loaded.info.card.reliability.get("novelty")
             if novelty and args.cache:
-                entry["leave_one_genre_out"] = leave_one_genre_out(loaded.info.meta, args.cache,
+                entry["leave_one_genre_out"] = leave_one_genre_out(loaded.info.card, args.cache,
                                                                    NeighbourIndex.from_dict(novelty).quantile)
             entry["seconds"] = round(time.perf_counter() - t0, 1)
             result["models"][name] = entry
