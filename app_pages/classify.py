@@ -201,10 +201,11 @@ def show_closest(result: Classification) -> None:
     the dataset folder (public mode: an allowed folder)."""
     if result.novelty is None or not result.novelty.closest:
         return
-    st.markdown(f"**{views.closest_heading(result.novelty)}**")
     root = data_dir()
-    for n, neighbour in enumerate(result.novelty.closest):
-        words, player = st.columns([2, 3], vertical_alignment="center")
+    box = st.container(key="classify_closest")
+    box.markdown(f"**{views.closest_heading(result.novelty)}**")
+    for neighbour in result.novelty.closest:
+        words, player = box.columns([2, 3], vertical_alignment="center")
         words.markdown(views.neighbour_line(neighbour))
         audio = data.neighbour_audio(root, neighbour.track_id)
         if isinstance(audio, str):

@@ -92,8 +92,7 @@ def _verdict_card(probabilities: np.ndarray, classes: tuple[str, ...], said: Ver
         kicker, headline, css = "Not a genre", html.escape(said.text), "cp-genre cp-unsure"
         detail = "the genre scores are below, if you want them"
     else:
-        kicker = "Unlike the music it was trained on" if said.kind == "novel" else "Not a clear call"
-        headline, css = html.escape(said.text[0].upper() + said.text[1:]), "cp-genre cp-unsure"
+        kicker, headline, css = "Not a clear call", html.escape(said.text[0].upper() + said.text[1:]), "cp-genre cp-unsure"
         detail = " · ".join(f"{html.escape(genre_name(g))} <b>{percent(q)}</b>" for g, q in top[:len(said.genres)])
     return (
         f'<div class="cp-verdict{extra_class}" data-genre="{html.escape(genre_name(genre))}" '
