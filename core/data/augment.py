@@ -14,7 +14,7 @@ What they cover (what real uploads differ in):
 - ``codec``: an MP3 round trip at 64-320 kb/s through libsndfile (no ffmpeg needed);
 - ``downmix``: a stereo-to-mono fold of a widened mix, modelled as a short comb filter (0.1-1.5 ms);
 - ``noise``: pink noise at 15-40 dB SNR; ``room``: a synthetic exponentially decaying room response
-  (RT60 0.2-0.9 s) mixed in at 10-40%.
+  (RT60 0.2-0.9 s) mixed in at 10-40%; ``quiet``: a level from -55 to -20 dBFS RMS.
 
 Random crops are not an audio transform here: callers cut patches at random offsets
 (:func:`crop_offset`).
@@ -127,12 +127,19 @@ def room(y: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
     return _soft_limit(out * np.float32(10 ** ((_rms_db(y) - _rms_db(out)) / 20)))
 
 
+def quiet(y: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """Level from -55 to -20 dBFS RMS: a song played softly, or recorded from across a room."""
+    return (y * np.float32(10 ** ((rng.uniform(-55.0, -20.0) - _rms_db(y)) / 20))).astype(np.float32)
+
+
 AUGMENTATIONS: dict[str, Augmentation] = {
     "loudness": loudness, "compression": compression, "eq": eq, "codec": codec,
-    "downmix": downmix, "noise": noise, "room": room,
+    "downmix": downmix, "noise": noise, "room": room, "quiet": quiet,
 }
 # The chain the shipped models train with: one draw of each, in the order a song travels (mix, master, encode).
 MODERN_CHAIN: tuple[str, ...] = ("downmix", "eq", "compression", "loudness", "codec")
+# A song heard through a laptop's microphone (the page's Record button): the music detector's music includes it.
+RECORDED_CHAIN: tuple[str, ...] = ("room", "noise", "eq", "quiet")
 
 
 def augment(y: np.ndarray, sr: int, kinds: tuple[str, ...] | list[str], rng: np.random.Generator) -> np.ndarray:

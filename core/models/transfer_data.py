@@ -171,3 +171,35 @@ class CachedTables:
                                                      **kwargs)[0], augmented)
             tables.append(pd.read_parquet(augmented))
         return pd.concat(tables, ignore_index=True), pd.read_parquet(described)
+
+
+def nonmusic_table(spec: EmbeddingSpec, *, seed: int, per_kind: int, cache: Path | None = None,
+                   batch_size: int = 64, progress: Progress | None = None) -> pd.DataFrame:
+    """One row per 3-s window (side by side, as :func:`core.predict.classify` cuts them) of the generated
+    non-music battery (:func:`core.data.nonmusic.battery`): ``clip, family, kind, start_s`` and
+    :meth:`EmbeddingSpec.columns`. Kept under ``cache`` when given, named by what decides it."""
+    from core.data import nonmusic
+    from core.data.store import write_parquet_atomic
+    from core.features.extract import slice_starts
+    from core.models.transfer import backbone_model, embed
+
+    decided = json.dumps({"seed": seed, "per_kind": per_kind, "version": nonmusic.VERSION,
+                          "backbones": spec.backbones, "outputs": spec.outputs}, sort_keys=True)
+    path = None if cache is None else Path(cache) / f"nonmusic-{hashlib.sha256(decided.encode()).hexdigest()[:12]}.parquet"
+    if path is not None and path.is_file():
+        return pd.read_parquet(path)
+    network = backbone_model(spec.backbones, spec.outputs)
+    frames, features = [], []
+    for clip in nonmusic.battery(seed, per_kind):
+        starts = slice_starts(len(clip.y), clip.sr, 3.0) / clip.sr
+        features.append(embed(musicnn.patches_at(musicnn.log_mel(musicnn.to_16k(clip.y, clip.sr)), starts), network,
+                              batch_size))
+        frames.append(pd.DataFrame({"clip": clip.name, "family": clip.family, "kind": clip.kind,
+                                    "start_s": starts.astype(np.float32)}))
+        if progress is not None:
+            progress(clip.name)
+    table = pd.concat([pd.concat(frames, ignore_index=True),
+                       pd.DataFrame(np.concatenate(features), columns=spec.columns())], axis=1)
+    if path is not None:
+        write_parquet_atomic(table, path)
+    return table
