@@ -25,6 +25,8 @@ from core import storage
 if TYPE_CHECKING:
     from core.models.model_card import ModelCard
 
+NONMUSIC_PER_KIND = 6  # --music-detector: 6 clips of each of the battery's 27 kinds (162 clips; a few CPU minutes, cached)
+
 DESCRIPTION = """\
 Train a model on one or more feature tables (a Parquet store or file from `python -m core extract`,
 or a published GTZAN CSV) and save it as models/<NAME>/ (model.keras + model.json).
@@ -46,6 +48,9 @@ lossless copies first. Every track is cut into 3-s patches, clean and --augment 
 taggers (--backbones) describe; a calibrated logistic regression (--c) is trained on them.
 The default recipe reads the 50 tag logits of musicnn's MSD_musicnn (tags learned from real songs).
 --evaluate track first measures the recipe with 5 track-grouped folds (and calibrates on them);
+--music-detector fits the check that says "this doesn't sound like music" on the tag logits of the
+training tracks against a generated battery of non-music (speech, noise, tones, hum, clicks, applause,
+room tone, animals, effects; core.data.nonmusic, seeded by --seed) and stores it in model.json.
 --check FOLDER scores the final model on a labelled folder (FOLDER/MANIFEST.tsv) and stores the result
 in model.json: a check only, never used for training or tuning."""
 
@@ -94,6 +99,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     audio.add_argument("--cache", default=None, metavar="DIR", help="keep patch features here to skip them next time")
     audio.add_argument("--limit-tracks", type=int, default=None, metavar="N",
                        help="only the first N tracks of each genre (quick trials)")
+    audio.add_argument("--music-detector", type=int, nargs="?", const=NONMUSIC_PER_KIND, default=0, metavar="N",
+                       help="also fit the detector that says \"this doesn't sound like music\" (tag logits only): "
+                            f"the training tracks against N generated non-music clips of each kind (default N: "
+                            f"{NONMUSIC_PER_KIND}); speech needs espeak-ng")
     audio.add_argument("--check", default=None, metavar="FOLDER",
                        help="score the model on a labelled folder (FOLDER/MANIFEST.tsv) and store it in model.json")
     p.set_defaults(func=run)
@@ -178,7 +187,8 @@ def run_transfer(args: argparse.Namespace) -> int:
         registry.check_name(args.name)
         if not args.overwrite and (registry.models_dir() / args.name).exists():
             raise registry.RegistryError(f"A model named {args.name!r} already exists; use --overwrite.")
-        recipe = recipe_from_args(args.backbones, args.outputs, args.augment, args.c, args.seed, folds)
+        recipe = recipe_from_args(args.backbones, args.outputs, args.augment, args.c, args.seed, folds,
+                                  nonmusic_per_kind=args.music_detector)
         model, card = train_transfer(args.features, recipe, cache=Path(args.cache) if args.cache else None,
                                      workers=args.workers, evaluate=folds > 1, limit=args.limit_tracks,
                                      progress=lambda msg: print(f"  {msg}", file=sys.stderr),
@@ -206,7 +216,8 @@ def run_transfer(args: argparse.Namespace) -> int:
             return 2
         print(format_scores(report), file=sys.stderr)
         card = dataclasses.replace(card, realworld={k: report[k] for k in (
-            "folder", "n", "top1", "top3", "single_label", "balanced_accuracy", "per_label", "ece", "sure", "sure_wrong", "novel", "created")})
+            "folder", "n", "top1", "top3", "single_label", "balanced_accuracy", "per_label", "ece", "sure", "sure_wrong", "novel",
+            "music", "created")})
         info = registry.save_model(args.name, model, card, overwrite=True)
     if args.default:
         registry.set_default(args.name)

@@ -23,16 +23,20 @@ import pandas as pd
 from scipy.special import softmax
 from sklearn.model_selection import StratifiedGroupKFold
 
+from core.data.augment import RECORDED_CHAIN
+from core.data.dataset import Track
 from core.data.training_data import track_average
 from core.features.schema import SEED, genre_order
 from core.models.calibration import expected_calibration_error, fit_honesty
 from core.models.evaluate import metrics
 from core.models.model_card import Architecture, Calibration, Dataset, FeatureStats, Metrics, ModelCard, Protocol, SchemaRef, Training, now
+from core.models.music_detector import MusicDetector, fit_music_detector
 from core.models.transfer import backbone_model, fit_linear_head, fit_temperature, linear_head_model, transfer_model
-from core.models.transfer_data import CachedTables, EmbeddingSpec, collect_tracks, embedding_table
+from core.models.transfer_data import CachedTables, EmbeddingSpec, collect_tracks, embedding_table, nonmusic_table
 
 ARCHITECTURE = "musicnn_linear"
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+RECORDED_PATCHES = 4  # windows of each track's recorded copy the music detector learns from
 Progress = Callable[[str], None]
 
 
@@ -45,10 +49,12 @@ class TransferRecipe:
     folds: int = 5
     balanced: bool = True
     honesty_variants: int = 2  # augmented copies the calibration reads when the head trains on none
+    nonmusic_per_kind: int = 0  # generated non-music clips per kind for the music detector (0: no detector)
 
     def to_dict(self) -> dict[str, Any]:
         return {"spec": self.spec.to_dict(), "c": list(self.c), "folds": self.folds, "balanced": self.balanced,
-                "honesty_variants": self.honesty_variants}
+                "honesty_variants": self.honesty_variants,
+                **({"nonmusic_per_kind": self.nonmusic_per_kind} if self.nonmusic_per_kind else {})}
 
     def honesty_spec(self) -> EmbeddingSpec:
         """The patches the calibration and the novelty threshold are fitted on: the head's, with augmented
@@ -201,6 +207,8 @@ def train_transfer(sources: list[str | os.PathLike], recipe: TransferRecipe, *, 
     model = transfer_model(linear_head_model(head, temperature), backbone_model(recipe.spec.backbones, recipe.spec.outputs),
                            name=ARCHITECTURE)
     tracks_per_class = {c: int(len(set(data.groups[data.y == i]))) for i, c in enumerate(data.classes)}
+    if recipe.nonmusic_per_kind:
+        reliability["music"] = music_detector_for(data, tracks, recipe, cache, workers, say).to_dict()
     card = ModelCard(
         name="", created=now(),
         architecture=Architecture(ARCHITECTURE, {**recipe.to_dict(), "c_chosen": c,
@@ -219,9 +227,40 @@ def train_transfer(sources: list[str | os.PathLike], recipe: TransferRecipe, *, 
     return model, card
 
 
+def music_detector_for(data: PatchData, tracks: list[Track], recipe: TransferRecipe, cache: Path | None, workers: int,
+                       say: Progress) -> MusicDetector:
+    """The music detector of a tag-reading recipe: its training tracks' patches, and those of one recorded
+    copy of each (:data:`RECORDED_CHAIN`: quiet, in a room), against the generated non-music battery (seeded
+    by the recipe), with cross-validated rates."""
+    if list(recipe.spec.outputs) != ["logits"]:
+        raise ValueError("The music detector reads tag logits: use it with --outputs logits.")
+    folds = min(recipe.folds, int(np.bincount(data.track_labels(np.unique(data.groups))).min()))
+    if folds < 2:
+        raise ValueError("The music detector needs at least two tracks per genre (held-out folds).")
+    say(f"non-music battery ({recipe.nonmusic_per_kind} clips per kind) ...")
+    other = nonmusic_table(recipe.spec, seed=recipe.spec.seed, per_kind=recipe.nonmusic_per_kind, cache=cache)
+    say("recorded copies of the tracks ...")
+    spec = replace(recipe.spec, variants=1, chain=RECORDED_CHAIN, augmented_patches=RECORDED_PATCHES)
+    table = (CachedTables(cache, spec, tracks).load_or_build(workers=workers)[0] if cache is not None
+             else embedding_table(tracks, spec, variants=range(1, 2), workers=workers)[0])
+    recorded = PatchData.of(table[table["variant"] == 1], spec)
+    index = {c: i for i, c in enumerate(data.classes)}
+    recorded_y = np.array([index[recorded.classes[k]] for k in recorded.y])
+    detector = fit_music_detector(np.vstack([data.x, recorded.x]), np.r_[data.groups, recorded.groups],
+                                  np.r_[data.y, recorded_y], other[recipe.spec.columns()].to_numpy(),
+                                  other["clip"].to_numpy(), other["family"].to_numpy(),
+                                  music_recorded=np.r_[np.zeros(len(data.y), bool), np.ones(len(recorded.y), bool)],
+                                  folds=folds, seed=recipe.spec.seed)
+    r = detector.rates
+    say(f"music detector (held out): {r['music_tracks_flagged']:.1%} of music tracks flagged, "
+        f"{r['recorded_music_flagged']:.1%} of their recorded copies, {r['nonmusic_clips_flagged']:.1%} of non-music "
+        "clips flagged")
+    return detector
+
+
 def recipe_from_args(backbones: list[str], outputs: list[str], variants: int, c: list[float] | None, seed: int,
-                     folds: int = 5, hop_s: float = 3.0) -> TransferRecipe:
+                     folds: int = 5, hop_s: float = 3.0, nonmusic_per_kind: int = 0) -> TransferRecipe:
     """A recipe from command-line values (``c`` None: :data:`C_GRID`; the rest at their defaults)."""
     spec = EmbeddingSpec(backbones=tuple(backbones), outputs=tuple(outputs), variants=variants, seed=seed, hop_s=hop_s)
-    return TransferRecipe(spec=spec, c=tuple(sorted(c or C_GRID)), folds=folds)
+    return TransferRecipe(spec=spec, c=tuple(sorted(c or C_GRID)), folds=folds, nonmusic_per_kind=nonmusic_per_kind)
 
