@@ -50,6 +50,7 @@ from core.models.calibration import Honesty
 from core.models.explain import Explanation, explain
 from core.models.model_card import FeatureStats
 from core.models.model_inputs import input_kinds, needs_features, predict_segments, segment_input
+from core.models.music_detector import music_detector
 from core.models.neighbours import Novelty
 from core.models.registry import LoadedModel, load_model
 from core.models.tag_evidence import explaining_model, explains_with_tags
@@ -119,12 +120,20 @@ class Classification:
     model_probabilities: np.ndarray | None = None  # the network's mean before calibration (None: not calibrated)
     novelty: Novelty | None = None  # distance to the training songs and the closest ones (tag models)
     sure_threshold: float = SURE  # the verdict is sure at or above this shown probability (fitted, in the card)
-    is_music: bool | None = None  # False: judged not music; None: the model cannot tell
+    segment_music: np.ndarray | None = None  # (n_segments,) bool: the window sounds like music (None: no detector)
+    is_music: bool | None = None  # False: judged not music; None: the model cannot tell (no music detector)
 
     def verdict(self, name: Callable[[str], str] = str) -> Verdict:
         """The verdict in words (:func:`core.verdict.verdict`) with this model's fitted thresholds."""
         return verdict(self.probabilities, self.classes, name, sure=self.sure_threshold,
                        novel=self.novelty is not None and self.novelty.novel, music=self.is_music)
+
+    @property
+    def verdict_windows(self) -> np.ndarray:
+        """Which windows the verdict reads: those that sound like music, or all when none does (or no detector)."""
+        if self.segment_music is None or not self.segment_music.any():
+            return np.ones(len(self.segment_starts), dtype=bool)
+        return self.segment_music
 
     @property
     def genre(self) -> str:
@@ -331,8 +340,13 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
     assert spectrogram is not None, "every input kind makes the display spectrogram"
     read = extraction
     tags = np.concatenate(side) if side else None
+    detector = music_detector(card.reliability)
+    segment_music = None if detector is None or tags is None else detector.window_music(tags)
+    heard = segment_music if segment_music is not None and segment_music.any() else np.ones(len(starts), bool)
+    if not heard.all():  # the verdict (and what calibrates it) from the windows that sound like music
+        track = segment_probs[heard].mean(axis=0)
     honesty = _honesty(model)
-    shown, novelty = honesty.read(track, tags)
+    shown, novelty = honesty.read(track, None if tags is None else tags[heard])
 
     def rows() -> Extraction:
         return read if read is not None else _window_rows(audio, schema, starts, segment_seconds, stages)
@@ -344,7 +358,9 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
         audio=audio, spectrogram=spectrogram, feature_stats=card.feature_stats,
         seconds=time.perf_counter() - t0, stages=stages, segment_tag_logits=tags,
         model_probabilities=track if honesty.calibration is not None else None, novelty=novelty,
-        sure_threshold=honesty.calibration.sure if honesty.calibration is not None else SURE)
+        sure_threshold=honesty.calibration.sure if honesty.calibration is not None else SURE,
+        segment_music=segment_music,
+        is_music=None if segment_music is None or detector is None else detector.is_music(segment_music))
     result.explanation = explain(result, model)
     return result
 
@@ -365,7 +381,8 @@ def audio_files(paths: list[str]) -> list[str]:
 
 def predict_files(paths: list[str], model: LoadedModel, *, limit: AnalysisLimit = AnalysisLimit(),
                   progress: Callable[[str], None] | None = None, workers: int = 1) -> pd.DataFrame:
-    """One row per file, in the order given: genre, confidence, top 3, every genre's probability, or the error.
+    """One row per file, in the order given: music or not, genre, confidence, top 3, every genre's probability,
+    or the error.
 
     Bad files never stop the batch: their row has an empty genre and the reason in ``error``.
     ``workers`` > 1 classifies in that many processes (each loads the model once, with one thread);
@@ -467,21 +484,31 @@ def _pool_rows(paths: list[str], model: LoadedModel, limit: AnalysisLimit, progr
     return rows
 
 
+def music_label(result: Classification) -> str:
+    """``music`` or ``not music`` as the model's music detector heard the recording; empty without a detector."""
+    return "" if result.is_music is None else "music" if result.is_music else "not music"
+
+
 def summary_row(result: Classification) -> dict[str, object]:
-    """One result as a results-table row: genre, confidence (calibrated when the model's card has a
-    calibration), the verdict in words, ``novel`` (unlike the genres it knows; empty when the model cannot
+    """One result as a results-table row: music or not, genre, confidence (calibrated when the model's card has
+    a calibration), the verdict in words, ``novel`` (unlike the genres it knows; empty when the model cannot
     tell), top 3, every genre's probability, analysed part, loader warnings and an empty ``error``
-    (columns: :func:`summary_columns`)."""
+    (columns: :func:`summary_columns`). A recording that does not sound like music gets no genre: those
+    columns stay empty."""
     said = result.verdict()
-    row: dict[str, object] = {
-        "genre": result.genre, "confidence": round(float(result.probabilities.max()), 4),
-        "verdict": said.text, "novel": "" if result.novelty is None else result.novelty.novel,
-        "top3": ", ".join(f"{g} {p:.2f}" for g, p in result.top(3))}
-    row.update({f"p_{c}": round(float(p), 4) for c, p in zip(result.classes, result.probabilities)})
+    row: dict[str, object] = {"music": music_label(result), "verdict": said.text}
+    if result.is_music is not False:
+        row.update({"genre": result.genre, "confidence": round(float(result.probabilities.max()), 4),
+                    "novel": "" if result.novelty is None else result.novelty.novel,
+                    "top3": ", ".join(f"{g} {p:.2f}" for g, p in result.top(3))})
+        row.update({f"p_{c}": round(float(p), 4) for c, p in zip(result.classes, result.probabilities)})
+    else:
+        row.update({"genre": "", "confidence": np.nan, "novel": "", "top3": ""})
     row.update(analysed=result.analysed(), warnings=" ".join(result.audio.warnings), error="")
     return row
 
 
 def summary_columns(classes: tuple[str, ...]) -> list[str]:
     """The columns of :func:`summary_row` (and of :func:`predict_files` after ``path``)."""
-    return ["genre", "confidence", "verdict", "novel", "top3", *(f"p_{c}" for c in classes), "analysed", "warnings", "error"]
+    return ["music", "genre", "confidence", "verdict", "novel", "top3", *(f"p_{c}" for c in classes), "analysed", "warnings",
+            "error"]

@@ -21,7 +21,9 @@ DESCRIPTION = """\
 Classify audio files (or every audio file under the folders given) with a model from the registry
 and write one CSV row per file: genre, confidence (calibrated when the model's card has a calibration: the
 chance the verdict is right on music from outside its training set), the verdict in words, `novel` (unlike
-every genre the model knows; empty when the model cannot tell), top 3 and every genre's probability. Files that
+every genre the model knows; empty when the model cannot tell), top 3 and every genre's probability, and
+`music` ("not music" when the model's detector hears speech, noise or other sounds that are not music:
+the genre columns are then empty; empty for models without a detector). Files that
 cannot be analysed get a row with the reason in the `error` column and are listed at the end; they
 never stop the batch. Files are classified in --workers processes (all cores by default), each
 loading the model once; a worker that dies (crash, out of memory) costs only the file it was reading,
@@ -121,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         if args.engine == "dask" and not args.store:
             storage.remove(store, recursive=True)
     else:
-        print(table[["path", "genre", "confidence", "verdict", "top3"]].to_string(index=False))
+        print(table[["path", "music", "genre", "confidence", "verdict", "top3"]].to_string(index=False))
     if args.verbose:
         for path, warning in table[table["warnings"].fillna("") != ""][["path", "warnings"]].itertuples(index=False):
             print(f"{path}: warning: {warning}", file=sys.stderr)

@@ -9,7 +9,10 @@ Reported (:func:`score`): top-1 and top-3 accuracy over all songs, over the sing
 label; balanced accuracy (mean per-genre recall of single-label songs); the confusion of labels and
 predictions; the expected calibration error (:func:`expected_calibration_error`) of the confidence shown
 (calibrated for models whose card has a calibration); how many verdicts are shown as sure and how many
-of those are wrong; and how many songs are flagged unlike the genres the model knows.
+of those are wrong; and how many songs are flagged unlike the genres the model knows. With a model that has a music detector
+(:mod:`core.models.music_detector`), :func:`music_counts` adds how many songs it heard as not music; files
+labelled :data:`NOT_MUSIC` measure the detector (how many of them it flags) and are left out of the genre
+scores.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from core import storage
 from core.models.calibration import expected_calibration_error
 
 ALTERNATIVES = "|"
+NOT_MUSIC = "notmusic"  # the manifest label of a file that is not music
 
 
 class ManifestError(ValueError):
@@ -130,27 +134,51 @@ def evaluate_audio(folder: str | os.PathLike, manifest: str | os.PathLike, model
                      **{f"p_{c}": float(p) for c, p in zip(result.classes, result.probabilities)}})
         if progress is not None:
             progress(file)
-    table = pd.DataFrame(rows)
-    probs = table[[f"p_{c}" for c in model.classes]].to_numpy() if rows else np.zeros((0, len(model.classes)))
-    knows_novelty = bool(rows) and table["novel"].notna().all()
-    report = score(probs, table["label"] if rows else [], model.classes,
-                   sure=table["sure"].to_numpy(bool) if rows else None,
+    songs = [r for r in rows if r["label"] != NOT_MUSIC]
+    table = pd.DataFrame(songs)
+    probs = table[[f"p_{c}" for c in model.classes]].to_numpy() if songs else np.zeros((0, len(model.classes)))
+    knows_novelty = bool(songs) and table["novel"].notna().all()
+    report = score(probs, table["label"] if songs else [], model.classes,
+                   sure=table["sure"].to_numpy(bool) if songs else None,
                    novel=table["novel"].to_numpy(bool) if knows_novelty else None)
     return {"model": model.name, "folder": storage.name(folder), "manifest": storage.name(manifest),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            **report, "failed": failed, "songs": rows}
+            **report, "music": music_counts(rows), "failed": failed, "songs": rows}
+
+
+def music_counts(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """How the music detector heard the songs (rows with ``label`` and ``music``: True, False or None when the
+    model has no detector): music songs flagged as not music, and files labelled :data:`NOT_MUSIC` flagged."""
+    if not rows or any(r["music"] is None for r in rows):
+        return None
+    songs = [r for r in rows if r["label"] != NOT_MUSIC]
+    others = [r for r in rows if r["label"] == NOT_MUSIC]
+    flagged = [r["file"] for r in songs if not r["music"]]
+    missed = [r["file"] for r in others if r["music"]]
+    return {"songs": len(songs), "songs_flagged": len(flagged), "songs_flagged_rate": len(flagged) / len(songs) if songs else None,
+            "flagged_files": flagged, "not_music": len(others), "not_music_flagged": len(others) - len(missed),
+            "not_music_flagged_rate": (len(others) - len(missed)) / len(others) if others else None,
+            "missed_files": missed}
 
 
 def format_scores(report: dict[str, Any]) -> str:
     """A short readable summary of :func:`score`'s output."""
     single = report["single_label"]
     lines = [f"{report['n']} songs: top-1 {report['top1']:.1%}, top-3 {report['top3']:.1%}, "
-             f"ECE {report['ece']:.3f}"]
+             f"ECE {report['ece']:.3f}"] if report["n"] else []
     if report.get("sure") is not None:
         wrong = report["sure_wrong"]
         lines.append(f"shown as sure: {report['sure']:.1%} of songs, "
                      + ("none wrong" if wrong is None else f"{wrong:.1%} of them wrong")
                      + ("" if report.get("novel") is None else f"; unlike the genres it knows: {report['novel']:.1%}"))
+    music = report.get("music")
+    if music:
+        if music["songs"]:
+            lines.append(f"heard as not music: {music['songs_flagged']} of {music['songs']} songs"
+                         + (f" ({', '.join(music['flagged_files'])})" if music["flagged_files"] else ""))
+        if music["not_music"]:
+            lines.append(f"files labelled {NOT_MUSIC}: {music['not_music_flagged']} of {music['not_music']} heard as not "
+                         "music" + (f" (missed: {', '.join(music['missed_files'])})" if music["missed_files"] else ""))
     if single["n"]:
         lines.append(f"single-label songs ({single['n']}): top-1 {single['top1']:.1%}, top-3 {single['top3']:.1%}, "
                      f"balanced accuracy {report['balanced_accuracy']:.1%}")

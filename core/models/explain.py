@@ -84,7 +84,8 @@ def _tags(result, model, k: int) -> Explanation | None:
     if not explains_with_tags(model.info.card) or result.segment_tag_logits is None or len(result.classes) < 2:
         return None
     (genre, _), (runner_up, _) = result.top(2)
-    reasons = tag_reasons(model.model, model.info.card, result.segment_tag_logits, genre, runner_up, k)
+    reasons = tag_reasons(model.model, model.info.card, result.segment_tag_logits[result.verdict_windows], genre,
+                          runner_up, k)
     return Explanation(True, "This model reads the 50 tags a network trained on ~200,000 real songs hears in each "
                              "window, through a linear layer; these tags account for most of the lead of the "
                              "verdict over the runner-up (the model's own arithmetic, averaged over the windows).",

@@ -154,7 +154,7 @@ def fit_music_detector(music_x: np.ndarray, music_tracks: np.ndarray, music_labe
     return MusicDetector(*_fit(x, is_music, c), threshold=threshold, min_share=min_share, rates=rates)
 
 
-def music_detector(meta: dict[str, Any]) -> MusicDetector | None:
-    """The music detector stored in a model's card (``reliability["music"]``), or None when it has none."""
-    found = (meta.get("reliability") or {}).get("music")
+def music_detector(reliability: dict[str, Any]) -> MusicDetector | None:
+    """The music detector stored in a model card's ``reliability["music"]``, or None when it has none."""
+    found = reliability.get("music")
     return MusicDetector.from_dict(found) if found else None
