@@ -122,8 +122,10 @@ def choose_clips() -> list[Clip]:
 def show_result(clip: Clip, result: Classification) -> None:
     """Everything about one classified clip: verdict, probabilities, timeline, audio views, explanation."""
     verdict, bars = st.columns([1, 1], gap="large", vertical_alignment="center")
+    not_music = result.is_music is False
     with verdict:
-        st.markdown(views.verdict_html(result, clip.label), unsafe_allow_html=True)
+        st.markdown(views.not_music_html(result) if not_music else views.verdict_html(result, clip.label),
+                    unsafe_allow_html=True)
         st.audio(clip.data, format=mimetypes.guess_type(clip.name)[0] or "audio/wav")
         audio = result.audio
         st.caption(f"**{plain(clip.name)}** · {audio.info.summary()} · analysed {result.analysed()} "
@@ -134,8 +136,12 @@ def show_result(clip: Clip, result: Classification) -> None:
         for warning in audio.warnings:
             st.warning(warning, icon=":material/warning:")
     with bars:
-        st.markdown("**Most likely genres**")
-        st.markdown(views.probability_bars_html(result), unsafe_allow_html=True)
+        if not_music:
+            with st.expander("Genre scores anyway"):
+                st.markdown(views.probability_bars_html(result), unsafe_allow_html=True)
+        else:
+            st.markdown("**Most likely genres**")
+            st.markdown(views.probability_bars_html(result), unsafe_allow_html=True)
 
     # Only the open tab is drawn (each tab switch reruns from the cache): fewer charts, faster pages.
     over_time, wave, spec = st.tabs(["Genre over time", "Waveform", "Mel spectrogram"], key="classify_view",
@@ -153,7 +159,8 @@ def show_result(clip: Clip, result: Classification) -> None:
             st.caption("Loudness of each frequency band over time (mel scale: spaced as we hear pitch).")
             st.plotly_chart(views.spectrogram(result), key="classify_spectrogram", config=STATIC)
 
-    show_why(result)
+    if not not_music:
+        show_why(result)
 
 
 def show_why(result: Classification) -> None:
@@ -232,7 +239,7 @@ def show_many(clips: list[Clip], results: list[Classification | str], key: data.
     if not good:
         return
     shown = views.shown_results(frame[frame["error"] == ""])
-    st.dataframe(shown[["file", "genre", "confidence", "top3", "analysed", "warnings"]],
+    st.dataframe(shown[["file", "music", "genre", "confidence", "top3", "analysed", "warnings"]],
                  hide_index=True, width="stretch", key="classify_table",
                  column_config={"confidence": st.column_config.ProgressColumn("confidence", format="percent",
                                                                              min_value=0.0, max_value=1.0),

@@ -57,6 +57,18 @@ def verdict_html(result: Classification, label: str | None = None) -> str:
     return _verdict_card(result.probabilities, result.classes, result.verdict(genre_name), label)
 
 
+def not_music_html(result: Classification) -> str:
+    """The card shown instead of a genre when the model's music detector hears no music."""
+    assert result.segment_music is not None, "only for a result with a music detector"
+    n, music = len(result.segment_music), int(result.segment_music.sum())
+    detail = (f"{music} of its {n} windows sound like music" if music else
+              f"none of its {n} windows sounds like music" if n > 1 else "its one window does not sound like music")
+    return (f'<div class="cp-verdict" data-genre="" style="border-color:{MUTED}">'
+            '<div class="cp-kicker">Not music?</div>'
+            f'<div class="cp-genre cp-unsure" style="color:#c9ccd6">This doesn\'t sound like music</div>'
+            f'<div class="cp-confidence">It sounds more like speech, noise or other sounds: {detail}.</div></div>')
+
+
 def partial_verdict_html(classes: tuple[str, ...], progress: Progress) -> str:
     """The verdict of the part classified so far, dimmed, while the rest of the song is analysed."""
     said = verdict(progress.probabilities, classes, genre_name)
@@ -143,6 +155,11 @@ def timeline(result: Classification) -> go.Figure:
             x=x, y=probs[:, i], name=genre_name(genre), stackgroup="genres", mode="lines",
             line=dict(width=0.5, color=color(genre)), fillcolor=color(genre),
             hovertemplate=f"{genre_name(genre)}: %{{y:.0%}}<extra></extra>"))
+    if result.segment_music is not None:  # windows that do not sound like music, greyed out and named
+        for start in result.segment_starts[~result.segment_music]:
+            fig.add_vrect(x0=start, x1=start + seconds, fillcolor="#2b2f3a", opacity=0.85, layer="above",
+                          line_width=0, annotation_text="not music", annotation_position="top left",
+                          annotation_font=dict(size=11, color="#c9ccd6"))
     fig.update_xaxes(**time_axis(result))
     fig.update_yaxes(range=[0, 1], tickformat=".0%", title="probability", showgrid=False)
     return style(fig, height=340).update_layout(hovermode="x unified", legend_traceorder="normal")
@@ -151,12 +168,16 @@ def timeline(result: Classification) -> go.Figure:
 def timeline_caption(result: Classification) -> str:
     """What the timeline shows: every window side by side, or the ones the analysis limit spread over the song."""
     n, seconds = len(result.segment_starts), f"{result.segment_seconds:g}-s"
+    music = result.segment_music
+    note = ("" if music is None or music.all() else
+            f" Grey: the {int((~music).sum())} windows that do not sound like music (speech, noise, silence, ...)"
+            + ("; the verdict reads only the others." if music.any() else "."))
     if n == result.windows:
         return (f"Each {seconds} window of the analysed part classified on its own (windows side by side, as the "
-                "model's accuracy was measured). A song that changes style shows it here.")
+                "model's accuracy was measured). A song that changes style shows it here." + note)
     return (f"{n} {seconds} windows spread evenly over the analysed part (of the {result.windows} that fit side by "
             "side), each classified on its own; the verdict is their mean. This analysis limit keeps long songs "
-            "quick; `python -m core predict` applies the same one (`--max-windows`).")
+            "quick; `python -m core predict` applies the same one (`--max-windows`)." + note)
 
 
 def waveform(result: Classification) -> go.Figure:
