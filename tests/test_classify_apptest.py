@@ -4,6 +4,7 @@ one clip, the content-hash cache, many files, every bad input, the microphone, d
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,9 @@ REPO = Path(__file__).resolve().parents[1]
 UPLOADS = "classify_files"
 
 
-def wav(kind: str = "music", seconds: float = 6.0, seed: int = 0, sr: int = 22_050, **kwargs) -> bytes:
-    """Synthetic audio as WAV bytes; ``seed`` makes the bytes (and so the cache key) unique per test."""
+def wav(kind: str = "song", seconds: float = 6.0, seed: int = 0, sr: int = 22_050, **kwargs) -> bytes:
+    """Synthetic audio as WAV bytes (default: a song the music detector hears as music); ``seed`` makes the
+    bytes (and so the cache key) unique per test."""
     buffer = io.BytesIO()
     sf.write(buffer, synth(kind, seconds=seconds, sr=sr, seed=seed, **kwargs), sr, format="WAV")
     return buffer.getvalue()
@@ -206,3 +208,44 @@ def test_progress_says_what_happens_and_how_long_is_left():
     card = partial_verdict_html(("blues", "classical", "metal"), listening)
     assert "the first 25% of the song" in card and ">Classical<" in card and "cp-partial" in card
     assert progress_text("song.mp3", Progress("decoding", 0, 0, None, 0.1, 0.0)) == "Decoding song.mp3…"
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_a_song_that_starts_with_talking_gets_a_genre_and_the_talking_is_marked():
+    from core.data import nonmusic
+    from core.models.music_detector import music_detector
+    from core.models.registry import load_model
+
+    if music_detector(load_model(None).info.meta) is None:
+        pytest.skip("the default model has no music detector")
+    talk = nonmusic.make_clip("speech", "monologue", seed=4, seconds=9.0, sr=22_050).y
+    music = synth("song", seconds=21.0, seed=4)[:, 0]
+    buffer = io.BytesIO()
+    sf.write(buffer, np.concatenate([talk / max(1e-6, float(np.abs(talk).max())) * 0.5, music]), 22_050, format="WAV")
+    at = upload(classify_page(), ("intro-then-song.wav", buffer.getvalue()))
+    assert shown_genre(at).lower().replace("-", "") in GENRES
+    timeline = next(c for c in at.get("plotly_chart") if "not music" in c.proto.spec)
+    assert timeline.proto.spec.count('"not music"') >= 2  # the first windows: the talking
+    assert any("do not sound like music" in c.value and "the verdict reads only the others" in c.value
+               for c in at.caption)
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_talking_into_the_microphone_is_not_music():
+    from core.data import nonmusic
+    from core.data.augment import augment
+    from core.models.music_detector import music_detector
+    from core.models.registry import load_model
+
+    if music_detector(load_model(None).info.meta) is None:
+        pytest.skip("the default model has no music detector")
+    talk = nonmusic.make_clip("speech", "monologue", seed=8, seconds=7.0, sr=48_000).y  # a browser records 48 kHz
+    quiet = augment(talk / max(1e-6, float(np.sqrt(np.mean(talk**2)))) * 0.02, 48_000, ["room", "noise"],
+                    np.random.default_rng(8))  # about -34 dBFS, in a room
+    buffer = io.BytesIO()
+    sf.write(buffer, quiet, 48_000, format="WAV")
+    at = classify_page()
+    at.segmented_control(key="classify_source").set_value("record").run()
+    at.audio_input(key="classify_mic").set_value(("recording.wav", buffer.getvalue(), "audio/wav")).run()
+    assert not at.exception, at.exception
+    assert "This doesn't sound like music" in html(at) and not shown_genre(at)
