@@ -25,7 +25,7 @@ from core import storage
 if TYPE_CHECKING:
     from core.models.model_card import ModelCard
 
-NONMUSIC_PER_KIND = 6  # --music-detector: 6 clips of each of the battery's 27 kinds (162 clips; a few CPU minutes, cached)
+NONMUSIC_PER_KIND = 6  # --music-detector: 6 clips of each of the battery's 29 kinds (174 clips; a few CPU minutes, cached)
 
 DESCRIPTION = """\
 Train a model on one or more feature tables (a Parquet store or file from `python -m core extract`,

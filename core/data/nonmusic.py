@@ -2,7 +2,8 @@
 
 :func:`battery` returns :class:`Clip` s of ten *families* (:data:`FAMILIES`), each with several kinds:
 
-- ``speech``: espeak-ng voices in several languages, speeds and pitches, some in a room with noise;
+- ``speech``: espeak-ng voices and voice variants in several languages, speeds and pitches (a monologue, a
+  conversation, slow reading, a telephone), some in a room with noise;
 - ``noise``: white, pink, brown noise; ``tone``: pure tones, sweeps, DTMF-like pairs, beeps;
 - ``hum``: mains hum at 50/60 Hz with harmonics (and buzz); ``clicks``: ticks, clocks, random clicks;
 - ``applause``: dense random clap bursts; ``room``: low-level filtered noise (room tone, fan);
@@ -32,9 +33,12 @@ from scipy.io import wavfile
 from core.data.augment import augment
 
 SAMPLE_RATE = 16_000
-VERSION = 1  # raise when the generators change: cached battery features are named by it
+VERSION = 2  # raise when the generators change: cached battery features are named by it
 FAMILIES = ("speech", "noise", "tone", "hum", "clicks", "applause", "room", "animals", "effects", "silence")
 VOICES = ("en-us", "en-gb", "en-gb-scotland", "de", "fr", "es", "it", "nl", "pt", "pl", "sv", "hi")
+# espeak-ng voice variants (male, female, Klatt-synthesised, rough, old): most speech is not one synthetic voice
+VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "klatt", "klatt2", "klatt3",
+            "klatt4", "klatt6", "croak", "grandma", "grandpa", "steph", "john", "paul", "michael", "linda", "robert")
 TEXTS = {
     "en": ("The quick brown fox jumps over the lazy dog.", "Good morning, and welcome to the weekly meeting.",
            "Please remember to bring your notes and a pen.", "It was raining in the city when the train arrived.",
@@ -132,18 +136,28 @@ def _fm(n: int, sr: int, freq: np.ndarray) -> np.ndarray:
     return np.sin(2 * np.pi * np.cumsum(np.broadcast_to(freq, (n,))) / sr)
 
 
+def _voice(rng: np.random.Generator, voices: tuple[str, ...] = VOICES) -> str:
+    voice = str(rng.choice(voices))
+    return voice if rng.random() < 0.2 else f"{voice}+{rng.choice(VARIANTS)}"
+
+
 def _speech(kind: str, n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
-    voice = str(rng.choice(VOICES))
-    texts = TEXTS.get(voice.split("-")[0], TEXTS["en"])
-    speed, pitch = int(rng.integers(110, 230)), int(rng.integers(15, 90))
+    voice = _voice(rng)
+    texts = TEXTS.get(voice.split("-")[0].split("+")[0], TEXTS["en"])
+    slow = kind == "reading"
+    speed, pitch = int(rng.integers(90, 150) if slow else rng.integers(110, 230)), int(rng.integers(15, 90))
     parts: list[np.ndarray] = []
-    while sum(map(len, parts)) < n:
-        parts += [speak(str(rng.choice(texts)), voice, speed, pitch, sr), np.zeros(int(rng.uniform(0.1, 0.8) * sr))]
+    while sum(map(len, parts)) < n:  # each sentence with its own pitch and pace, as people speak
+        parts += [speak(str(rng.choice(texts)), voice, speed + int(rng.integers(-20, 21)),
+                        int(np.clip(pitch + rng.integers(-15, 16), 0, 99)), sr),
+                  np.zeros(int(rng.uniform(0.3, 1.5) * sr if slow else rng.uniform(0.1, 0.8) * sr))]
     y = np.concatenate(parts)[:n].astype(np.float64)
     if kind == "conversation":  # a second voice answering
-        other = speak(str(rng.choice(TEXTS["en"])), str(rng.choice(VOICES[:3])), speed, (pitch + 40) % 99, sr)
+        other = speak(str(rng.choice(TEXTS["en"])), _voice(rng, VOICES[:3]), speed, (pitch + 40) % 99, sr)
         start = int(rng.integers(0, max(1, n - len(other))))
         y[start:start + len(other)] += other[: n - start]
+    if kind == "phone":  # a telephone or a small loudspeaker: 300-3400 Hz
+        y = _bandpass(y, sr, 300, 3400)
     return y
 
 
@@ -247,7 +261,7 @@ def _silence(kind: str, n: int, sr: int, rng: np.random.Generator) -> np.ndarray
 
 
 GENERATORS: dict[str, tuple[Callable[[str, int, int, np.random.Generator], np.ndarray], tuple[str, ...]]] = {
-    "speech": (_speech, ("monologue", "conversation")),
+    "speech": (_speech, ("monologue", "conversation", "reading", "phone")),
     "noise": (lambda kind, n, sr, rng: _colored(n, rng, {"white": 0.0, "pink": 1.0, "brown": 2.0}[kind]),
               ("white", "pink", "brown")),
     "tone": (_tone, ("pure", "sweep", "dtmf", "beeps")),

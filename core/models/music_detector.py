@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-WINDOW_FALSE_ALARMS = (0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1)
+WINDOW_FALSE_ALARMS = tuple(round(0.0025 * k, 4) for k in range(1, 41))  # 0.25% to 10% of music windows
 
 
 @dataclass(frozen=True, eq=False)  # arrays: compare to_dict()
