@@ -322,6 +322,11 @@ def model_facts(card: ModelCard) -> list[tuple[str, str]]:
                       f"{check['top1']:.1%} of {check['n']} modern songs right, {check['top3']:.1%} in the top 3"))
     if card.calibration:
         facts.append(("Probabilities", f"calibrated ({card.calibration.method})"))
+    music = card.reliability.get("music", {}).get("rates")
+    if music:
+        facts.append(("Says \"not music\" (held out)",
+                      f"for {music['nonmusic_clips_flagged']:.0%} of {music['nonmusic_clips']} generated non-music clips "
+                      f"and {music['music_tracks_flagged']:.1%} of {music['music_tracks']} training songs"))
     history = card.training.history or {}
     best = history.get("best_epoch") or 0
     epochs = history.get("epochs", [])
