@@ -216,7 +216,7 @@ def test_a_song_that_starts_with_talking_gets_a_genre_and_the_talking_is_marked(
     from core.models.music_detector import music_detector
     from core.models.registry import load_model
 
-    if music_detector(load_model(None).info.meta) is None:
+    if music_detector(load_model(None).info.card.reliability) is None:
         pytest.skip("the default model has no music detector")
     talk = nonmusic.make_clip("speech", "monologue", seed=4, seconds=9.0, sr=22_050).y
     music = synth("song", seconds=21.0, seed=4)[:, 0]
@@ -237,7 +237,7 @@ def test_talking_into_the_microphone_is_not_music():
     from core.models.music_detector import music_detector
     from core.models.registry import load_model
 
-    if music_detector(load_model(None).info.meta) is None:
+    if music_detector(load_model(None).info.card.reliability) is None:
         pytest.skip("the default model has no music detector")
     talk = nonmusic.make_clip("speech", "monologue", seed=8, seconds=7.0, sr=48_000).y  # a browser records 48 kHz
     quiet = augment(talk / max(1e-6, float(np.sqrt(np.mean(talk**2)))) * 0.02, 48_000, ["room", "noise"],

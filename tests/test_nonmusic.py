@@ -68,7 +68,7 @@ def test_the_detector_fit_is_reproducible_and_round_trips():
     assert a.rates["music_tracks"] == 12 and a.rates["nonmusic_clips"] == 15
     assert set(a.rates["unseen_family_flagged"]) == {"a", "b", "c"}
     assert a.window_music(np.full((1, 6), 3.0))[0] and not a.window_music(np.full((1, 6), -3.0))[0]
-    found = music_detector({"reliability": {"music": a.to_dict()}})
+    found = music_detector({"music": a.to_dict()})
     assert found is not None and found.to_dict() == a.to_dict()
     assert music_detector({}) is None
 
@@ -101,7 +101,7 @@ def shipped():
         model = load_model("gtzan-musicnn-tags")
     except RegistryError:
         pytest.skip("the shipped default model is not in the registry")
-    if music_detector(model.info.meta) is None:
+    if music_detector(model.info.card.reliability) is None:
         pytest.skip("the shipped model has no music detector")
     return model
 
