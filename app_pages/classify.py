@@ -124,8 +124,7 @@ def show_result(clip: Clip, result: Classification) -> None:
     verdict, bars = st.columns([1, 1], gap="large", vertical_alignment="center")
     not_music = result.is_music is False
     with verdict:
-        st.markdown(views.not_music_html(result) if not_music else views.verdict_html(result, clip.label),
-                    unsafe_allow_html=True)
+        st.markdown(views.verdict_html(result, clip.label), unsafe_allow_html=True)
         st.audio(clip.data, format=mimetypes.guess_type(clip.name)[0] or "audio/wav")
         audio = result.audio
         st.caption(f"**{plain(clip.name)}** · {audio.info.summary()} · analysed {result.analysed()} "

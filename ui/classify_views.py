@@ -18,7 +18,7 @@ from core.models.model_inputs import INPUT_NAMES
 from core.models.neighbours import Neighbour, Novelty
 from core.models.tag_evidence import TagReason
 from core.predict import Classification, Evidence, Progress, summary_columns
-from core.verdict import Verdict, verdict
+from core.verdict import NOT_MUSIC, Verdict, verdict
 from ui.charts import GENRE_COLORS, style
 from ui.mode import source_label
 
@@ -52,8 +52,11 @@ def percent(p: float) -> str:
 
 def verdict_html(result: Classification, label: str | None = None) -> str:
     """The verdict card: the genre in large type when the model is sure (:meth:`Classification.verdict`, with
-    the model's fitted threshold), else the pair, shortlist, "unlike the genres it knows" or "not music" in
-    words; confidence, runner-up and (for dataset examples) the label."""
+    the model's fitted threshold), else the pair, shortlist or "unlike the genres it knows" in words;
+    confidence, runner-up and (for dataset examples) the label. A recording the model's music detector hears
+    as not music gets :func:`not_music_html` instead."""
+    if result.is_music is False:
+        return not_music_html(result)
     return _verdict_card(result.probabilities, result.classes, result.verdict(genre_name), label)
 
 
@@ -65,7 +68,7 @@ def not_music_html(result: Classification) -> str:
               f"none of its {n} windows sounds like music" if n > 1 else "its one window does not sound like music")
     return (f'<div class="cp-verdict" data-genre="" style="border-color:{MUTED}">'
             '<div class="cp-kicker">Not music?</div>'
-            f'<div class="cp-genre cp-unsure" style="color:#c9ccd6">This doesn\'t sound like music</div>'
+            f'<div class="cp-genre cp-unsure" style="color:#c9ccd6">{html.escape(NOT_MUSIC)}</div>'
             f'<div class="cp-confidence">It sounds more like speech, noise or other sounds: {detail}.</div></div>')
 
 
@@ -100,9 +103,6 @@ def _verdict_card(probabilities: np.ndarray, classes: tuple[str, ...], said: Ver
         runner = f" · then {html.escape(genre_name(rest[0][0]))} {percent(rest[0][1])}" if rest else ""
         kicker, headline, css = "Sounds like", html.escape(said.text), "cp-genre"
         detail = f"<b>{percent(p)}</b> confident{runner}"
-    elif said.kind == "not music":
-        kicker, headline, css = "Not a genre", html.escape(said.text), "cp-genre cp-unsure"
-        detail = "the genre scores are below, if you want them"
     else:
         kicker, headline, css = "Not a clear call", html.escape(said.text[0].upper() + said.text[1:]), "cp-genre cp-unsure"
         detail = " · ".join(f"{html.escape(genre_name(g))} <b>{percent(q)}</b>" for g, q in top[:len(said.genres)])

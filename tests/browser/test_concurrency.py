@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 from browser_harness import count_reruns, file_uploader, open_page, wait_for_app
 from playwright.sync_api import expect
+from synth_audio import song
 
 from ui.classify_views import verdict_html
 
@@ -21,17 +22,11 @@ SR = 22_050
 
 
 def clip(kind: int, seconds: float = 6.0) -> np.ndarray:
-    """Five short clips that sound (and classify) differently."""
-    t = np.arange(int(seconds * SR)) / SR
-    rng = np.random.default_rng(kind)
-    beat = (np.mod(t, 0.5) < 0.01).astype(float)
-    return [
-        0.4 * np.sin(2 * np.pi * 110 * t) + 0.4 * beat,
-        0.3 * rng.uniform(-1, 1, len(t)),
-        0.5 * np.sign(np.sin(2 * np.pi * 82 * t)) * (0.6 + 0.4 * beat),
-        0.2 * (np.sin(2 * np.pi * 440 * t) + np.sin(2 * np.pi * 554 * t) + np.sin(2 * np.pi * 659 * t)),
-        0.6 * beat + 0.1 * rng.normal(0, 1, len(t)) * (np.mod(t, 0.25) < 0.05),
-    ][kind].astype(np.float32)
+    """Five short clips that sound (and classify) differently: four synthetic songs at different tempi, and
+    noise (which the default model hears as not music)."""
+    if kind == 1:
+        return (0.3 * np.random.default_rng(kind).uniform(-1, 1, int(seconds * SR))).astype(np.float32)
+    return song(seconds, SR, seed=kind, bpm=70.0 + 25 * kind)
 
 
 @pytest.fixture(scope="module")
