@@ -102,7 +102,7 @@ def test_predict_csv_shows_the_calibrated_confidence_and_novelty(make_wav, tmp_p
     from core.cli import main
     from core.predict import classify
 
-    wav, out = make_wav("chord", seconds=7.0), tmp_path / "p.csv"
+    wav, out = make_wav("song", seconds=7.0), tmp_path / "p.csv"  # a song: a chord alone is not music
     assert main(["predict", str(wav), "--model", "gtzan-musicnn-tags", "--workers", "1", "--out", str(out)]) == 0
     row = pd.read_csv(out).iloc[0]
     result = classify(wav, load_model("gtzan-musicnn-tags"))

@@ -45,6 +45,7 @@ class _Result:
     def __init__(self, probabilities: list[float], sure: float = 0.6, novel: bool = False, music: bool | None = None):
         self.probabilities = np.array(probabilities)
         self.sure, self.novel, self.music = sure, novel, music
+        self.is_music, self.segment_music = music, None if music is None else np.full(2, music)
 
     def verdict(self, name):
         return verdict(self.probabilities, self.classes, name, sure=self.sure, novel=self.novel, music=self.music)

@@ -62,8 +62,8 @@ def verdict_html(result: Classification, label: str | None = None) -> str:
 
 def not_music_html(result: Classification) -> str:
     """The card shown instead of a genre when the model's music detector hears no music."""
-    assert result.segment_music is not None, "only for a result with a music detector"
-    n, music = len(result.segment_music), int(result.segment_music.sum())
+    windows = result.segment_music if result.segment_music is not None else np.zeros(1, bool)
+    n, music = len(windows), int(windows.sum())
     detail = (f"{music} of its {n} windows sound like music" if music else
               f"none of its {n} windows sounds like music" if n > 1 else "its one window does not sound like music")
     return (f'<div class="cp-verdict" data-genre="" style="border-color:{MUTED}">'
