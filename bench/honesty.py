@@ -23,7 +23,6 @@ them. It needs the GTZAN patch cache (``--cache``). "—" marks what a model can
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import tempfile
 import time
@@ -71,14 +70,12 @@ def not_music_share(paths: list[Path], model: Any) -> float | None:
 
 
 def battery_files(folder: Path) -> list[Path]:
-    """The generated non-music battery (``core.data.nonmusic.battery``) written as WAV files into ``folder``;
-    empty when this checkout has no battery."""
+    """The generated non-music battery (``core.data.nonmusic.battery``, another seed than training's) written
+    as WAV files into ``folder``."""
     import soundfile as sf
 
-    try:
-        nonmusic = importlib.import_module("core.data.nonmusic")
-    except ImportError:
-        return []
+    from core.data import nonmusic
+
     files = []
     for clip in nonmusic.battery(seed=0, per_kind=BATTERY_PER_KIND):
         path = folder / f"{clip.name}.wav"
