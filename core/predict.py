@@ -130,10 +130,8 @@ class Classification:
 
     @property
     def verdict_windows(self) -> np.ndarray:
-        """Which windows the verdict reads: those that sound like music, or all when none does (or no detector)."""
-        if self.segment_music is None or not self.segment_music.any():
-            return np.ones(len(self.segment_starts), dtype=bool)
-        return self.segment_music
+        """Which windows the verdict reads (:func:`windows_heard`)."""
+        return windows_heard(self.segment_music, len(self.segment_starts))
 
     @property
     def genre(self) -> str:
@@ -219,6 +217,14 @@ def spread(n: int, k: int | None) -> np.ndarray:
     if k < 1:
         raise ValueError(f"max_windows must be at least 1, got {k}")
     return np.unique(np.rint(np.linspace(0, n - 1, k)).astype(np.int64))
+
+
+def windows_heard(segment_music: np.ndarray | None, n: int) -> np.ndarray:
+    """Which of ``n`` windows a verdict reads: those that sound like music, or all of them when none does or
+    the model has no music detector (``segment_music`` None)."""
+    if segment_music is None or not segment_music.any():
+        return np.ones(n, dtype=bool)
+    return segment_music
 
 
 @dataclass(frozen=True)
@@ -342,7 +348,7 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
     tags = np.concatenate(side) if side else None
     detector = music_detector(card.reliability)
     segment_music = None if detector is None or tags is None else detector.window_music(tags)
-    heard = segment_music if segment_music is not None and segment_music.any() else np.ones(len(starts), bool)
+    heard = windows_heard(segment_music, len(starts))
     if not heard.all():  # the verdict (and what calibrates it) from the windows that sound like music
         track = segment_probs[heard].mean(axis=0)
     honesty = _honesty(model)
