@@ -89,7 +89,8 @@ def leave_one_genre_out(card: ModelCard, cache: Path, quantile: float) -> dict[s
     threshold built from the other nine genres; also those nine genres' own held-out share (cross-fitted)."""
     from sklearn.model_selection import StratifiedGroupKFold
 
-    from core.models.calibration import CROP_WINDOWS, track_vectors
+    from core.data.training_data import track_average
+    from core.models.calibration import CROP_WINDOWS
     from core.models.neighbours import NeighbourIndex, novelty_threshold
     from core.models.transfer_data import CachedTables, EmbeddingSpec, collect_tracks
 
@@ -99,8 +100,7 @@ def leave_one_genre_out(card: ModelCard, cache: Path, quantile: float) -> dict[s
     table, _ = CachedTables(cache, spec, collect_tracks(list(card.dataset.sources))).load_or_build()
     clean = table[table["variant"] == 0]
     x, groups = clean[spec.columns()].to_numpy(np.float64), clean["track_id"].astype(str).to_numpy()
-    ids, vectors = track_vectors(x, groups)
-    labels = clean.groupby("track_id")["label"].first().loc[ids].to_numpy(str)
+    ids, labels, vectors = track_average(groups, clean["label"].astype(str).to_numpy(), x)
     rng = np.random.default_rng(spec.seed)
     crop = {t: x[groups == t][s:s + CROP_WINDOWS] for t in ids
             for s in [int(rng.integers(0, max((groups == t).sum() - CROP_WINDOWS, 0) + 1))]}

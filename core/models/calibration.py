@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
-import pandas as pd
 from scipy.special import expit, softmax
 
+from core.data.training_data import track_average
 from core.models.neighbours import NOVELTY_QUANTILE, NeighbourIndex, Novelty, novelty_threshold
 
 FEATURES = ("log-odds of the verdict", "log ratio of the top two", "log windows heard", "distance to training songs")
@@ -118,9 +118,8 @@ class Honesty:
     @classmethod
     def of(cls, reliability: dict[str, Any]) -> Honesty:
         """From a card's ``reliability`` entries."""
-        found = reliability
-        return cls(Calibration.from_dict(found["calibration"]) if "calibration" in found else None,
-                   NeighbourIndex.from_dict(found["novelty"]) if "novelty" in found else None)
+        return cls(Calibration.from_dict(reliability["calibration"]) if "calibration" in reliability else None,
+                   NeighbourIndex.from_dict(reliability["novelty"]) if "novelty" in reliability else None)
 
     def read(self, probabilities: np.ndarray, tags: np.ndarray | None) -> tuple[np.ndarray, Novelty | None]:
         """(the probabilities to show: calibrated when the model has a calibration, the recording's novelty)
@@ -157,12 +156,6 @@ class HeldOut:
         return HeldOut(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))
 
 
-def track_vectors(x: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sorted track ids, each track's mean row)."""
-    means = pd.DataFrame(x).groupby(groups, sort=True).mean()
-    return means.index.to_numpy(str), means.to_numpy(np.float64)
-
-
 def held_out_verdicts(x: np.ndarray, y: np.ndarray, groups: np.ndarray, variant: np.ndarray,
                       folds: list[tuple[np.ndarray, np.ndarray]], heads: list[Logits], temperature: float,
                       seed: int) -> HeldOut:
@@ -174,7 +167,7 @@ def held_out_verdicts(x: np.ndarray, y: np.ndarray, groups: np.ndarray, variant:
     parts: dict[str, list] = {k: [] for k in HeldOut.__dataclass_fields__}
     for k, ((train_t, test_t), logits) in enumerate(zip(folds, heads)):
         clean = np.isin(groups, train_t) & (variant == 0)
-        ids, vectors = track_vectors(x[clean], groups[clean])
+        ids, _, vectors = track_average(groups[clean], y[clean], x[clean])
         index = NeighbourIndex.build(vectors, ids, ids)
         for track in np.sort(test_t):
             rows = np.flatnonzero(groups == track)
@@ -270,8 +263,7 @@ def fit_honesty(x: np.ndarray, y: np.ndarray, groups: np.ndarray, variant: np.nd
     confidence = cross_fitted(held)
     calibration = fit_calibration(held, confidence)
     clean = variant == 0
-    ids, vectors = track_vectors(x[clean], groups[clean])
-    labels = pd.Series(y[clean], index=groups[clean]).groupby(level=0).first().loc[ids].to_numpy()
+    ids, labels, vectors = track_average(groups[clean], y[clean], x[clean])
     index = NeighbourIndex.build(vectors, ids, [classes[i] for i in labels]).with_threshold(
         novelty_threshold(held.distance, quantile), quantile)
     report = held_out_report(held, confidence, calibration.sure, cross_fitted_novelty(held, quantile))

@@ -80,15 +80,22 @@ class NeighbourIndex:
 
     def distance(self, tags: np.ndarray) -> float:
         """The novelty distance: mean distance to the ``k`` nearest training tracks."""
-        return float(np.sort(self.distances(tags))[: self.k].mean())
+        return self._nearest_mean(self.distances(tags))
+
+    def _nearest_mean(self, found: np.ndarray) -> float:
+        return float(np.sort(found)[: self.k].mean())
 
     def novelty(self, tags: np.ndarray, n: int = 5) -> Novelty:
-        """The recording's :class:`Novelty`: its distance and its ``n`` closest training tracks."""
-        return Novelty(self.distance(tags), self.threshold, self.closest(tags, n))
+        """The recording's :class:`Novelty`: its distance and its ``n`` closest training tracks (one pass over
+        the training tracks for both)."""
+        found = self.distances(tags)
+        return Novelty(self._nearest_mean(found), self.threshold, self._closest(found, n))
 
     def closest(self, tags: np.ndarray, n: int = 5) -> tuple[Neighbour, ...]:
         """The ``n`` nearest training tracks, nearest first."""
-        found = self.distances(tags)
+        return self._closest(self.distances(tags), n)
+
+    def _closest(self, found: np.ndarray, n: int) -> tuple[Neighbour, ...]:
         order = np.argsort(found, kind="stable")[:n]
         return tuple(Neighbour(self.track_ids[i], self.labels[i], float(found[i])) for i in order)
 
