@@ -77,8 +77,8 @@ def _fit(x: np.ndarray, music: np.ndarray, c: float) -> tuple[np.ndarray, np.nda
 
 
 def _scores(params: tuple[np.ndarray, np.ndarray, np.ndarray, float], x: np.ndarray) -> np.ndarray:
-    mean, scale, coef, intercept = params
-    return ((x - mean) / scale) @ coef + intercept
+    """Scores of ``x`` under fitted ``params`` (:meth:`MusicDetector.scores`; no threshold needed)."""
+    return MusicDetector(*params, threshold=0.0).scores(x)
 
 
 def _flagged(music_windows: np.ndarray, groups: np.ndarray, min_share: float) -> pd.Series:
