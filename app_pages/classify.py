@@ -8,7 +8,8 @@ import streamlit as st
 
 from core.audio import AnalysisLimit
 from core.models.registry import RegistryError, default_name, list_models
-from core.predict import Classification, Progress, summary_row
+from core.predict import Classification, Progress
+from core.predict_batch import summary_row
 from ui import classify_data as data
 from ui import classify_views as views
 from ui import session_models

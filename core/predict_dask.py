@@ -1,6 +1,6 @@
 """Classify a whole library on a Dask cluster: ``python -m core predict PATH... --engine dask [--scheduler ADDRESS]``.
 
-Each file is one task (:func:`worker_row`, the local engine's :func:`core.predict.file_row`); each worker
+Each file is one task (:func:`worker_row`, the local engine's :func:`core.predict_batch.file_row`); each worker
 process loads the model once, on its first task, and keeps it (:func:`_worker_model`). The client writes
 the rows as they come into a *results store*, the store directory of :mod:`core.data.store` (a manifest
 naming the model and the analysis limit, ``parts/part-NNNN.parquet`` of result rows keyed by the
@@ -43,7 +43,7 @@ from core.data.metadata import DatasetError
 from core.data.store import done_keys, open_folder, read_errors, read_parts
 from core.keras_env import set_threads
 from core.models.registry import LoadedModel, RegistryError, load_model
-from core.predict import WORKER_DIED, failed_row, file_row, summary_columns
+from core.predict_batch import WORKER_DIED, failed_row, file_row, summary_columns
 
 PART_FILES = 50  # rows per saved part: a killed client redoes at most this many files (or PART_SECONDS of work)
 KIND = "results store"
@@ -82,7 +82,7 @@ def _worker_model(name: str, root: str, expected: str) -> LoadedModel:
 
 
 def worker_row(path: str, name: str, root: str, expected: str, limit: AnalysisLimit) -> dict[str, object]:
-    """Worker side: the results-table row of one file (:func:`core.predict.file_row`; never raises for the file)."""
+    """Worker side: the results-table row of one file (:func:`core.predict_batch.file_row`; never raises for the file)."""
     return file_row(path, _worker_model(name, root, expected), limit)
 
 
@@ -158,7 +158,7 @@ def predict_on_dask(files: list[str], model: LoadedModel, store: str | os.PathLi
 
 def read_results(store: str | os.PathLike, files: list[str], classes: tuple[str, ...]) -> pd.DataFrame:
     """The rows of ``files`` in the results ``store``, in the files' order with their paths as given: the
-    table :func:`core.predict.predict_files` makes (failed files: an empty genre and the reason)."""
+    table :func:`core.predict_batch.predict_files` makes (failed files: an empty genre and the reason)."""
     columns = ["path", *summary_columns(classes)]
     classified = read_parts(store, ["path"])
     failed = pd.DataFrame([failed_row(path, reason) for path, reason in

@@ -33,14 +33,14 @@ def killed_write(target: Path, kind: str = "file") -> Path:
 def dying_worker_init(main_pid: int, environ: dict[str, str], name: str, root: str) -> None:
     """The predict pool's real initializer, then a worker that dies (``os._exit(3)``, as a crash in a decoder or
     an out-of-memory kill would) when it is given a file with ``crash`` in its name."""
-    from core import predict
+    from core import predict_batch
 
-    predict._init_predict_worker(main_pid, environ, name, root)
-    real = predict.file_row
+    predict_batch._init_predict_worker(main_pid, environ, name, root)
+    real = predict_batch.file_row
 
     def file_row(path: str, *args: object) -> dict[str, object]:
         if "crash" in Path(path).name:
             os._exit(3)
         return real(path, *args)
 
-    predict.file_row = file_row  # type: ignore[assignment]  # what the worker's _worker_row calls
+    predict_batch.file_row = file_row  # type: ignore[assignment]  # what the worker's _worker_row calls

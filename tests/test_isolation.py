@@ -18,7 +18,7 @@ from model_helpers import save_tiny_model
 
 from core.failures import LOG_ENV
 from core.models import registry
-from core.predict import predict_files
+from core.predict_batch import predict_files
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 22_050
@@ -81,16 +81,16 @@ def test_predict_over_hostile_files_writes_every_row_and_exits_1(models_dir, tmp
 
 def test_an_unexpected_error_is_that_files_row_with_its_traceback_in_the_log(models_dir, tmp_path,
                                                                              monkeypatch) -> None:
-    import core.predict
+    import core.predict_batch
 
-    real = core.predict.classify
+    real = core.predict_batch.classify
 
     def flaky(path, model, **kwargs):
         if Path(path).name == "bug.wav":
             raise ZeroDivisionError("a bug")
         return real(path, model, **kwargs)
 
-    monkeypatch.setattr(core.predict, "classify", flaky)
+    monkeypatch.setattr(core.predict_batch, "classify", flaky)
     monkeypatch.setenv(LOG_ENV, str(tmp_path / "log.txt"))
     for name in ("a.wav", "bug.wav", "c.wav"):
         (tmp_path / name).write_bytes(wav_bytes(tone(3)))

@@ -54,7 +54,7 @@ def test_memory_store_and_discovery(tmp_path):
 
 def test_audio_from_a_url_is_decoded_as_from_disk(make_wav):
     from core.audio import AudioError, load_audio
-    from core.predict import audio_files
+    from core.predict_batch import audio_files
 
     wav = make_wav("music", seconds=2.0)
     fsspec.filesystem("memory").pipe({"/songs/rock/a.wav": wav.read_bytes(), "/songs/rock/b.txt": b"x"})

@@ -16,7 +16,8 @@ from core.features.schema import SEED
 from core.models import registry
 from core.models.model_card import model_card
 from core.models.train import TrainConfig, train
-from core.predict import classify, predict_files
+from core.predict import classify
+from core.predict_batch import predict_files
 
 
 @pytest.fixture(scope="module")
@@ -133,10 +134,10 @@ def test_predict_workers_write_the_same_csv_as_one_process(models_dir, make_wav,
 def test_a_worker_that_dies_costs_only_its_file(models_dir, make_wav, tmp_path, monkeypatch, capsys) -> None:
     """Workers that die on two files (through the real pool, its initializer wrapped to ``os._exit`` on them):
     those files get the error row, the pool is replaced, every other file is classified and the CSV written."""
-    from core import predict
+    from core import predict_batch
 
     monkeypatch.setenv(registry.MODELS_ENV, str(models_dir))
-    monkeypatch.setattr(predict, "_init_predict_worker", dying_worker_init)
+    monkeypatch.setattr(predict_batch, "_init_predict_worker", dying_worker_init)
     names = ["0.wav", "1-crash.wav", "2-crash.wav", "3.wav", "4.wav", "5.mp3"]
     for i, name in enumerate(names[:-1]):
         make_wav("music", seconds=4.0 + i, name=f"in/{name}")

@@ -176,7 +176,7 @@ def test_an_unexpected_error_is_one_line_naming_the_log(command: str, tmp_path: 
 
     monkeypatch.setattr("core.commands.import_csv.read_features", bug)
     monkeypatch.setattr("core.commands.extract.discover", bug)
-    monkeypatch.setattr("core.predict.audio_files", bug)
+    monkeypatch.setattr("core.predict_batch.audio_files", bug)
     args = {"import-csv": ["import-csv", "x.csv", "--out", str(tmp_path / "o.parquet")],
             "extract": ["extract", str(tmp_path), "--out", str(tmp_path / "o.parquet")],
             "predict": ["predict", str(tmp_path), "--model", tiny_model]}[command]

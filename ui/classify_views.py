@@ -17,7 +17,8 @@ from core.models.model_card import Dataset, ModelCard
 from core.models.model_inputs import INPUT_NAMES
 from core.models.neighbours import Neighbour, Novelty
 from core.models.tag_evidence import TagReason
-from core.predict import Classification, Evidence, Progress, summary_columns
+from core.predict import Classification, Evidence, Progress
+from core.predict_batch import summary_columns
 from core.verdict import NOT_MUSIC, Verdict, verdict
 from ui.charts import GENRE_COLORS, style
 from ui.mode import source_label
@@ -363,5 +364,5 @@ def shown_results(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def results_frame(names: list[str], rows: list[dict[str, Any]], classes: tuple[str, ...]) -> pd.DataFrame:
-    """The many-files results table: ``file`` then :func:`core.predict.summary_columns`."""
+    """The many-files results table: ``file`` then :func:`core.predict_batch.summary_columns`."""
     return pd.DataFrame([{"file": n, **r} for n, r in zip(names, rows)], columns=["file", *summary_columns(classes)])

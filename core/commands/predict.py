@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from core.data.store import FeatureTableError
     from core.failures import log_to
     from core.models.registry import RegistryError, load_model
-    from core.predict import audio_files, predict_files
+    from core.predict_batch import audio_files, predict_files
 
     try:
         model = load_model(args.model)
