@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.commands.train import load_tables
+    from core.commands.train_table import load_tables
     from core.data.store import FeatureTableError
     from core.models.evaluate import evaluate, format_report
     from core.models.train import TrainConfig
