@@ -97,7 +97,7 @@ def leave_one_genre_out(card: ModelCard, cache: Path, quantile: float) -> dict[s
     config = card.architecture.config
     fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in config["spec"].items()}
     spec = EmbeddingSpec(**fields)
-    table, _ = CachedTables(cache, spec, collect_tracks(list(card.dataset.sources))).load_or_build()
+    table = CachedTables(cache, spec, collect_tracks(list(card.dataset.sources))).load_or_build().table
     clean = table[table["variant"] == 0]
     x, groups = clean[spec.columns()].to_numpy(np.float64), clean["track_id"].astype(str).to_numpy()
     ids, labels, vectors = track_average(groups, clean["label"].astype(str).to_numpy(), x)

@@ -127,3 +127,22 @@ def test_tag_reasons_are_the_models_own_arithmetic(dataset, tmp_path, monkeypatc
     assert reasons and all(r.share > 0 for r in reasons)
     assert [r.share for r in reasons] == sorted((r.share for r in reasons), reverse=True)
     assert {r.tag for r in reasons} <= set(musicnn.tag_names("msd_vgg"))
+
+
+def test_a_file_that_cannot_be_read_is_skipped_and_training_goes_on(dataset, tmp_path, monkeypatch, capsys):
+    """A corrupt file among the tracks (patches cached): its reason on stderr, the model is
+    trained and saved on the others, and a second run from the cache says the same."""
+    import shutil
+
+    monkeypatch.setenv("CPUNK_MODELS_DIR", str(tmp_path / "models"))
+    folder = tmp_path / "songs"
+    shutil.copytree(dataset / "lossy", folder)
+    (folder / "metal" / "metal.broken.ogg").write_bytes(b"OggS" + b"\x00" * 500)
+    args = ["train", str(folder), "--architecture", "musicnn_linear", "--backbones", "msd_vgg", "--workers", "1",
+            "--c", "1", "--cache", str(tmp_path / "cache"), "--overwrite", "--name", "m"]
+    for _ in range(2):
+        assert main(args) == 0
+        err = capsys.readouterr().err
+        assert f"skipped {folder / 'metal' / 'metal.broken.ogg'}: " in err and "Traceback" not in err
+        card = registry.load_model("m").info.card
+        assert card.dataset.tracks == 9 and card.dataset.tracks_per_class == {g: 3 for g in GENRES}

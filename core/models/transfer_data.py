@@ -7,7 +7,9 @@ seeded per track and variant), cuts each into 3-s musicnn patches every ``spec.h
 augmented ones from a random offset: random crops), and runs the frozen backbones
 (:func:`core.models.transfer.backbone_model`) over all patches in batches. The result is one row per patch:
 ``track_id, label, variant, start_s`` and the feature columns :meth:`EmbeddingSpec.columns`.
-Decoding and augmentation run in a process pool; the networks run in the calling process.
+Decoding and augmentation run in a process pool; the networks run in the calling process. As in
+extraction, a file that cannot be read is that file's error row (``track_id, path, reason``, the columns
+of :data:`core.data.store.ERROR_COLUMNS`) and the others go on.
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from core.data.augment import MODERN_CHAIN, augment
 from core.data.dataset import Track, discover
+from core.data.metadata import DatasetError
+from core.data.store import ERROR_COLUMNS
+from core.failures import failure_message
 from core.features import musicnn
 
 Progress = Callable[[str], None]
@@ -102,18 +107,42 @@ def _worker_init() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+def _patches_or_reason(track: Track, spec: EmbeddingSpec, variants: range | None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | str:
+    """:func:`track_patches`, or why the track could not be read (never raises)."""
+    try:
+        return track_patches(track, spec, variants)
+    except Exception as exc:  # a bug or a library failure on one file must not stop the run
+        return failure_message(exc, track.path)
+
+
+class PatchTables(NamedTuple):
+    """What :func:`embedding_table` makes of a list of tracks."""
+
+    table: pd.DataFrame  # one row per patch: identity columns, then :meth:`EmbeddingSpec.columns`
+    described: pd.DataFrame  # the clean tracks' seed-feature slice rows (the genre statistics explanations read)
+    failed: pd.DataFrame  # one row per track that could not be read: :data:`core.data.store.ERROR_COLUMNS`
+
+
 def embedding_table(tracks: list[Track], spec: EmbeddingSpec, *, variants: range | None = None, workers: int = 1,
-                    batch_size: int = 64, progress: Progress | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(one row per patch of every track: identity columns, then :meth:`EmbeddingSpec.columns`;
-    the clean tracks' seed-feature slice rows, for the genre statistics explanations compare with).
-    ``variants`` as in :func:`track_patches`."""
+                    batch_size: int = 64, progress: Progress | None = None) -> PatchTables:
+    """The patch table of ``tracks`` (``variants`` as in :func:`track_patches`); a track that cannot be read
+    is a row of ``failed``, the others go on."""
     from core.features.schema import SEED
     from core.models.transfer import backbone_model, embed
 
     network = backbone_model(spec.backbones, spec.outputs)
-    frames, features, described = [], [], []
+    frames, features, described, failed = [], [], [], []
 
-    def consume(track: Track, found: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> None:
+    def consume(track: Track, found: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | str) -> None:
+        if isinstance(found, str):
+            failed.append((track.track_id, track.path, found))
+        else:
+            add(track, found)
+        if progress is not None:
+            progress(track.track_id)
+
+    def add(track: Track, found: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> None:
         patches, variants, starts, seed_rows = found
         features.append(embed(patches.astype(np.float32), network, batch_size))
         frames.append(pd.DataFrame({"track_id": track.track_id, "label": track.label, "path": track.path,
@@ -122,27 +151,30 @@ def embedding_table(tracks: list[Track], spec: EmbeddingSpec, *, variants: range
         rows.insert(0, "label", track.label)
         rows.insert(0, "track_id", track.track_id)
         described.append(rows)
-        if progress is not None:
-            progress(track.track_id)
 
     if workers <= 1:
         for track in tracks:
-            consume(track, track_patches(track, spec, variants))
+            consume(track, _patches_or_reason(track, spec, variants))
     else:
         with ProcessPoolExecutor(workers, initializer=_worker_init) as pool:
-            for track, found in zip(tracks, pool.map(track_patches, tracks, [spec] * len(tracks),
+            for track, found in zip(tracks, pool.map(_patches_or_reason, tracks, [spec] * len(tracks),
                                                      [variants] * len(tracks))):
                 consume(track, found)
+    errors = pd.DataFrame(failed, columns=list(ERROR_COLUMNS))
+    if not frames:
+        raise DatasetError(f"None of the {len(tracks)} tracks could be read; the first: {failed[0][1]}: {failed[0][2]}"
+                           if failed else "There are no tracks to read.")
     table = pd.concat(frames, ignore_index=True)
     values = pd.DataFrame(np.concatenate(features), columns=spec.columns())
-    return pd.concat([table, values], axis=1), pd.concat(described, ignore_index=True)
+    return PatchTables(pd.concat([table, values], axis=1), pd.concat(described, ignore_index=True), errors)
 
 
 @dataclass
 class CachedTables:
     """:func:`embedding_table` kept under ``folder``: the clean patches (and the genre description) in one
     file, the augmented ones in another, each named by what decides it, so runs that differ only in their
-    augmentation reuse the clean features."""
+    augmentation reuse the clean features. The tracks that could not be read are kept beside them (``failed-``),
+    and the augmented copies are made of the tracks that could."""
 
     folder: Path
     spec: EmbeddingSpec
@@ -155,22 +187,29 @@ class CachedTables:
         backbones = "+".join(self.spec.backbones) + "-" + "+".join(self.spec.outputs)
         return self.folder / f"{kind}-{backbones}-{self.spec.key(augmented)}-{ids}.parquet"
 
-    def load_or_build(self, **kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def load_or_build(self, **kwargs) -> PatchTables:
         from core.data.store import write_parquet_atomic
 
-        clean, described = self._path("clean", False), self._path("described", False)
+        clean, described, failed = (self._path(kind, False) for kind in ("clean", "described", "failed-clean"))
         if not (clean.is_file() and described.is_file()):
-            table, seed_rows = embedding_table(self.tracks, self.spec, variants=range(1), **kwargs)
-            write_parquet_atomic(seed_rows, described)
-            write_parquet_atomic(table, clean)
+            built = embedding_table(self.tracks, self.spec, variants=range(1), **kwargs)
+            write_parquet_atomic(built.failed, failed)
+            write_parquet_atomic(built.described, described)
+            write_parquet_atomic(built.table, clean)
         tables = [pd.read_parquet(clean)]
+        errors = [pd.read_parquet(failed) if failed.is_file() else pd.DataFrame(columns=list(ERROR_COLUMNS))]
         if self.spec.variants:
-            augmented = self._path("augmented", True)
+            augmented, augmented_failed = self._path("augmented", True), self._path("failed-augmented", True)
             if not augmented.is_file():
-                write_parquet_atomic(embedding_table(self.tracks, self.spec, variants=range(1, self.spec.variants + 1),
-                                                     **kwargs)[0], augmented)
+                readable = [t for t in self.tracks if t.track_id not in set(errors[0]["track_id"])]
+                built = embedding_table(readable, self.spec, variants=range(1, self.spec.variants + 1), **kwargs)
+                write_parquet_atomic(built.failed, augmented_failed)
+                write_parquet_atomic(built.table, augmented)
             tables.append(pd.read_parquet(augmented))
-        return pd.concat(tables, ignore_index=True), pd.read_parquet(described)
+            if augmented_failed.is_file():
+                errors.append(pd.read_parquet(augmented_failed))
+        return PatchTables(pd.concat(tables, ignore_index=True), pd.read_parquet(described),
+                           pd.concat(errors, ignore_index=True).drop_duplicates("track_id"))
 
 
 def nonmusic_table(spec: EmbeddingSpec, *, seed: int, per_kind: int, cache: Path | None = None,

@@ -166,7 +166,8 @@ def train_transfer(sources: list[str | os.PathLike], recipe: TransferRecipe, *, 
                    workers: int = 1, evaluate: bool = True, limit: int | None = None,
                    progress: Progress | None = None, command: str = "") -> tuple[Any, ModelCard]:
     """(deployable Keras model, its card) of the recipe trained on every track of ``sources``
-    (``limit``: only the first tracks of each genre)."""
+    (``limit``: only the first tracks of each genre). A track that cannot be read is left out, and
+    ``progress`` hears it (``skipped PATH: reason``)."""
     t0 = time.perf_counter()
     tracks = collect_tracks(sources)
     if limit is not None:
@@ -181,9 +182,12 @@ def train_transfer(sources: list[str | os.PathLike], recipe: TransferRecipe, *, 
     honest = evaluate and recipe.folds > 1 and list(recipe.spec.outputs) == ["logits"]  # a tag-reading model
     spec = recipe.honesty_spec() if honest else recipe.spec
     if cache is not None:
-        table, seed_rows = CachedTables(Path(cache), spec, tracks).load_or_build(workers=workers)
+        table, seed_rows, failed = CachedTables(Path(cache), spec, tracks).load_or_build(workers=workers)
     else:
-        table, seed_rows = embedding_table(tracks, spec, workers=workers)
+        table, seed_rows, failed = embedding_table(tracks, spec, workers=workers)
+    for row in failed.itertuples():
+        say(f"skipped {row.path}: {row.reason}")
+    tracks = [t for t in tracks if t.track_id not in set(failed["track_id"])]
     every = PatchData.of(table, spec)
     data = every.select(every.variant <= recipe.spec.variants)
     evaluation, tried = None, {}
@@ -241,8 +245,8 @@ def music_detector_for(data: PatchData, tracks: list[Track], recipe: TransferRec
     other = nonmusic_table(recipe.spec, seed=recipe.spec.seed, per_kind=recipe.nonmusic_per_kind, cache=cache)
     say("recorded copies of the tracks ...")
     spec = replace(recipe.spec, variants=1, chain=RECORDED_CHAIN, augmented_patches=RECORDED_PATCHES)
-    table = (CachedTables(cache, spec, tracks).load_or_build(workers=workers)[0] if cache is not None
-             else embedding_table(tracks, spec, variants=range(1, 2), workers=workers)[0])
+    table = (CachedTables(cache, spec, tracks).load_or_build(workers=workers).table if cache is not None
+             else embedding_table(tracks, spec, variants=range(1, 2), workers=workers).table)
     recorded = PatchData.of(table[table["variant"] == 1], spec)
     index = {c: i for i, c in enumerate(data.classes)}
     recorded_y = np.array([index[recorded.classes[k]] for k in recorded.y])
