@@ -16,11 +16,10 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO, TypeVar, Union
 
 import numpy as np
 import soundfile as sf
@@ -42,6 +41,7 @@ DAMAGED_LEVEL = 10.0
 MAX_DAMAGED = 0.5
 
 Source = Union[str, os.PathLike, bytes, bytearray, BinaryIO]
+T = TypeVar("T")
 
 
 class AudioError(ValueError):
@@ -223,17 +223,20 @@ def load_audio(
     """
     handle, size = _read_bytes(source, max_bytes)
     name = _name(source)
-    with decoder_messages() as reported:  # libsndfile's decoders may talk while opening, reading and closing
+    with DecoderMessages() as decoder:  # libsndfile's decoders may talk while opening, reading and closing
         try:
-            snd = sf.SoundFile(handle)
+            snd = decoder.call(sf.SoundFile, handle)
         except (sf.LibsndfileError, RuntimeError, TypeError):
             snd = None
         if snd is not None:
-            with snd:
+            decoder.opened(snd)
+            try:
                 info = _info(snd, size)
                 _check_header(info)
-                y, warnings, damage = _decode_blocks(snd, info, limit, name, reported)
-            damage.read(reported())
+                y, warnings, damage = _decode_blocks(snd, info, limit, name, decoder)
+            finally:
+                decoder.call(snd.close)
+            damage.read(decoder.new_lines())
     if snd is None:
         ff = _ffmpeg_input(handle)
         if ff is None:
@@ -291,8 +294,8 @@ class _Damage:
 def opens_as_audio(path: str | os.PathLike) -> bool:
     """Whether ``path`` opens as audio: its header is read, nothing is decoded (cheap, for listing files)."""
     try:
-        with decoder_messages():
-            sf.info(os.fspath(path))
+        with DecoderMessages() as decoder:
+            decoder.call(sf.info, os.fspath(path))
         return True
     except (sf.LibsndfileError, RuntimeError, TypeError):
         found = _sniff(_head(os.fspath(path)))
@@ -313,65 +316,93 @@ def _decoder_said(line: str) -> str:
     says who reported it, and the terminal never shows the decoder's own lines."""
     return _DECODER_LABEL.sub("", line.strip(), count=1)
 _STDERR_LOCK = threading.Lock()  # fd 2 belongs to the whole process: one redirection at a time
+TALKING_FORMATS = frozenset({"MP3"})  # libmpg123 is the one decoder inside libsndfile that writes to stderr
 
 
-@contextmanager
-def decoder_messages() -> Iterator[Callable[[], list[str]]]:
-    """Redirect the process's C-level stderr (fd 2) into a temporary file while decoding.
+class DecoderMessages:
+    """What the decoder writes on the process's C-level stderr (fd 2) during the calls made through
+    :meth:`call` (open, each block's read, close).
 
-    Yields a function returning the decoder's lines written since its last call (other lines, say
-    another thread's log, are passed on to the real stderr when the block ends).
+    fd 2 belongs to the whole process, so each call redirects it into this decode's own temporary file
+    under one process-wide lock, held only for that call; once the file is open and its format is known
+    (:meth:`opened`), only the formats of :data:`TALKING_FORMATS` are captured. So decodes of different
+    files run in parallel: WAV, FLAC and OGG entirely, MP3s block by block (their decoder's calls one at a
+    time, their resampling and checks in parallel). Other lines written meanwhile (another thread's log)
+    are passed on to the real stderr.
     """
-    with _STDERR_LOCK, tempfile.TemporaryFile() as sink:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(sink.fileno(), 2)
-        other: list[str] = []
-        read = 0
 
-        def new_lines() -> list[str]:
-            nonlocal read
-            sink.seek(read)
-            text = sink.read()
-            read += len(text)
-            lines = text.decode("utf-8", "replace").splitlines()
-            other.extend(line for line in lines if not DECODER_LINE.match(line))
-            return [line for line in lines if DECODER_LINE.match(line)]
+    def __init__(self) -> None:
+        self._sink = tempfile.TemporaryFile()
+        self._read = 0
+        self._lines: list[str] = []
+        self._capture = True  # until the format is known
 
-        try:
-            yield new_lines
-        finally:
+    def opened(self, snd: sf.SoundFile) -> None:
+        """From now on, capture only if ``snd``'s decoder can write to stderr."""
+        self._capture = snd.format in TALKING_FORMATS
+
+    def __enter__(self) -> "DecoderMessages":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._sink.close()
+
+    def call(self, fn: Callable[..., T], *args: object) -> T:
+        """``fn(*args)`` with fd 2 redirected into this decode's file (when captured)."""
+        if not self._capture:
+            return fn(*args)
+        with _STDERR_LOCK:
             sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            new_lines()
-            if other:
-                print("\n".join(other), file=sys.stderr)
+            saved = os.dup(2)
+            os.dup2(self._sink.fileno(), 2)
+            try:
+                return fn(*args)
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+                self._collect()
+
+    def _collect(self) -> None:
+        self._sink.seek(self._read)
+        text = self._sink.read()
+        self._read += len(text)
+        lines = text.decode("utf-8", "replace").splitlines()
+        self._lines += [line for line in lines if DECODER_LINE.match(line)]
+        other = [line for line in lines if not DECODER_LINE.match(line)]
+        if other:
+            print("\n".join(other), file=sys.stderr)
+
+    def new_lines(self) -> list[str]:
+        """The decoder's lines since the last time this was asked."""
+        lines, self._lines = self._lines, []
+        return lines
 
 
 def _decode_blocks(snd: sf.SoundFile, info: AudioInfo, limit: AnalysisLimit, name: str,
-                   reported: Callable[[], list[str]]) -> tuple[np.ndarray, tuple[str, ...], _Damage]:
-    """(mono samples at 22,050 Hz, warnings, damage). A block during which the decoder reported an
-    error (``reported()``: its new lines), or with samples far beyond full scale, is silenced."""
+                   decoder: DecoderMessages) -> tuple[np.ndarray, tuple[str, ...], _Damage]:
+    """(mono samples at 22,050 Hz, warnings, damage). A block during whose read the decoder reported an
+    error (:meth:`DecoderMessages.new_lines`), or with samples far beyond full scale, is silenced."""
     rate = info.sample_rate
     start = int(limit.offset_s * rate)
     if start:
         if not snd.seekable() or start >= max(snd.frames, 1):
             raise AudioError(f"Cannot start at {_clock(limit.offset_s)}: the file is shorter than that.")
-        snd.seek(start)
+        decoder.call(snd.seek, start)
     wanted = None if limit.max_seconds is None else int(limit.max_seconds * rate)
     resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
     pieces: list[np.ndarray] = []
     got = 0
     damage = _Damage()
     warnings: tuple[str, ...] = ()
-    damage.read(reported())  # what the decoder said while opening the file
+    damage.read(decoder.new_lines())  # what the decoder said while opening the file
+    blocks = snd.blocks(blocksize=int(BLOCK_SECONDS * rate), dtype="float32", always_2d=True)
     try:
-        for block in snd.blocks(blocksize=int(BLOCK_SECONDS * rate), dtype="float32", always_2d=True):
+        while (block := decoder.call(next, blocks, None)) is not None:
             if wanted is not None:
                 block = block[: wanted - got]
             got += len(block)
-            errors = damage.read(reported())
+            errors = damage.read(decoder.new_lines())
             finite = bool(np.isfinite(block).all())
             if not (finite or errors):
                 raise AudioError(f"{name} contains invalid sample values (NaN or infinity).")

@@ -1,5 +1,6 @@
 """One file never breaks a batch: hostile audio, damaged MP3s and unexpected errors become that file's row;
-a damaged file gives the same result in every process; the CLI's stderr carries no decoder noise."""
+a damaged file gives the same result in every process and while another file decodes beside it; the CLI's stderr
+carries no decoder noise."""
 
 from __future__ import annotations
 
@@ -125,3 +126,46 @@ def test_a_damaged_mp3_decodes_the_same_in_every_process(tmp_path, ffmpeg) -> No
     digest, warnings, via_ffmpeg = outputs.pop().split()
     assert int(warnings) >= 1 and via_ffmpeg == str(ffmpeg)
     assert digest != hashlib.sha256(b"").hexdigest()
+
+
+def test_decodes_of_different_files_overlap_and_keep_their_own_decoder_messages(tmp_path, monkeypatch) -> None:
+    """Two threads decode a damaged and a clean MP3 at once: both are inside the block loop together (each waits
+    at its first block until the other arrives, which a lock held for a whole decode would never allow), and each
+    gets what it gets alone: the same samples, the decoder's complaints only for the damaged one."""
+    import threading
+
+    import core.audio
+    from core.audio import load_audio
+
+    damaged, clean = tmp_path / "damaged.mp3", tmp_path / "clean.mp3"
+    damaged.write_bytes(damaged_mp3())
+    clean.write_bytes(wav_bytes(tone(10, 44_100, channels=2), 44_100, fmt="MP3", subtype="MPEG_LAYER_III"))
+    alone = {path: load_audio(path) for path in (damaged, clean)}
+    assert any("damaged" in w for w in alone[damaged].warnings) and not alone[clean].warnings
+    both_inside = threading.Barrier(2, timeout=60)
+    waited: set[int] = set()
+    real = core.audio._downmix
+
+    def meet_at_first_block(block: np.ndarray) -> np.ndarray:
+        if threading.get_ident() not in waited:
+            waited.add(threading.get_ident())
+            both_inside.wait()  # BrokenBarrierError unless the other decode reaches its first block too
+        return real(block)
+
+    monkeypatch.setattr(core.audio, "_downmix", meet_at_first_block)
+    found: dict[Path, object] = {}
+
+    def decode(path: Path) -> None:
+        try:
+            found[path] = load_audio(path)
+        except Exception as exc:  # the assertion below shows it
+            found[path] = exc
+
+    threads = [threading.Thread(target=decode, args=(p,)) for p in (damaged, clean)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for path, audio in found.items():
+        assert not isinstance(audio, Exception), audio
+        assert np.array_equal(audio.y, alone[path].y) and audio.warnings == alone[path].warnings
