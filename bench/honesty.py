@@ -48,9 +48,11 @@ def card_numbers(card: ModelCard) -> dict[str, Any]:
     music = (reliability.get("music") or {}).get("rates") or {}
     return {"calibrated": "calibration" in reliability,
             "ece": clean.get("ece", card.metrics.ece if card.metrics else None),
+            "ece_as_worded": clean.get("ece_as_worded"), "right_as_worded": clean.get("right_as_worded"),
             "ece_all_versions": every.get("ece"), "sure_wrong": clean.get("sure_wrong"),
             "sure_wrong_all_versions": every.get("sure_wrong"), "novel": clean.get("novel"),
             "sure_threshold": (reliability.get("calibration") or {}).get("sure"),
+            "pair_threshold": (reliability.get("calibration") or {}).get("pair"),
             "music_false_alarm": music.get("music_tracks_flagged")}
 
 
@@ -158,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             entry: dict[str, Any] = {
                 "gtzan_cv": card_numbers(loaded.info.card),
                 "realworld": {k: report.get(k) for k in ("n", "top1", "top3", "ece", "mean_confidence", "sure",
-                                                          "sure_wrong", "novel")}
+                                                          "sure_wrong", "novel", "ece_as_worded", "right_as_worded",
+                                                          "genres_named")}
                 | {"music_false_alarm": None if any(m is None for m in music) else float(np.mean([m is False for m in music]))},
                 "nonmusic_files": {"n": len(nonmusic_files), "flagged": not_music_share(nonmusic_files, loaded)},
                 "battery": {"n": len(battery), "flagged": not_music_share(battery, loaded) if battery else None}}
@@ -184,15 +187,19 @@ def _num(value: float | None) -> str:
 
 def table(result: dict[str, Any]) -> str:
     """The README's honesty table, one row per model, then the leave-one-genre-out novelty rows."""
-    lines = ["| model | ECE GTZAN CV | ECE real world | sure-but-wrong (real world) | real world top-1 / top-3 | "
-             "novel: GTZAN CV / real world | not music: nonmusic/ files, generated battery | "
-             "false alarms: GTZAN CV / real world |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | ECE GTZAN CV: top genre / as worded | ECE real world: top genre / as worded | "
+             "real world: verdicts right as worded (naming 1 / 2 / 3 genres) | sure-but-wrong (real world) | "
+             "real world top-1 / top-3 | novel: GTZAN CV / real world | not music: nonmusic/ files, generated battery | "
+             "false alarms: GTZAN CV / real world |", "|---|---|---|---|---|---|---|---|---|"]
     for name, m in result["models"].items():
         cv, rw = m["gtzan_cv"], m["realworld"]
         marker = " (**default**)" if name == result["default"] else ""
         calibrated = "" if cv["calibrated"] else " (not calibrated)"
         sure = "—" if rw["sure"] is None else f"{_pct(rw['sure_wrong'])} of {_pct(rw['sure'])} shown sure"
-        lines.append(f"| `{name}`{marker} | {_num(cv['ece'])}{calibrated} | {_num(rw['ece'])} | {sure} | "
+        named = rw.get("genres_named")
+        worded = "—" if named is None else f"{_pct(rw['right_as_worded'])} ({named['1']} / {named['2']} / {named['3']})"
+        lines.append(f"| `{name}`{marker} | {_num(cv['ece'])} / {_num(cv.get('ece_as_worded'))}{calibrated} | "
+                     f"{_num(rw['ece'])} / {_num(rw.get('ece_as_worded'))} | {worded} | {sure} | "
                      f"{_pct(rw['top1'])} / {_pct(rw['top3'])} | {_pct(cv['novel'])} / {_pct(rw['novel'])} | "
                      f"{_pct(m['nonmusic_files']['flagged'])}, {_pct(m['battery']['flagged'])} | "
                      f"{_pct(cv['music_false_alarm'])} / {_pct(rw['music_false_alarm'])} |")

@@ -5,11 +5,12 @@ probabilities (start times in the source's time), the whole-track feature row, t
 display-sized log-mel spectrogram, the time each stage took, the model's measured reasons
 (:mod:`core.models.explain`) and :meth:`Classification.describe`, which compares the clip's features with the
 per-genre statistics stored in ``model.json`` (a description, not the model's reasons). For a model whose
-card has a calibration and an index of training songs (:mod:`core.models.calibration`), the track
-probabilities are the calibrated ones (the verdict's is the chance it is right on music from outside the
-training set; the network's own mean is kept in ``model_probabilities``), and :attr:`Classification.novelty`
+card has a calibration and an index of training songs (:mod:`core.models.calibration`), the top
+genre's probability is its calibrated chance of being right on music from outside the training set and
+:attr:`Classification.chance` the chances of the top 1, 2, 3 genres (the network's own mean is kept in
+``model_probabilities``), and :attr:`Classification.novelty`
 says how far the recording is from the training songs and which are closest; :meth:`Classification.verdict`
-puts it in words with the model's fitted thresholds.
+puts it in words with the model's fitted thresholds and the chance that it is right as worded.
 
 Every intermediate is computed once and its cost grows at most linearly with the audio: one decode,
 one resampling per rate, one feature STFT (whose mel spectrogram is also the display spectrogram), one
@@ -44,7 +45,7 @@ from core.models.music_detector import music_detector
 from core.models.neighbours import Novelty
 from core.models.registry import LoadedModel
 from core.models.tag_evidence import explaining_model, explains_with_tags
-from core.verdict import SURE, Verdict, verdict
+from core.verdict import PAIR, SURE, Verdict, verdict
 
 # Segments side by side (hop = their length, 3 s): the models' track accuracy was measured so, and
 # half-overlapping windows would double the network's work for the same verdict.
@@ -109,14 +110,16 @@ class Classification:
     segment_tag_logits: np.ndarray | None = None  # (n_segments, n_tags) what a tag model read (core.models.tag_evidence)
     model_probabilities: np.ndarray | None = None  # the network's mean before calibration (None: not calibrated)
     novelty: Novelty | None = None  # distance to the training songs and the closest ones (tag models)
-    sure_threshold: float = SURE  # the verdict is sure at or above this shown probability (fitted, in the card)
+    chance: np.ndarray | None = None  # calibrated chance the true genre is among the top 1, 2, 3 (None: not calibrated)
+    sure_threshold: float = SURE  # the verdict names one genre at or above this chance (fitted, in the card)
+    pair_threshold: float = PAIR  # ... else two at or above this one (fitted, in the card)
     segment_music: np.ndarray | None = None  # (n_segments,) bool: the window sounds like music (None: no detector)
     is_music: bool | None = None  # False: judged not music; None: the model cannot tell (no music detector)
 
     def verdict(self, name: Callable[[str], str] = str) -> Verdict:
         """The verdict in words (:func:`core.verdict.verdict`) with this model's fitted thresholds."""
-        return verdict(self.probabilities, self.classes, name, sure=self.sure_threshold,
-                       novel=self.novelty is not None and self.novelty.novel, music=self.is_music)
+        return verdict(self.probabilities, self.classes, name, sure=self.sure_threshold, pair=self.pair_threshold,
+                       chance=self.chance, novel=self.novelty is not None and self.novelty.novel, music=self.is_music)
 
     @property
     def verdict_windows(self) -> np.ndarray:
@@ -342,7 +345,7 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
     if not heard.all():  # the verdict (and what calibrates it) from the windows that sound like music
         track = segment_probs[heard].mean(axis=0)
     honesty = _honesty(model)
-    shown, novelty = honesty.read(track, None if tags is None else tags[heard])
+    shown, novelty, chance = honesty.read(track, None if tags is None else tags[heard])
 
     def rows() -> Extraction:
         return read if read is not None else _window_rows(audio, schema, starts, segment_seconds, stages)
@@ -354,7 +357,8 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
         audio=audio, spectrogram=spectrogram, feature_stats=card.feature_stats,
         seconds=time.perf_counter() - t0, stages=stages, segment_tag_logits=tags,
         model_probabilities=track if honesty.calibration is not None else None, novelty=novelty,
-        sure_threshold=honesty.calibration.sure if honesty.calibration is not None else SURE,
+        chance=chance, sure_threshold=honesty.calibration.sure if honesty.calibration is not None else SURE,
+        pair_threshold=honesty.calibration.pair if honesty.calibration is not None else PAIR,
         segment_music=segment_music,
         is_music=None if segment_music is None or detector is None else detector.is_music(segment_music))
     result.explanation = explain(result, model)

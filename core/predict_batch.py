@@ -154,15 +154,15 @@ def music_label(result: Classification) -> str:
 
 
 def summary_row(result: Classification) -> dict[str, object]:
-    """One result as a results-table row: music or not, genre, confidence (calibrated when the model's card has
-    a calibration), the verdict in words, ``novel`` (unlike the genres it knows; empty when the model cannot
-    tell), top 3, every genre's probability, analysed part, loader warnings and an empty ``error``
+    """One result as a results-table row: music or not, genre, confidence (the chance that the verdict is right
+    as worded: calibrated when the model's card has a calibration), the verdict in words, ``novel`` (unlike the
+    genres it knows; empty when the model cannot tell), top 3, every genre's probability, analysed part, loader warnings and an empty ``error``
     (columns: :func:`summary_columns`). A recording that does not sound like music gets no genre: those
     columns stay empty."""
     said = result.verdict()
     row: dict[str, object] = {"music": music_label(result), "verdict": said.text}
     if result.is_music is not False:
-        row.update({"genre": result.genre, "confidence": round(float(result.probabilities.max()), 4),
+        row.update({"genre": result.genre, "confidence": np.nan if said.probability is None else round(said.probability, 4),
                     "novel": "" if result.novelty is None else result.novelty.novel,
                     "top3": ", ".join(f"{g} {p:.2f}" for g, p in result.top(3))})
         row.update({f"p_{c}": round(float(p), 4) for c, p in zip(result.classes, result.probabilities)})

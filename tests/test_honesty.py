@@ -51,10 +51,28 @@ def test_fit_is_reproducible_and_survives_the_card():
     calibration, index = Calibration.from_dict(card["calibration"]), NeighbourIndex.from_dict(card["novelty"])
     assert Calibration.from_dict(calibration.to_dict()) == calibration
     assert index.to_dict() == card["novelty"] and len(index.track_ids) == 30
-    assert 0 < calibration.sure <= 1 and np.isfinite(index.threshold)
+    assert 0 < calibration.sure <= 1 and 0 < calibration.pair <= 1 and np.isfinite(index.threshold)
+    assert len(calibration.coef) == 2  # three genres: one or two named need a chance, all three are sure
     held = card["calibration"]["held_out"]
     assert {"clean tracks", "augmented tracks", "2-window crops", "all"} <= set(held)
     assert 0 <= held["all"]["ece"] <= 1 and held["all"]["sure_wrong"] <= 0.1 + 1e-9
+    assert 0 <= held["all"]["ece_as_worded"] <= 1 and (held["all"]["pair_wrong"] or 0) <= 0.1 + 1e-9
+
+
+def test_chances_grow_with_the_genres_named_and_the_verdict_says_the_one_that_fits():
+    """The chance of the top two is never below the top one's; a verdict names as few genres as its thresholds
+    allow and shows the chance of exactly what it names."""
+    from core.verdict import verdict
+
+    calibration = Calibration.from_dict(fitted()["calibration"])
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.ones(3) * 0.7, size=200)
+    chances = calibration.chances(probs, np.full(200, 6), rng.uniform(0.5, 3, 200))
+    assert (np.diff(chances, axis=1) >= 0).all() and (chances[:, -1] == 1.0).all()
+    for p, c in zip(probs, chances):
+        said = verdict(p, CLASSES, sure=calibration.sure, pair=calibration.pair, chance=c)
+        expected = 1 if c[0] >= calibration.sure else 2 if c[1] >= calibration.pair else 3
+        assert len(said.genres) == expected and said.probability == pytest.approx(c[expected - 1])
 
 
 def test_the_closest_songs_and_novelty_come_from_one_index():
@@ -63,7 +81,7 @@ def test_the_closest_songs_and_novelty_come_from_one_index():
     assert honesty.calibration is not None and honesty.index is not None
     own = x[(groups == "metal/metal.00003") & (variant == 0)]
     probs = np.array([0.1, 0.7, 0.2])
-    shown, novelty = honesty.read(probs, own)
+    shown, novelty, chance = honesty.read(probs, own)
     assert novelty is not None and novelty.closest[0].track_id == "metal/metal.00003"
     assert novelty.closest[0].label == "metal" and not novelty.novel
     assert [n.distance for n in novelty.closest] == sorted(n.distance for n in novelty.closest)
@@ -71,7 +89,8 @@ def test_the_closest_songs_and_novelty_come_from_one_index():
     far = honesty.read(probs, own + 25.0)[1]
     assert far is not None and far.novel
     assert shown.argmax() == 1 and shown.sum() == pytest.approx(1.0)
-    assert Honesty.of({}).read(probs, own) == (probs, None)  # no honesty data: the network's own probabilities
+    assert chance is not None and shown[1] == pytest.approx(chance[0])  # the bars show the top genre's chance
+    assert Honesty.of({}).read(probs, own) == (probs, None, None)  # no honesty data: the network's own probabilities
 
 
 @pytest.mark.parametrize("confidence", [0.05, 0.3, 0.5, 0.9, 0.999])
@@ -95,8 +114,8 @@ def test_the_sure_threshold_keeps_sure_verdicts_at_most_ten_percent_wrong():
 
 @pytest.mark.skipif("gtzan-musicnn-tags" not in {i.name for i in list_models()}, reason="shipped model missing")
 def test_predict_csv_shows_the_calibrated_confidence_and_novelty(make_wav, tmp_path):
-    """``core predict`` with the shipped default: the confidence is the calibrated one, the page's verdict words
-    and the novel flag are columns."""
+    """``core predict`` with the shipped default: the confidence is the calibrated chance of the verdict as
+    worded, the page's verdict words and the novel flag are columns."""
     import pandas as pd
 
     from core.cli import main
@@ -107,7 +126,9 @@ def test_predict_csv_shows_the_calibrated_confidence_and_novelty(make_wav, tmp_p
     row = pd.read_csv(out).iloc[0]
     result = classify(wav, load_model("gtzan-musicnn-tags"))
     assert result.model_probabilities is not None and result.novelty is not None
-    assert row["confidence"] == pytest.approx(result.probabilities.max(), abs=1e-4)
-    assert row["confidence"] != pytest.approx(result.model_probabilities.max(), abs=1e-3)  # calibrated, not raw
+    said = result.verdict()
+    assert said.probability is not None and row["confidence"] == pytest.approx(said.probability, abs=1e-4)
+    named = np.sort(result.model_probabilities)[::-1][:len(said.genres)].sum()
+    assert row["confidence"] != pytest.approx(named, abs=1e-3)  # calibrated, not the network's own
     assert row["verdict"] == result.verdict().text and bool(row["novel"]) == result.novelty.novel
     assert result.genre == result.classes[int(np.argmax(result.model_probabilities))]  # the verdict is the network's

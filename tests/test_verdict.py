@@ -4,6 +4,7 @@ fitted one; a recording unlike every genre, or not music at all, is said so."""
 import html
 
 import numpy as np
+import pytest
 
 from core.verdict import NOT_MUSIC, verdict
 
@@ -17,6 +18,18 @@ def test_sure_pair_and_shortlist():
     assert pair.genres == ("rock", "country")
     loose = verdict(np.array([0.25, 0.3, 0.35, 0.1]), (*CLASSES, "jazz"), name=str.title)
     assert loose.text == "no clear genre: closest are Rock, Pop and Country" and not loose.sure
+
+
+def test_the_verdict_carries_the_chance_of_what_it_names():
+    """Without a calibration the chance of a verdict is the model's own probability of the genres it names; with
+    one, the calibrated chance of the top 1, 2 or 3 decides the wording and is shown with it."""
+    probs = np.array([0.35, 0.05, 0.6 - 1e-9])
+    assert verdict(probs, CLASSES).probability == pytest.approx(0.95)  # pair: rock + country
+    assert verdict(np.array([0.1, 0.2, 0.7]), CLASSES).probability == pytest.approx(0.7)
+    calibrated = verdict(probs, CLASSES, sure=0.8, pair=0.9, chance=[0.55, 0.85, 1.0])
+    assert calibrated.kind == "shortlist" and calibrated.probability == 1.0  # 0.85 < the fitted pair threshold
+    assert verdict(probs, CLASSES, sure=0.8, pair=0.8, chance=[0.55, 0.85, 1.0]).probability == 0.85
+    assert verdict(probs, CLASSES, music=False).probability is None
 
 
 def test_sure_only_at_the_models_fitted_threshold():
@@ -58,6 +71,7 @@ def test_the_verdict_card_names_one_genre_only_when_sure():
     assert "Sounds like" in sure and ">Rock<" in sure and "75%" in sure
     weak = verdict_html(_Result([0.38, 0.12, 0.5]))
     assert "Not a clear call" in weak and "Somewhere between Rock and Country" in weak
+    assert "<b>88%</b> likely one of the two" in weak  # the chance of the pair, not of the top genre
     assert "Sounds like" not in weak and ">Rock<" not in weak
     assert "Sounds like" not in verdict_html(_Result([0.1, 0.15, 0.75], sure=0.8))
     novel = verdict_html(_Result([0.1, 0.15, 0.75], novel=True))

@@ -43,7 +43,8 @@ def run_audio(args: argparse.Namespace) -> int:
     held = card.reliability.get("calibration", {}).get("held_out", {})
     for kind, h in held.items():
         print(f"  calibrated on held-out {kind}: ECE {h['ece']:.3f}, sure from {card.reliability['calibration']['sure']:.0%}"
-              f" ({h['sure']:.0%} of them, {h['sure_wrong'] or 0:.1%} of those wrong), novel {h['novel']:.1%}",
+              f" ({h['sure']:.0%} of them, {h['sure_wrong'] or 0:.1%} of those wrong); as worded (one, two or three "
+              f"genres) right {h['right_as_worded']:.1%}, ECE {h['ece_as_worded']:.3f}; novel {h['novel']:.1%}",
               file=sys.stderr)
     info = registry.save_model(args.name, model, card, overwrite=args.overwrite)
     if args.check:

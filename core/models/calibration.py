@@ -7,19 +7,21 @@ fold classifies that fold's tracks clean and in their augmented copies (loudness
 fold-down, crops: :mod:`core.data.augment`), whole and as short crops of two windows (a 7-s preview), and
 measures each one's distance to the training tracks (:mod:`core.models.neighbours`).
 
-:class:`Calibration` is a logistic regression fitted on those held-out verdicts: from the verdict's
-probability, its lead over the runner-up, the number of windows heard and the distance to the training
-songs, the chance that the verdict is right. :meth:`Calibration.apply` makes that the verdict's shown
-probability and rescales the other genres to share the rest, keeping their order (so the verdict and the
-top 3 never change). The *sure* threshold (the genre in large type) is the lowest confidence at which the
-held-out verdicts shown as sure are at most :data:`MAX_SURE_WRONG` wrong. Genres weigh equally (GTZAN has
-100 rock tracks but 10 pop), as in the head, and so do the clean audio and its augmented copies (on GTZAN
-proxies this keeps every kind of held-out version within an ECE of 0.06).
+:class:`Calibration` holds one logistic regression per verdict size (a verdict names one, two or three
+genres: :mod:`core.verdict`), fitted on those held-out verdicts: from the top k genres' probability together,
+the k-th genre's lead over the next, the number of windows heard and the distance to the training songs, the
+chance that the true genre is among the top k. The verdict then says what it can say with at most
+:data:`MAX_SURE_WRONG` of held-out verdicts wrong: one genre at or above the fitted *sure* threshold, else
+two at or above the fitted *pair* threshold, else three, each with its chance, so the number next to the
+sentence is the chance that the sentence is right. :meth:`Calibration.apply` also puts the top genre's
+chance on the genre bars and rescales the other genres to share the rest, keeping their order (so the
+verdict and the top 3 never change). Genres weigh equally (GTZAN has 100 rock tracks but 10 pop), as in the
+head, and so do the clean audio and its augmented copies.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -28,7 +30,9 @@ from scipy.special import expit, softmax
 from core.data.training_data import track_average
 from core.models.neighbours import NOVELTY_QUANTILE, NeighbourIndex, Novelty, novelty_threshold
 
-FEATURES = ("log-odds of the verdict", "log ratio of the top two", "log windows heard", "distance to training songs")
+FEATURES = ("log-odds of the top k genres together", "log ratio of the k-th genre to the next", "log windows heard",
+            "distance to training songs")
+CLAIMS = 3  # a verdict names one, two or three genres (core.verdict)
 MAX_SURE_WRONG = 0.10
 ECE_BINS = 10
 CROP_WINDOWS = 2  # a 7-s preview holds two 3-s windows
@@ -53,13 +57,19 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
     return float(total / len(confidence))
 
 
-def features(probabilities: np.ndarray, windows: np.ndarray, distance: np.ndarray) -> np.ndarray:
-    """The calibration's inputs (:data:`FEATURES`) for track probabilities ``(n, n_classes)``."""
-    ordered = np.sort(np.atleast_2d(np.asarray(probabilities, dtype=np.float64)), axis=1)
-    p1 = np.clip(ordered[:, -1], _EPS, 1 - _EPS)
-    p2 = np.clip(ordered[:, -2] if ordered.shape[1] > 1 else 1 - p1, _EPS, None)
-    return np.column_stack([np.log(p1 / (1 - p1)), np.log(p1 / p2), np.log(np.maximum(np.asarray(windows, float), 1)),
-                            np.asarray(distance, dtype=np.float64)])
+def features(probabilities: np.ndarray, windows: np.ndarray, distance: np.ndarray, k: int = 1) -> np.ndarray:
+    """The inputs (:data:`FEATURES`) of the chance that the true genre is among the top ``k`` genres, for track
+    probabilities ``(n, n_classes)`` with more than ``k`` classes."""
+    ordered = -np.sort(-np.atleast_2d(np.asarray(probabilities, dtype=np.float64)), axis=1)
+    mass = np.clip(ordered[:, :k].sum(axis=1), _EPS, 1 - _EPS)
+    kth, following = np.clip(ordered[:, k - 1], _EPS, None), np.clip(ordered[:, k], _EPS, None)
+    return np.column_stack([np.log(mass / (1 - mass)), np.log(kth / following),
+                            np.log(np.maximum(np.asarray(windows, float), 1)), np.asarray(distance, dtype=np.float64)])
+
+
+def claims(n_classes: int) -> int:
+    """How many verdict sizes (1 .. :data:`CLAIMS` genres) need a fitted chance: naming every genre is sure."""
+    return max(min(CLAIMS, n_classes - 1), 0)
 
 
 def rescaled(probabilities: np.ndarray, confidence: float) -> np.ndarray:
@@ -79,31 +89,43 @@ def rescaled(probabilities: np.ndarray, confidence: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Calibration:
-    """P(verdict right) = sigmoid(features . coef + intercept); ``sure``: the fitted large-type threshold."""
+    """The chance that the true genre is among the top k genres, k = 1 .. :data:`CLAIMS`: per k,
+    sigmoid(features_k . coef[k-1] + intercept[k-1]). ``sure`` and ``pair``: the fitted thresholds at which a
+    verdict names one genre, or two (:func:`core.verdict.verdict`)."""
 
-    coef: tuple[float, ...]
-    intercept: float
+    coef: tuple[tuple[float, ...], ...]
+    intercept: tuple[float, ...]
     sure: float
+    pair: float
     max_sure_wrong: float = MAX_SURE_WRONG
 
-    def confidence(self, probabilities: np.ndarray, windows: np.ndarray | int, distance: np.ndarray | float) -> np.ndarray:
-        """The calibrated chance that each verdict is right."""
-        f = features(probabilities, np.atleast_1d(windows), np.atleast_1d(distance))
-        return expit(f @ np.asarray(self.coef) + self.intercept)
+    def chances(self, probabilities: np.ndarray, windows: np.ndarray | int, distance: np.ndarray | float) -> np.ndarray:
+        """``(n, CLAIMS)``: the calibrated chance that each track's true genre is among its top 1, 2, 3 genres
+        (never smaller for more genres; 1 where they are all the genres there are)."""
+        p = np.atleast_2d(np.asarray(probabilities, dtype=np.float64))
+        out = np.ones((len(p), CLAIMS))
+        for k, (coef, b) in enumerate(zip(self.coef, self.intercept), start=1):
+            out[:, k - 1] = expit(features(p, np.atleast_1d(windows), np.atleast_1d(distance), k) @ np.asarray(coef) + b)
+        return np.maximum.accumulate(out, axis=1)
 
-    def apply(self, probabilities: np.ndarray, windows: int, distance: float) -> np.ndarray:
-        """One track's probabilities with the calibrated confidence on the verdict (:func:`rescaled`)."""
-        return rescaled(probabilities, float(self.confidence(probabilities, windows, distance)[0]))
+    def apply(self, probabilities: np.ndarray, windows: int, distance: float) -> tuple[np.ndarray, np.ndarray]:
+        """One track's (probabilities with the calibrated confidence on the top genre (:func:`rescaled`), its
+        chances (:meth:`chances`))."""
+        chance = self.chances(probabilities, windows, distance)[0]
+        return rescaled(probabilities, float(chance[0])), chance
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": "logistic regression of held-out GTZAN verdicts (clean and augmented, whole and "
-                          f"{CROP_WINDOWS}-window crops) being right; genres weigh equally",
-                "features": list(FEATURES), "coef": [round(c, 6) for c in self.coef],
-                "intercept": round(self.intercept, 6), "sure": round(self.sure, 4), "max_sure_wrong": self.max_sure_wrong}
+        return {"method": "logistic regressions of held-out GTZAN verdicts (clean and augmented, whole and "
+                          f"{CROP_WINDOWS}-window crops) naming 1, 2 or 3 genres being right; genres weigh equally",
+                "features": list(FEATURES),
+                "claims": [{"genres": k, "coef": [round(c, 6) for c in coef], "intercept": round(b, 6)}
+                           for k, (coef, b) in enumerate(zip(self.coef, self.intercept), start=1)],
+                "sure": round(self.sure, 4), "pair": round(self.pair, 4), "max_sure_wrong": self.max_sure_wrong}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Calibration:
-        return cls(tuple(float(c) for c in d["coef"]), float(d["intercept"]), float(d["sure"]),
+        return cls(tuple(tuple(float(c) for c in claim["coef"]) for claim in d["claims"]),
+                   tuple(float(claim["intercept"]) for claim in d["claims"]), float(d["sure"]), float(d["pair"]),
                    float(d.get("max_sure_wrong", MAX_SURE_WRONG)))
 
 
@@ -121,15 +143,18 @@ class Honesty:
         return cls(Calibration.from_dict(reliability["calibration"]) if "calibration" in reliability else None,
                    NeighbourIndex.from_dict(reliability["novelty"]) if "novelty" in reliability else None)
 
-    def read(self, probabilities: np.ndarray, tags: np.ndarray | None) -> tuple[np.ndarray, Novelty | None]:
-        """(the probabilities to show: calibrated when the model has a calibration, the recording's novelty)
-        for a track's mean ``probabilities`` and its windows' tag vectors ``tags`` ``(n_windows, n_tags)``."""
+    def read(self, probabilities: np.ndarray, tags: np.ndarray | None
+             ) -> tuple[np.ndarray, Novelty | None, np.ndarray | None]:
+        """(the probabilities to show, the recording's novelty, the calibrated chances of its top 1, 2, 3 genres)
+        for a track's mean ``probabilities`` and its windows' tag vectors ``tags`` ``(n_windows, n_tags)``; the
+        network's own probabilities and no chances where the model has no calibration."""
         if self.index is None or tags is None or not len(tags):
-            return probabilities, None
+            return probabilities, None, None
         novelty = self.index.novelty(tags)
         if self.calibration is None:
-            return probabilities, novelty
-        return self.calibration.apply(probabilities, len(tags), novelty.distance), novelty
+            return probabilities, novelty, None
+        shown, chance = self.calibration.apply(probabilities, len(tags), novelty.distance)
+        return shown, novelty, chance
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,8 +174,13 @@ class HeldOut:
     def correct(self) -> np.ndarray:
         return self.probabilities.argmax(axis=1) == self.y
 
-    def features(self) -> np.ndarray:
-        return features(self.probabilities, self.windows, self.distance)
+    def right(self, k: int) -> np.ndarray:
+        """Whether the true genre is among each verdict's top ``k`` genres."""
+        top = np.argsort(-self.probabilities, axis=1, kind="stable")[:, :k]
+        return (top == self.y[:, None]).any(axis=1)
+
+    def features(self, k: int = 1) -> np.ndarray:
+        return features(self.probabilities, self.windows, self.distance, k)
 
     def select(self, rows: np.ndarray) -> HeldOut:
         return HeldOut(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))
@@ -191,16 +221,32 @@ def held_out_verdicts(x: np.ndarray, y: np.ndarray, groups: np.ndarray, variant:
     return HeldOut(**found)
 
 
-def fit_calibration(held: HeldOut, confidence_for_sure: np.ndarray | None = None) -> Calibration:
-    """The logistic regression of ``held`` verdicts being right, and the sure threshold from
-    ``confidence_for_sure`` (cross-fitted confidences of the same verdicts; default: this fit's own)."""
+def fit_calibration(held: HeldOut, chances_for_thresholds: np.ndarray | None = None) -> Calibration:
+    """One logistic regression per verdict size k (the true genre among the top k of the ``held`` verdicts), and
+    the thresholds from ``chances_for_thresholds`` (cross-fitted chances of the same verdicts; default: this
+    fit's own): ``sure`` where one-genre verdicts are at most :data:`MAX_SURE_WRONG` wrong, ``pair`` where the
+    two-genre verdicts of the rest are."""
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(C=1.0, max_iter=2000).fit(held.features(), held.correct, sample_weight=held.weight)
-    fitted = Calibration(tuple(float(c) for c in model.coef_[0]), float(model.intercept_[0]), 1.0)
-    conf = fitted.confidence(held.probabilities, held.windows, held.distance) if confidence_for_sure is None \
-        else confidence_for_sure
-    return Calibration(fitted.coef, fitted.intercept, sure_threshold(conf, held.correct, held.weight))
+    coef, intercept = [], []
+    for k in range(1, claims(held.probabilities.shape[1]) + 1):
+        model = LogisticRegression(C=1.0, max_iter=2000).fit(held.features(k), held.right(k), sample_weight=held.weight)
+        coef.append(tuple(float(c) for c in model.coef_[0]))
+        intercept.append(float(model.intercept_[0]))
+    fitted = Calibration(tuple(coef), tuple(intercept), 1.0, 1.0)
+    chance = fitted.chances(held.probabilities, held.windows, held.distance) if chances_for_thresholds is None \
+        else chances_for_thresholds
+    sure = sure_threshold(chance[:, 0], held.correct, held.weight)
+    rest = chance[:, 0] < sure
+    pair = sure_threshold(chance[rest, 1], held.right(2)[rest], held.weight[rest]) if rest.any() else 1.0
+    return replace(fitted, sure=sure, pair=pair)
+
+
+def said(chance: np.ndarray, sure: float, pair: float) -> tuple[np.ndarray, np.ndarray]:
+    """(how many genres each verdict names, the chance shown with it) for chances ``(n, CLAIMS)`` and the
+    thresholds of :func:`core.verdict.verdict` (novelty aside)."""
+    size = np.where(chance[:, 0] >= sure, 1, np.where(chance[:, 1] >= pair, 2, 3))
+    return size, chance[np.arange(len(size)), size - 1]
 
 
 def sure_threshold(confidence: np.ndarray, correct: np.ndarray, weight: np.ndarray,
@@ -214,32 +260,40 @@ def sure_threshold(confidence: np.ndarray, correct: np.ndarray, weight: np.ndarr
 
 
 def cross_fitted(held: HeldOut) -> np.ndarray:
-    """Each held-out verdict's calibrated confidence from a calibration fitted without its fold."""
-    out = np.zeros(len(held.y))
+    """Each held-out verdict's calibrated chances ``(n, CLAIMS)`` from a calibration fitted without its fold."""
+    out = np.zeros((len(held.y), CLAIMS))
     for k in np.unique(held.fold):
         inside = held.fold == k
         cal = fit_calibration(held.select(~inside))
-        out[inside] = cal.confidence(held.probabilities[inside], held.windows[inside], held.distance[inside])
+        out[inside] = cal.chances(held.probabilities[inside], held.windows[inside], held.distance[inside])
     return out
 
 
-def held_out_report(held: HeldOut, confidence: np.ndarray, sure: float, novelty: np.ndarray) -> dict[str, Any]:
-    """Cross-fitted measurements for the card: ECE, sure-but-wrong and novelty rates by kind of version."""
+def held_out_report(held: HeldOut, chance: np.ndarray, calibration: Calibration, novelty: np.ndarray) -> dict[str, Any]:
+    """Cross-fitted measurements for the card by kind of version: ECE of the top genre's confidence and of the
+    verdict as worded (one, two or three genres with their chance), how many verdicts name how many genres,
+    sure-but-wrong and novelty rates."""
     kinds = {"clean tracks": (held.variant == 0) & ~held.crop, "augmented tracks": (held.variant > 0) & ~held.crop,
              f"{CROP_WINDOWS}-window crops": held.crop, "all": np.ones(len(held.y), bool)}
-    correct = held.correct
+    correct, confidence = held.correct, chance[:, 0]
+    size, shown = said(chance, calibration.sure, calibration.pair)
+    right = np.choose(size - 1, [held.right(k) for k in range(1, CLAIMS + 1)])
     report = {}
     for name, rows in kinds.items():
         if not rows.any():
             continue
-        sure_rows = rows & (confidence >= sure)
+        sure_rows, pair_rows = rows & (size == 1), rows & (size == 2)
         report[name] = {
             "n": int(rows.sum()), "accuracy": float(correct[rows].mean()),
             "ece": expected_calibration_error(confidence[rows], correct[rows]),
             "ece_uncalibrated": expected_calibration_error(held.probabilities[rows].max(axis=1), correct[rows]),
+            "ece_as_worded": expected_calibration_error(shown[rows], right[rows]),
+            "right_as_worded": float(right[rows].mean()),
             "mean_confidence": float(confidence[rows].mean()),
             "sure": float(sure_rows.sum() / rows.sum()),
             "sure_wrong": float((~correct[sure_rows]).mean()) if sure_rows.any() else None,
+            "pair": float(pair_rows.sum() / rows.sum()),
+            "pair_wrong": float((~right[pair_rows]).mean()) if pair_rows.any() else None,
             "novel": float(novelty[rows].mean())}
     return report
 
@@ -260,11 +314,11 @@ def fit_honesty(x: np.ndarray, y: np.ndarray, groups: np.ndarray, variant: np.nd
     cross-fitted held-out measurements) and ``novelty`` (the :class:`NeighbourIndex` of every clean training
     track, with the novelty threshold fitted on held-out distances). Same data and seed: same result."""
     held = held_out_verdicts(x, y, groups, variant, folds, heads, temperature, seed)
-    confidence = cross_fitted(held)
-    calibration = fit_calibration(held, confidence)
+    chance = cross_fitted(held)
+    calibration = fit_calibration(held, chance)
     clean = variant == 0
     ids, labels, vectors = track_average(groups[clean], y[clean], x[clean])
     index = NeighbourIndex.build(vectors, ids, [classes[i] for i in labels]).with_threshold(
         novelty_threshold(held.distance, quantile), quantile)
-    report = held_out_report(held, confidence, calibration.sure, cross_fitted_novelty(held, quantile))
+    report = held_out_report(held, chance, calibration, cross_fitted_novelty(held, quantile))
     return {"calibration": {**calibration.to_dict(), "held_out": report}, "novelty": index.to_dict()}

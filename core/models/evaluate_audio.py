@@ -7,8 +7,10 @@ app and ``python -m core predict``; a file that cannot be analysed is reported a
 
 Reported (:func:`score`): top-1 and top-3 accuracy over all songs, over the single-label songs and per
 label; balanced accuracy (mean per-genre recall of single-label songs); the confusion of labels and
-predictions; the expected calibration error (:func:`expected_calibration_error`) of the confidence shown
-(calibrated for models whose card has a calibration); how many verdicts are shown as sure and how many
+predictions; the expected calibration error (:func:`expected_calibration_error`) of the top genre's
+confidence shown (calibrated for models whose card has a calibration) and of the verdict as worded (the
+chance shown with "rock", "somewhere between rock and metal" or a shortlist of three, against whether the
+song's genre is among those named); how many verdicts are shown as sure and how many
 of those are wrong; and how many songs are flagged unlike the genres the model knows. With a model that has a music detector
 (:mod:`core.models.music_detector`), :func:`music_counts` adds how many songs it heard as not music; files
 labelled :data:`NOT_MUSIC` measure the detector (how many of them it flags) and are left out of the genre
@@ -59,10 +61,13 @@ def label_sets(labels: list[str] | pd.Series) -> list[frozenset[str]]:
 
 
 def score(probabilities: np.ndarray, labels: list[str] | pd.Series, classes: tuple[str, ...] | list[str],
-          sure: np.ndarray | None = None, novel: np.ndarray | None = None) -> dict[str, Any]:
+          sure: np.ndarray | None = None, novel: np.ndarray | None = None,
+          worded: list[tuple[tuple[str, ...], float]] | None = None) -> dict[str, Any]:
     """Metrics of track probabilities ``(n, n_classes)`` against labels (alternatives allowed); with ``sure``
     (each verdict shown as sure) the share of sure verdicts and how many of them are wrong, with ``novel``
-    (each song flagged unlike the genres the model knows) the share flagged."""
+    (each song flagged unlike the genres the model knows) the share flagged, with ``worded`` (each verdict's
+    genres and the chance shown with it) how often the verdict as worded is right, its calibration error and
+    how many verdicts name one, two or three genres."""
     classes = tuple(classes)
     probabilities = np.asarray(probabilities, dtype=float)
     labels = [str(label) for label in labels]
@@ -95,7 +100,19 @@ def score(probabilities: np.ndarray, labels: list[str] | pd.Series, classes: tup
         "ece": expected_calibration_error(confidence, top1),
         "mean_confidence": float(confidence.mean()) if len(labels) else float("nan"),
         **_shares(top1, sure, novel),
+        **_as_worded(worded, sets),
     }
+
+
+def _as_worded(worded: list[tuple[tuple[str, ...], float]] | None, sets: list[frozenset[str]]) -> dict[str, Any]:
+    """The verdict as worded: right when the song's genre is among those it names; its ECE; how many name 1, 2, 3."""
+    if worded is None or not sets:
+        return {"right_as_worded": None, "ece_as_worded": None, "genres_named": None}
+    right = np.array([bool(set(genres) & s) for (genres, _), s in zip(worded, sets)])
+    named = pd.Series([len(genres) for genres, _ in worded]).value_counts()
+    return {"right_as_worded": float(right.mean()),
+            "ece_as_worded": expected_calibration_error(np.array([p for _, p in worded]), right),
+            "genres_named": {str(k): int(named.get(k, 0)) for k in (1, 2, 3)}}
 
 
 def _shares(correct: np.ndarray, sure: np.ndarray | None, novel: np.ndarray | None) -> dict[str, Any]:
@@ -130,6 +147,7 @@ def evaluate_audio(folder: str | os.PathLike, manifest: str | os.PathLike, model
             continue
         said = result.verdict()
         rows.append({"file": file, "label": label, "predicted": result.genre, "verdict": said.text, "sure": said.sure,
+                     "verdict_genres": "|".join(said.genres), "verdict_probability": said.probability,
                      "novel": None if result.novelty is None else result.novelty.novel, "music": result.is_music,
                      **{f"p_{c}": float(p) for c, p in zip(result.classes, result.probabilities)}})
         if progress is not None:
@@ -140,7 +158,10 @@ def evaluate_audio(folder: str | os.PathLike, manifest: str | os.PathLike, model
     knows_novelty = bool(songs) and table["novel"].notna().all()
     report = score(probs, table["label"] if songs else [], model.classes,
                    sure=table["sure"].to_numpy(bool) if songs else None,
-                   novel=table["novel"].to_numpy(bool) if knows_novelty else None)
+                   novel=table["novel"].to_numpy(bool) if knows_novelty else None,
+                   worded=[(tuple(filter(None, g.split("|"))), float(np.nan_to_num(p)))  # not music: no genre, 0
+                           for g, p in zip(table["verdict_genres"], table["verdict_probability"].astype(float))]
+                   if songs else None)
     return {"model": model.name, "folder": storage.name(folder), "manifest": storage.name(manifest),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             **report, "music": music_counts(rows), "failed": failed, "songs": rows}
@@ -166,6 +187,10 @@ def format_scores(report: dict[str, Any]) -> str:
     single = report["single_label"]
     lines = [f"{report['n']} songs: top-1 {report['top1']:.1%}, top-3 {report['top3']:.1%}, "
              f"ECE {report['ece']:.3f}"] if report["n"] else []
+    if report.get("right_as_worded") is not None:
+        named = report["genres_named"]
+        lines.append(f"verdict as worded ({named['1']} name one genre, {named['2']} two, {named['3']} three): right "
+                     f"{report['right_as_worded']:.1%}, ECE {report['ece_as_worded']:.3f}")
     if report.get("sure") is not None:
         wrong = report["sure_wrong"]
         lines.append(f"shown as sure: {report['sure']:.1%} of songs, "
