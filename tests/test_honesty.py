@@ -137,3 +137,14 @@ def test_predict_csv_shows_the_calibrated_confidence_and_novelty(make_wav, tmp_p
     assert row["confidence"] != pytest.approx(named, abs=1e-3)  # calibrated, not the network's own
     assert row["verdict"] == result.verdict().text and bool(row["novel"]) == result.novelty.novel
     assert result.genre == result.classes[int(np.argmax(result.model_probabilities))]  # the verdict is the network's
+
+
+@pytest.mark.skipif("gtzan-musicnn-tags" not in {i.name for i in list_models()}, reason="shipped model missing")
+def test_the_model_facts_say_what_the_confidence_means():
+    from ui.classify_views import model_facts
+
+    card = next(i for i in list_models() if i.name == "gtzan-musicnn-tags").card
+    facts = dict(model_facts(card))
+    calibration = card.reliability["calibration"]
+    assert "right as worded" in facts["Confidence shown"]
+    assert f"one genre from {calibration['sure']:.0%}, two from {calibration['pair']:.0%}" in facts["Confidence shown"]

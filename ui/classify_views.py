@@ -324,7 +324,14 @@ def model_facts(card: ModelCard) -> list[tuple[str, str]]:
     if check:
         facts.append(("Real-world check (music it never heard)",
                       f"{check['top1']:.1%} of {check['n']} modern songs right, {check['top3']:.1%} in the top 3"))
-    if card.calibration:
+    calibration = card.reliability.get("calibration")
+    if calibration:
+        clean = calibration.get("held_out", {}).get("clean tracks", {})
+        facts.append(("Confidence shown", "the chance that the verdict is right as worded, fitted on held-out GTZAN "
+                      f"(one genre from {calibration['sure']:.0%}, two from {calibration['pair']:.0%}, else three)"
+                      + (f"; right as worded {clean['right_as_worded']:.0%} of held-out tracks"
+                         if "right_as_worded" in clean else "")))
+    elif card.calibration:
         facts.append(("Probabilities", f"calibrated ({card.calibration.method})"))
     music = card.reliability.get("music", {}).get("rates")
     if music:
