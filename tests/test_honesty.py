@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from core.models.calibration import Calibration, Honesty, fit_honesty, shared_out, sure_threshold
+from core.models.calibration import Calibration, Honesty, fit_honesty, rescaled, sure_threshold
 from core.models.neighbours import NeighbourIndex
 from core.models.registry import list_models, load_model
 from core.models.transfer import fit_linear_head
@@ -93,18 +93,13 @@ def test_the_closest_songs_and_novelty_come_from_one_index():
     assert Honesty.of({}).read(probs, own) == (probs, None, None)  # no honesty data: the network's own probabilities
 
 
-@pytest.mark.parametrize("chance", [(0.05, 0.4, 0.6), (0.3, 0.9, 0.95), (0.5, 0.8, 0.97), (0.9, 0.95, 0.99),
-                                    (0.999, 1.0, 1.0), (0.2, 0.3, 0.35)])
-def test_the_genre_bars_agree_with_the_chances_and_keep_the_order(chance):
-    probs = np.array([0.05, 0.5, 0.3, 0.15, 0.0])
-    shown = shared_out(probs, np.array(chance))
-    assert shown.sum() == pytest.approx(1.0) and (shown >= 0).all()
-    assert (np.diff(shown[np.argsort(-probs, kind="stable")]) <= 1e-12).all()  # the order (verdict, top 3) stays
-    assert shown.argmax() == 1
-    top = np.cumsum(np.sort(shown)[::-1])[:3]
-    feasible = chance[0] >= chance[1] - chance[0] >= chance[2] - chance[1] and 1 - chance[2] <= 2 * (chance[2] - chance[1])
-    if feasible:  # what the verdict says is what the bars add up to
-        assert top == pytest.approx(chance)
+@pytest.mark.parametrize("confidence", [0.05, 0.3, 0.5, 0.9, 0.999])
+def test_rescaling_keeps_the_verdict_and_the_order(confidence):
+    probs = np.array([0.05, 0.5, 0.3, 0.15])
+    shown = rescaled(probs, confidence)
+    assert shown.sum() == pytest.approx(1.0)
+    assert list(np.argsort(-shown, kind="stable")) == list(np.argsort(-probs, kind="stable"))
+    assert shown[1] == pytest.approx(max(confidence, shown[2]), abs=1e-5)
 
 
 def test_the_sure_threshold_keeps_sure_verdicts_at_most_ten_percent_wrong():

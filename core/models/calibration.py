@@ -13,9 +13,9 @@ the k-th genre's lead over the next, the number of windows heard and the distanc
 chance that the true genre is among the top k. The verdict then says what it can say with at most
 :data:`MAX_SURE_WRONG` of held-out verdicts wrong: one genre at or above the fitted *sure* threshold, else
 two at or above the fitted *pair* threshold, else three, each with its chance, so the number next to the
-sentence is the chance that the sentence is right. :meth:`Calibration.apply` also makes the genre bars agree: the top
-genre shows the top-1 chance, the top two together the top-2 chance, and so on, keeping their order (so
-the verdict and the top 3 never change). Genres weigh equally (GTZAN has 100 rock tracks but 10 pop), as in the
+sentence is the chance that the sentence is right. :meth:`Calibration.apply` also puts the top genre's
+chance on the genre bars and rescales the other genres to share the rest, keeping their order (so the
+verdict and the top 3 never change). Genres weigh equally (GTZAN has 100 rock tracks but 10 pop), as in the
 head, and so do the clean audio and its augmented copies.
 """
 
@@ -72,44 +72,19 @@ def claims(n_classes: int) -> int:
     return max(min(CLAIMS, n_classes - 1), 0)
 
 
-def shared_out(probabilities: np.ndarray, chance: np.ndarray) -> np.ndarray:
-    """Genre probabilities that agree with the verdict's chances: the top genre gets ``chance[0]``, the top two
-    together ``chance[1]``, the top three ``chance[2]``, the other genres share the rest in their old
-    proportions. The order never changes (the verdict and the top 3 stay), so a genre gets at most what the one
-    above it has; where the chances ask for more, the difference goes to the genres below."""
+def rescaled(probabilities: np.ndarray, confidence: float) -> np.ndarray:
+    """``probabilities`` with the top genre at ``confidence`` (at least the runner-up's share, so the order
+    holds) and the others sharing the rest in their old proportions."""
     p = np.asarray(probabilities, dtype=np.float64)
-    order = np.argsort(-p, kind="stable")
-    named = min(len(chance), len(p))
-    out = np.zeros(len(p))
-    total, cap = 0.0, 1.0
-    for rank in range(named):
-        value = float(np.clip(chance[rank] - total, 0.0, cap)) if rank < len(p) - 1 else 1.0 - total
-        out[order[rank]], total, cap = value, total + value, value
-    rest = order[named:]
-    if len(rest):
-        out[rest] = _capped_share(max(1.0 - total, 0.0), p[rest], cap)
-    if out.sum() < 1.0 - 1e-12:  # the rest could not take it all below the last named genre: the named take it
-        out[order[:named]] += (1.0 - out.sum()) * out[order[:named]] / max(out[order[:named]].sum(), _EPS)
+    top = int(np.argmax(p))
+    rest = p.copy()
+    rest[top] = 0.0
+    rest = rest / rest.sum() if rest.sum() > 0 else np.where(np.arange(len(p)) == top, 0.0, 1.0 / max(len(p) - 1, 1))
+    runner_up = rest.max() if len(p) > 1 else 0.0
+    q = float(np.clip(max(confidence, runner_up / (1 + runner_up) + _EPS), 0.0, 1.0))  # the verdict stays on top
+    out = rest * (1 - q)
+    out[top] = q
     return out
-
-
-def _capped_share(mass: float, weights: np.ndarray, cap: float) -> np.ndarray:
-    """``mass`` shared in proportion to ``weights`` (equally where they are all 0), none above ``cap`` (what a capped share leaves goes to the
-    others; at most ``cap`` each in all)."""
-    share = np.zeros(len(weights))
-    free = np.ones(len(weights), bool)
-    while free.any() and mass > 1e-12:
-        w = weights[free] if weights[free].sum() > 0 else np.ones(int(free.sum()))
-        part = mass * w / w.sum()
-        over = part > cap - share[free]
-        if not over.any():
-            share[free] += part
-            break
-        idx = np.flatnonzero(free)[over]
-        mass -= float((cap - share[idx]).sum())
-        share[idx] = cap
-        free[idx] = False
-    return share
 
 
 @dataclass(frozen=True)
@@ -134,10 +109,10 @@ class Calibration:
         return np.maximum.accumulate(out, axis=1)
 
     def apply(self, probabilities: np.ndarray, windows: int, distance: float) -> tuple[np.ndarray, np.ndarray]:
-        """One track's (probabilities that agree with its chances (:func:`shared_out`), its chances
-        (:meth:`chances`))."""
+        """One track's (probabilities with the calibrated confidence on the top genre (:func:`rescaled`), its
+        chances (:meth:`chances`))."""
         chance = self.chances(probabilities, windows, distance)[0]
-        return shared_out(probabilities, chance), chance
+        return rescaled(probabilities, float(chance[0])), chance
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": "logistic regressions of held-out GTZAN verdicts (clean and augmented, whole and "
