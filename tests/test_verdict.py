@@ -71,7 +71,7 @@ def test_the_verdict_card_names_one_genre_only_when_sure():
     assert "Sounds like" in sure and ">Rock<" in sure and "75%" in sure
     weak = verdict_html(_Result([0.38, 0.12, 0.5]))
     assert "Not a clear call" in weak and "Somewhere between Rock and Country" in weak
-    assert "<b>88%</b> likely one of the two" in weak  # the chance of the pair, not of the top genre
+    assert "<b>88%</b> likely Rock or Country" in weak  # the chance of the pair, not of the top genre
     assert "Sounds like" not in weak and ">Rock<" not in weak
     assert "Sounds like" not in verdict_html(_Result([0.1, 0.15, 0.75], sure=0.8))
     novel = verdict_html(_Result([0.1, 0.15, 0.75], novel=True))

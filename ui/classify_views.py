@@ -106,10 +106,11 @@ def _verdict_card(probabilities: np.ndarray, classes: tuple[str, ...], said: Ver
         detail = f"<b>{percent(p)}</b> confident{runner}"
     else:
         kicker, headline, css = "Not a clear call", html.escape(said.text[0].upper() + said.text[1:]), "cp-genre cp-unsure"
-        genres = " · ".join(f"{html.escape(genre_name(g))} {percent(q)}" for g, q in top[:len(said.genres)])
-        named = len(said.genres)
-        detail = (f"<b>{percent(said.probability)}</b> likely one of the {'two' if named == 2 else 'three'} · {genres}"
-                  if named > 1 and said.probability is not None else genres)
+        named = [html.escape(genre_name(g)) for g in said.genres]
+        if len(named) > 1 and said.probability is not None:  # the chance of the sentence, not of its first genre
+            detail = f"<b>{percent(said.probability)}</b> likely " + ", ".join(named[:-1]) + f" or {named[-1]}"
+        else:
+            detail = " · ".join(f"{html.escape(genre_name(g))} <b>{percent(q)}</b>" for g, q in top[:len(said.genres)])
     return (
         f'<div class="cp-verdict{extra_class}" data-genre="{html.escape(genre_name(genre))}" '
         f'style="border-color:{color(genre)}">'
