@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh tests
-exec .venv/bin/python -m pytest "$@"
+# One worker per core (pytest-xdist), each taking whole test files so a file's server or model is set up once.
+exec .venv/bin/python -m pytest -n auto --dist loadfile "$@"
