@@ -16,7 +16,8 @@ import ipaddress
 import os
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,7 @@ class Limits:
     session_models: int = 3
     max_table_rows: int = 50_000
     max_table_mb: float = 50.0
+    max_analyses: int = 2  # songs analysed at once on the whole server
 
 
 LAB_SCAN = ScanBounds(max_depth=32, max_entries=500_000, max_seconds=60.0)
@@ -77,6 +79,11 @@ class Policy:
     def max_jobs_server(self) -> int | None:
         """Training runs at once on this server (None: :mod:`core.jobs`' own default)."""
         return self.limits.max_jobs_server if self.public else None
+
+    @property
+    def max_analyses(self) -> int | None:
+        """Analyses at once on this server (None: no limit)."""
+        return self.limits.max_analyses if self.public else None
 
     def check_path(self, path: str | os.PathLike, *also: Path) -> Path:
         """``path`` resolved (symlinks, ``..``), refused in public mode unless it lies inside an allowed
@@ -178,3 +185,23 @@ class VisitorCounter:
             while len(self._visitors) > self.max_visitors:
                 self._visitors.popitem(last=False)
             return True
+
+
+class Slots:
+    """A server-wide count of tasks running now (thread-safe): :meth:`take` a slot while one runs."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def take(self, limit: int | None) -> Iterator[bool]:
+        """Yield True with a slot held while fewer than ``limit`` tasks run (None: no limit), else False at once."""
+        with self._lock:
+            got = limit is None or self.running < limit
+            self.running += got
+        try:
+            yield got
+        finally:
+            with self._lock:
+                self.running -= got

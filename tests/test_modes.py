@@ -11,7 +11,7 @@ import pytest
 
 from core.data.explore import AudioIndex, IndexCache
 from core.data.store import FeatureTableError, TableExtent, table_extent
-from core.modes import LAB, PUBLIC, PUBLIC_SCAN, AccessError, Policy, ScanBounds, VisitorCounter, decide, is_loopback
+from core.modes import LAB, PUBLIC, PUBLIC_SCAN, AccessError, Policy, ScanBounds, Slots, VisitorCounter, decide, is_loopback
 
 
 @pytest.mark.parametrize("address, loopback", [
@@ -128,6 +128,19 @@ def test_visitor_counts_are_per_visitor_free_for_a_repeat_and_bounded_in_memory(
     now[0] = 200
     uploads.allow("new", "a", 2, 60)
     assert list(uploads._visitors) == ["new"]  # idle for a whole window: forgotten
+
+
+def test_a_slot_is_held_while_a_task_runs_and_past_the_limit_none_is_given():
+    analyses = Slots()
+    assert decide(None, {}).max_analyses == 2 and decide("127.0.0.1", {}).max_analyses is None
+    with analyses.take(2) as first, analyses.take(2) as second, analyses.take(2) as third:
+        assert (first, second, third) == (True, True, False) and analyses.running == 2
+        with analyses.take(None) as unlimited:  # lab mode
+            assert unlimited
+    assert analyses.running == 0  # every slot given back, the refused one never taken
+    with pytest.raises(RuntimeError), analyses.take(1):
+        raise RuntimeError("a failed task gives its slot back too")
+    assert analyses.running == 0
 
 
 def test_tables_beyond_the_public_limits_are_refused_from_their_metadata(tmp_path):

@@ -16,6 +16,7 @@ from model_helpers import bare_card, synthetic_table
 from streamlit.testing.v1 import AppTest
 from synth_audio import synth
 
+import ui.classify_data
 import ui.loaders
 import ui.mode
 from core import modes
@@ -248,6 +249,18 @@ def test_the_upload_limit_holds_across_tabs_and_counts_recordings(server, monkey
     monkeypatch.setattr(ui.mode, "visitor_key", lambda: "another-browser")
     tab.run()
     assert not tab.error  # another visitor has its own count
+
+
+def test_past_the_servers_limit_of_analyses_a_visitor_is_told_it_is_busy_and_can_retry(server, monkeypatch):
+    limits(monkeypatch, max_analyses=1)
+    at = page("classify")
+    with ui.classify_data.ANALYSES.take(1):  # another visitor's analysis runs
+        at.file_uploader(key="classify_files").set_value([("busy.wav", wav(7), "audio/wav")]).run()
+    assert not at.exception, at.exception
+    assert plain(ui.classify_data.busy_message(1)) in texts(at.error) and "1 at a time" in texts(at.error)
+    at.run()  # nothing was stored: the next run analyses it
+    assert not at.exception and not at.error, texts(at.error)
+    assert "busy.wav" in everything(at)
 
 
 def test_model_cards_name_their_data_without_folders_in_public_mode(server, monkeypatch):

@@ -3,17 +3,17 @@
 The model is loaded once per process and model version (``st.cache_resource``). An analysis is keyed
 by the clip's SHA-256 and the model (name + version), never by the file name or widget state, so
 reruns, widget changes and re-uploads of the same audio never recompute it. Analyses live in one
-process-wide store of the :data:`MAX_RESULTS` most recent (shared read-only by all sessions, never
+process-wide store of the most recent within :data:`RESULTS_MB` (shared read-only by all sessions, never
 copied), so the page can ask whether a clip is done (:func:`cached`) and show a new analysis's
 progress as it runs (``st.cache_data`` would replay those progress elements on every cache hit).
+In public mode at most ``Limits.max_analyses`` analyses run at once on the whole server; past that a
+visitor is told the demo is busy, and nothing is stored (:func:`analyse`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,14 +23,16 @@ import streamlit as st
 from core.audio import opens_as_audio
 from core.failures import failure_message
 from core.features.schema import GENRES
+from core.memory import ByteLRU
 from core.models.registry import META_FILE, MODEL_FILE, LoadedModel, ModelInfo, load_model, models_dir, recover
-from core.modes import AccessError
+from core.modes import AccessError, Slots
 from core.predict import Classification, Progress, classify
 from ui.loaders import audio_index
 from ui.mode import policy
 
 ModelKey = tuple[str, float, str]  # (name, version stamp of its files, its registry folder)
-MAX_RESULTS = 32
+RESULTS_MB = 256  # the shared analyses kept (a 10-minute song's is ~53 MB, a 30-s clip's ~3 MB)
+ANALYSES = Slots()  # analyses running now, on the whole server
 
 
 @dataclass(frozen=True)
@@ -69,47 +71,40 @@ def model(key: ModelKey) -> LoadedModel:
     return load_model(key[0], key[2])
 
 
-class _Results:
-    """The newest :data:`MAX_RESULTS` analyses: (clip digest, model key) -> result or error message."""
-
-    def __init__(self) -> None:
-        self.items: OrderedDict[tuple[str, ModelKey], Classification | str] = OrderedDict()
-        self.lock = threading.Lock()
-
-
 @st.cache_resource
-def _results() -> _Results:
-    return _Results()
+def _results() -> ByteLRU:
+    """The shared analyses: (clip digest, model key) -> result or error message."""
+    return ByteLRU(RESULTS_MB * 1e6)
 
 
 def cached(clip: Clip, key: ModelKey) -> Classification | str | None:
     """The stored analysis of ``clip`` with the model ``key``, or None when it has not been analysed."""
-    store = _results()
-    with store.lock:
-        found = store.items.get((clip.digest, key))
-        if found is not None:
-            store.items.move_to_end((clip.digest, key))
-        return found
+    return _results().get((clip.digest, key))
+
+
+def busy_message(limit: int) -> str:
+    return (f"The demo is busy with other visitors' songs (it analyses {limit} at a time on the whole server). "
+            "Try again in a moment.")
 
 
 def analyse(clip: Clip, key: ModelKey, progress: Callable[[Progress], None] | None = None) -> Classification | str:
     """The classification of ``clip``, or the reason it cannot be analysed; computed once (``progress``
-    hears how a new analysis goes: :func:`core.predict.classify`)."""
+    hears how a new analysis goes: :func:`core.predict.classify`). When the server already runs its limit of
+    analyses (public mode) the answer is :func:`busy_message`, not stored, so a later rerun tries again."""
     found = cached(clip, key)
     if found is not None:
         return found
-    source = io.BytesIO(clip.data)
-    source.name = "This file"  # the loader starts its messages with the source's name
-    try:
-        outcome: Classification | str = classify(source, model(key), progress=progress)
-    except Exception as exc:  # one clip's failure is its message; the traceback goes to the server log
-        outcome = failure_message(exc, f"clip {clip.digest[:12]}", name_log=not policy().public)
-    store = _results()
-    with store.lock:
-        store.items[(clip.digest, key)] = outcome
-        while len(store.items) > MAX_RESULTS:
-            store.items.popitem(last=False)
-    return outcome
+    rules = policy()
+    with ANALYSES.take(rules.max_analyses) as running:
+        if not running:
+            return busy_message(rules.limits.max_analyses)
+        source = io.BytesIO(clip.data)
+        source.name = "This file"  # the loader starts its messages with the source's name
+        try:
+            outcome: Classification | str = classify(source, model(key), progress=progress)
+        except Exception as exc:  # one clip's failure is its message; the traceback goes to the server log
+            outcome = failure_message(exc, f"clip {clip.digest[:12]}", name_log=not rules.public)
+    return _results().put((clip.digest, key), outcome)
 
 
 def example_files(root: Path) -> list[Path] | None:

@@ -13,22 +13,27 @@ import streamlit as st
 
 from core.data import explore
 from core.data.training_data import Level
-from ui.loaders import load_table
+from ui.loaders import TABLES, load_table
 
 Query = tuple[str, float, Level, tuple[str, ...], tuple[tuple[str, float, float], ...]]
 
 
-@st.cache_resource(max_entries=8)
 def kind_rows(path: str, version: float, level: Level) -> pd.DataFrame:
-    """The whole-track or slice rows of a table (shared, read-only)."""
-    return explore.select_rows(load_table(path, version), level)
+    """The whole-track or slice rows of a table (shared, read-only, kept in :data:`ui.loaders.TABLES`)."""
+    found = TABLES.get(("kind", path, version, level))
+    if found is None:
+        found = TABLES.put(("kind", path, version, level), explore.select_rows(load_table(path, version), level))
+    return found
 
 
-@st.cache_resource(max_entries=8)
 def rows(query: Query) -> pd.DataFrame:
-    """The rows a query keeps (shared, read-only)."""
-    path, version, level, genres, ranges = query
-    return explore.filter_rows(kind_rows(path, version, level), genres, {c: (lo, hi) for c, lo, hi in ranges})
+    """The rows a query keeps (shared, read-only, kept in :data:`ui.loaders.TABLES`)."""
+    found = TABLES.get(("rows", query))
+    if found is None:
+        path, version, level, genres, ranges = query
+        kept = explore.filter_rows(kind_rows(path, version, level), genres, {c: (lo, hi) for c, lo, hi in ranges})
+        found = TABLES.put(("rows", query), kept)
+    return found
 
 
 @st.cache_data(max_entries=8)

@@ -1,7 +1,7 @@
 """Cached loading of feature tables and audio indexes (shared by pages), and uploaded tables on disk.
 
-Tables are cached as resources (one shared read-only copy per file version, no copying per rerun);
-pages must not modify them in place. An uploaded table is a file of its session (:class:`SessionUploads`),
+Tables are kept in one server-wide store bounded in bytes (:data:`TABLES`: one shared read-only copy per
+file version, no copying per rerun); pages must not modify them in place. An uploaded table is a file of its session (:class:`SessionUploads`),
 removed when it is refused, when its session ends, and at the latest :data:`UPLOAD_KEEP_S` after upload.
 """
 
@@ -21,6 +21,7 @@ import streamlit as st
 from core.atomic import write_bytes
 from core.data.explore import AudioIndex, IndexCache
 from core.data.store import read_features
+from core.memory import ByteLRU
 from ui.mode import policy
 from ui.settings import REPO_ROOT
 
@@ -32,6 +33,8 @@ _UPLOADS = "loaders_session_uploads"
 TABLE_SUFFIXES = (".parquet", ".csv")
 SCAN_WAIT_S = 3.0  # a page waits this long for a folder scan, then says it is still running
 AUDIO_INDEXES = IndexCache(size=8)
+TABLES_MB = 400  # feature tables and the row selections Explore makes of them, kept for the whole server
+TABLES = ByteLRU(TABLES_MB * 1e6)
 
 
 @dataclass(frozen=True)
@@ -63,10 +66,14 @@ def version_of(path: Path) -> float:
     return path.stat().st_mtime
 
 
-@st.cache_resource(max_entries=4, show_spinner="Reading the feature table…")
 def load_table(path: str, version: float) -> pd.DataFrame:
-    """:func:`core.data.store.read_features`, once per file version (raises FeatureTableError)."""
-    return read_features(path)
+    """:func:`core.data.store.read_features`, once per file version while it stays in :data:`TABLES`
+    (raises FeatureTableError)."""
+    found = TABLES.get(("table", path, version))
+    if found is None:
+        with st.spinner("Reading the feature table…"):
+            found = TABLES.put(("table", path, version), read_features(path))
+    return found
 
 
 class SessionUploads:
