@@ -8,9 +8,10 @@ import streamlit as st
 
 from ui.classify_data import recover_registry
 from ui.loaders import warm_indexes
-from ui.mode import policy
+from ui.mode import policy, upload_memory_cap
 from ui.navigation import HOME, PAGES
 from ui.settings import dataset_sidebar
+from ui.upload_memory import start_sweeper
 
 st.set_page_config(page_title="Classically Punk", page_icon=":material/graphic_eq:", layout="wide")
 # A visitor never sees a traceback, exception text or server path: Streamlit shows a plain "something
@@ -18,6 +19,7 @@ st.set_page_config(page_title="Classically Punk", page_icon=":material/graphic_e
 st.set_option("client.showErrorDetails", "none" if policy().public else "full")
 
 recover_registry()
+start_sweeper(upload_memory_cap())  # frees the uploads of ended sessions and, in public mode, beyond the budget
 current = st.navigation([spec.page(default=spec is HOME) for spec in PAGES])
 dataset_sidebar()
 warm_indexes()

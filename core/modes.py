@@ -52,6 +52,7 @@ class Limits:
     max_table_rows: int = 50_000
     max_table_mb: float = 50.0
     max_analyses: int = 2  # songs analysed at once on the whole server
+    upload_memory_mb: int = 1_000  # uploaded files held in memory on the whole server (ui.upload_memory)
 
 
 LAB_SCAN = ScanBounds(max_depth=32, max_entries=500_000, max_seconds=60.0)

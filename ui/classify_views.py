@@ -22,6 +22,7 @@ from core.predict_batch import summary_columns
 from core.verdict import NOT_MUSIC, Verdict, verdict
 from ui.charts import GENRE_COLORS, style
 from ui.mode import source_label
+from ui.plain import plain
 
 ACCENT = "#ff3d7f"
 MUTED = "#5b6070"
@@ -81,7 +82,8 @@ def partial_verdict_html(classes: tuple[str, ...], progress: Progress) -> str:
 
 
 def progress_text(name: str, progress: Progress) -> str:
-    """One line for the progress bar: what is happening to ``name`` and, once known, the time left."""
+    """One line for the progress bar: what is happening to ``name`` (shown as text) and, once known, the time left."""
+    name = plain(name)
     if progress.stage == "decoding":
         return f"Decoding {name}…"
     if progress.stage == "finishing":

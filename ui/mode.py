@@ -1,4 +1,5 @@
-"""The app's mode for this server (:mod:`core.modes`) and the per-visitor upload limit.
+"""The app's mode for this server (:mod:`core.modes`), the per-visitor upload limit and the server's budget of
+uploads held in memory (:mod:`ui.upload_memory`).
 
 Pages ask :func:`policy` what to offer; nothing else looks at the listen address or ``$CPUNK_MODE``.
 """
@@ -14,6 +15,7 @@ import streamlit as st
 
 from core.modes import AccessError, Policy, VisitorCounter, decide
 from ui.plain import plain
+from ui.upload_memory import held_bytes
 from ui.visitor import visitor_key
 
 UPLOADS = VisitorCounter(time.monotonic)  # new files and recordings per visitor, for the whole server
@@ -59,7 +61,21 @@ def upload_allowed(digest: str) -> bool:
     if not rules.public:
         return True
     limits = rules.limits
+    if uploads_full():
+        return False
     return UPLOADS.allow(visitor_key(), digest, limits.uploads_per_window, limits.upload_window_s)
+
+
+def upload_memory_cap() -> float | None:
+    """Bytes of uploads the server may hold (public mode), or None (lab mode)."""
+    rules = policy()
+    return rules.limits.upload_memory_mb * 1e6 if rules.public else None
+
+
+def uploads_full() -> bool:
+    """Whether the server holds its public-mode budget of uploaded files (never in lab mode)."""
+    cap = upload_memory_cap()
+    return cap is not None and held_bytes() > cap
 
 
 def allowed_uploads(items: Sequence[U]) -> list[U]:
@@ -73,6 +89,9 @@ def allowed_uploads(items: Sequence[U]) -> list[U]:
 
 def upload_limit_message() -> str:
     limits = policy().limits
+    if uploads_full():
+        return (f"The demo holds as many uploaded files as it can ({limits.upload_memory_mb:,} MB for all its "
+                "visitors). Try again in a few minutes.")
     return (f"Upload limit reached: this demo takes {limits.uploads_per_window} new files or recordings per "
             f"{limits.upload_window_s / 60:g} minutes from one visitor, in all their tabs. Wait a few "
             "minutes and try again.")
