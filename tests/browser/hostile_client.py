@@ -122,10 +122,37 @@ class Visitor:
         sent = {**content_type, "Cookie": f"{XSRF}={self.cookie}", "X-Xsrftoken": self.cookie, **(headers or {})}
         return request(self.url, "PUT", path, body, sent)
 
-    def texts(self) -> str:
-        """Every text element the script sent so far (markdown, alerts, captions)."""
+    def widget_id(self, kind: str, label: str) -> str:
+        """The id of the ``kind`` widget (e.g. ``file_uploader``) whose label starts with ``label``."""
+        for message in reversed(self.received):
+            if message.WhichOneof("type") == "delta" and message.delta.WhichOneof("type") == "new_element":
+                element = message.delta.new_element
+                if element.WhichOneof("type") == kind and getattr(element, kind).label.startswith(label):
+                    return getattr(element, kind).id
+        raise LookupError(f"no {kind} labelled {label!r}")
+
+    def drop_files(self, label: str, files: list[tuple[str, bytes]], page: str = "classify") -> list[int]:
+        """What a browser does when files are dropped on the uploader labelled ``label``: PUT each, then rerun
+        ``page`` with the uploader holding them. Returns the PUTs' statuses."""
+        widget = self.widget_id("file_uploader", label)
+        message, statuses = BackMsg(), []
+        message.rerun_script.page_name = page
+        state = message.rerun_script.widget_states.widgets.add()
+        state.id = widget
+        for name, data in files:
+            file_id = str(uuid.uuid4())
+            statuses.append(self.upload(data, name, file_id).status)
+            info = state.file_uploader_state_value.uploaded_file_info.add()
+            info.file_id, info.name, info.size = file_id, name, len(data)
+            info.file_urls.file_id = file_id
+            info.file_urls.upload_url = info.file_urls.delete_url = f"/_stcore/upload_file/{self.session_id}/{file_id}"
+        self.send(message)
+        return statuses
+
+    def texts(self, since: int = 0) -> str:
+        """Every text element the script sent (markdown, alerts, captions), from message ``since`` on."""
         out = []
-        for message in self.received:
+        for message in self.received[since:]:
             if message.WhichOneof("type") == "delta" and message.delta.WhichOneof("type") == "new_element":
                 element = message.delta.new_element
                 kind = element.WhichOneof("type")

@@ -53,8 +53,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     sf.write(shared / "metal" / "metal.00000.wav", tone, 22_050)
     sf.write(secret / "private.wav", tone, 22_050)
     extreme = synthetic_table(SEED, n_tracks=20)
-    numeric = extreme.select_dtypes("number").columns
-    extreme[numeric] = extreme[numeric] * 1e306  # values near the largest float: sums overflow
+    numeric = extreme.select_dtypes("float").columns
+    extreme[numeric] = extreme[numeric] / extreme[numeric].abs().max().max() * 1.5e308  # finite; sums overflow
     write_parquet_atomic(extreme, shared / "extreme.parquet")
     (shared / "metal" / "leak.wav").symlink_to(secret / "private.wav")
     server = StreamlitServer({"CPUNK_MODE": "public", "CPUNK_ALLOWED_DIRS": str(shared),
