@@ -41,7 +41,8 @@ class ScanBounds:
 
 @dataclass(frozen=True)
 class Limits:
-    """Public-mode limits on training, uploads and the tables read (one run per browser always: :mod:`core.jobs`)."""
+    """Public-mode limits on training, uploads, the tables read, analyses at once and memory held for uploads (one
+    run per browser always: :mod:`core.jobs`)."""
 
     max_epochs: int = 200
     max_rows: int = 20_000

@@ -263,6 +263,17 @@ def test_past_the_servers_limit_of_analyses_a_visitor_is_told_it_is_busy_and_can
     assert "busy.wav" in everything(at)
 
 
+def test_while_the_server_holds_its_budget_of_uploads_new_ones_are_refused_naming_it(server, monkeypatch):
+    at = page("classify")
+    monkeypatch.setattr(ui.mode, "held_bytes", lambda: 1_000_000_001)  # Streamlit's uploads, all sessions
+    at.file_uploader(key="classify_files").set_value([("full.wav", wav(8), "audio/wav")]).run()
+    assert not at.exception, at.exception
+    assert "1,000 MB for all its visitors" in texts(at.error) and "Not analysed: full.wav" in texts(at.error)
+    monkeypatch.setattr(ui.mode, "held_bytes", lambda: 0)
+    at.run()
+    assert not at.error, texts(at.error)
+
+
 def test_model_cards_name_their_data_without_folders_in_public_mode(server, monkeypatch):
     source = "../shared/data/features/features_30_sec.csv"
     assert ui.mode.source_label(source) == "features_30_sec.csv"
