@@ -98,9 +98,11 @@ def _sweep_forever(sweeper: UploadSweeper, cap_bytes: float | None) -> None:
 
 
 @st.cache_resource
-def start_sweeper(cap_bytes: float | None) -> threading.Thread:
+def start_sweeper(cap_bytes: float | None) -> threading.Thread | None:
     """Start the server's one upload sweeper (a daemon thread; ``cap_bytes``: public mode's budget, None in
-    lab mode), once per process."""
+    lab mode), once per process; none without a Streamlit server (AppTest)."""
+    if not runtime.exists():
+        return None
     thread = threading.Thread(target=_sweep_forever, args=(UploadSweeper(), cap_bytes), name="upload-sweeper",
                               daemon=True)
     thread.start()
