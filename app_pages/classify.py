@@ -142,6 +142,10 @@ def show_result(clip: Clip, result: Classification) -> None:
         else:
             st.markdown("**Most likely genres**")
             st.markdown(views.probability_bars_html(result), unsafe_allow_html=True)
+            if result.chance is not None and not result.verdict().sure:
+                st.caption("The top bar is that genre's own calibrated chance; the others share the rest in the "
+                           "network's proportions. The verdict's figure is the chance that any of the genres it "
+                           "names is right, fitted separately.")
 
     # Only the open tab is drawn (each tab switch reruns from the cache): fewer charts, faster pages.
     over_time, wave, spec = st.tabs(["Genre over time", "Waveform", "Mel spectrogram"], key="classify_view",
