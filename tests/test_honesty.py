@@ -143,3 +143,18 @@ def test_the_model_facts_say_what_the_confidence_means():
     calibration = card.reliability["calibration"]
     assert "right as worded" in facts["Confidence shown"]
     assert f"one genre from {calibration['sure']:.0%}, two from {calibration['pair']:.0%}" in facts["Confidence shown"]
+
+
+def test_a_verdict_size_that_is_always_right_gets_its_rate_not_an_error():
+    """With few genres every held-out top-2 verdict may be right (a user's 3 genres): that size's chance is the
+    observed rate (Jeffreys-style, below 1), the other sizes are fitted as usual."""
+    from core.models.calibration import HeldOut, fit_calibration
+
+    rng = np.random.default_rng(0)
+    n = 60
+    probs = rng.dirichlet(np.ones(3), size=n)
+    y = np.argsort(-probs, axis=1)[:, rng.integers(0, 2, n)][np.arange(n), np.arange(n)]  # always in the top 2
+    held = HeldOut(probs, np.full(n, 4), rng.uniform(0.5, 2, n), y, np.arange(n) % 3, np.zeros(n, int),
+                   np.zeros(n, bool), np.ones(n))
+    calibration = fit_calibration(held)
+    assert calibration.coef[1] == (0.0,) * 4 and 0.95 < calibration.chances(probs[:1], 4, 1.0)[0, 1] < 1.0

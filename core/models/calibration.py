@@ -230,7 +230,13 @@ def fit_calibration(held: HeldOut, chances_for_thresholds: np.ndarray | None = N
 
     coef, intercept = [], []
     for k in range(1, claims(held.probabilities.shape[1]) + 1):
-        model = LogisticRegression(C=1.0, max_iter=2000).fit(held.features(k), held.right(k), sample_weight=held.weight)
+        right = held.right(k)
+        if right.all() or not right.any():  # nothing to tell apart: the observed rate, kept off 0 and 1
+            rate = (right.sum() + 0.5) / (len(right) + 1.0)
+            coef.append((0.0,) * len(FEATURES))
+            intercept.append(float(np.log(rate / (1 - rate))))
+            continue
+        model = LogisticRegression(C=1.0, max_iter=2000).fit(held.features(k), right, sample_weight=held.weight)
         coef.append(tuple(float(c) for c in model.coef_[0]))
         intercept.append(float(model.intercept_[0]))
     fitted = Calibration(tuple(coef), tuple(intercept), 1.0, 1.0)
