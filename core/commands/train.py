@@ -41,7 +41,14 @@ The default recipe reads the 50 tag logits of musicnn's MSD_musicnn (tags learne
 training tracks against a generated battery of non-music (speech, noise, tones, hum, clicks, applause,
 room tone, animals, effects; core.data.nonmusic, seeded by --seed) and stores it in model.json.
 --check FOLDER scores the final model on a labelled folder (FOLDER/MANIFEST.tsv) and stores the result
-in model.json: a check only, never used for training or tuning."""
+in model.json: a check only, never used for training or tuning.
+
+--architecture mel_cnn, vgg_transfer or ensemble (or --audio with seed_mlp) trains on audio folders too:
+every track is decoded once into seed features, a log-mel spectrogram and musicnn VGG embeddings of its
+3-s patches (kept under --cache). seed_mlp trains on the feature rows (--epochs, --validation as above),
+mel_cnn on random crops of the spectrograms (--cnn-epochs, --cnn-crops), vgg_transfer a head on the
+embeddings (--head-epochs); ensemble trains the three and averages them. A file that cannot be read is
+skipped with its reason; the run goes on."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -76,7 +83,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing model of that name")
     p.add_argument("--notes", default="", help="free text stored in model.json")
     p.add_argument("--source", default=None, help="what model.json names as the training data (default: the paths)")
-    audio = p.add_argument_group("musicnn_linear (audio folders)")
+    p.add_argument("--audio", action="store_true",
+                   help="the arguments are audio folders (implied by mel_cnn, vgg_transfer, ensemble, musicnn_linear)")
+    audio = p.add_argument_group("audio folders (--workers, --cache, --limit-tracks: every architecture on audio)")
     audio.add_argument("--backbones", nargs="+", default=["msd_musicnn"], help="pre-trained networks (default: %(default)s)")
     audio.add_argument("--outputs", nargs="+", default=["logits"], choices=("embedding", "logits"),
                        help="their outputs the head reads (default: %(default)s)")
@@ -92,13 +101,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="also fit the detector that says \"this doesn't sound like music\" (tag logits only): "
                             f"the training tracks against N generated non-music clips of each kind (default N: "
                             f"{NONMUSIC_PER_KIND}); speech needs espeak-ng")
+    audio.add_argument("--cnn-epochs", type=int, default=12, help="mel_cnn and ensemble: epochs (default: %(default)s)")
+    audio.add_argument("--cnn-crops", type=int, default=2, metavar="N",
+                       help="mel_cnn and ensemble: random crops per track and epoch (default: %(default)s)")
+    audio.add_argument("--head-epochs", type=int, default=60,
+                       help="vgg_transfer and ensemble: epochs of the head (default: %(default)s)")
     audio.add_argument("--check", default=None, metavar="FOLDER",
                        help="score the model on a labelled folder (FOLDER/MANIFEST.tsv) and store it in model.json")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train on audio for the architectures of :data:`AUDIO_ARCHITECTURES`, else on feature tables."""
+    """Train on audio with ``--audio`` or for the architectures of :data:`AUDIO_ARCHITECTURES`, else on feature
+    tables."""
     if args.stop_with_parent:
         exit_with_parent()
-    return run_audio(args) if args.architecture in AUDIO_ARCHITECTURES else run_table(args)
+    return run_audio(args) if args.audio or args.architecture in AUDIO_ARCHITECTURES else run_table(args)

@@ -1,37 +1,68 @@
-"""``python -m core train AUDIO... --architecture musicnn_linear``: train on audio folders (or manifests)
-through frozen pre-trained taggers and save the model in the registry."""
+"""``python -m core train AUDIO... --architecture ARCH``: train on audio folders (or manifests) and save the
+model in the registry: ``musicnn_linear`` (the default model's recipe: frozen pre-trained taggers and a
+calibrated linear layer, :mod:`core.models.transfer_train`), or a network of
+:mod:`core.models.network_train` (``mel_cnn``, ``vgg_transfer``, ``ensemble``; ``seed_mlp`` with ``--audio``)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from core.commands.train_common import check_new_name, rebuild_command
 
-ARCHITECTURES = ("musicnn_linear",)  # architectures trained on audio rather than on feature tables
+if TYPE_CHECKING:
+    from core.models.model_card import ModelCard
+
+ARCHITECTURES = ("musicnn_linear", "mel_cnn", "vgg_transfer", "ensemble")  # trained on audio, never on tables
+
+
+def _say(message: str) -> None:
+    print(f"  {message}", file=sys.stderr)
+
+
+def _transfer(args: argparse.Namespace) -> tuple[Any, ModelCard]:
+    from core.models.transfer_train import recipe_from_args, train_transfer
+
+    folds = 5 if args.evaluate == "track" else 1
+    recipe = recipe_from_args(args.backbones, args.outputs, args.augment, args.c, args.seed, folds,
+                              nonmusic_per_kind=args.music_detector)
+    return train_transfer(args.features, recipe, cache=Path(args.cache) if args.cache else None, workers=args.workers,
+                          evaluate=folds > 1, limit=args.limit_tracks, progress=_say, command=rebuild_command(args))
+
+
+def _network(args: argparse.Namespace) -> tuple[Any, ModelCard]:
+    from core.models.network_train import NetworkRecipe, train_network
+    from core.models.train import TrainConfig
+
+    if args.evaluate or args.music_detector or args.check:
+        raise ValueError(f"--evaluate, --music-detector and --check are for musicnn_linear, not {args.architecture}.")
+    mlp = TrainConfig(architecture="seed_mlp", level=args.level, epochs=args.epochs, batch_size=args.batch_size,
+                      validation_fraction=args.validation, balance_classes=not args.no_balance, seed=args.seed,
+                      model_config=json.loads(args.model_config))
+    recipe = NetworkRecipe(seed=args.seed, mlp=mlp, cnn_epochs=args.cnn_epochs, cnn_crops=args.cnn_crops,
+                           head_epochs=args.head_epochs)
+    return train_network(args.features, args.architecture, recipe, workers=args.workers,
+                         cache=Path(args.cache) if args.cache else None, limit=args.limit_tracks, progress=_say,
+                         command=rebuild_command(args))
 
 
 def run_audio(args: argparse.Namespace) -> int:
-    """``--architecture musicnn_linear``: train on audio folders through frozen pre-trained taggers."""
+    """Train ``--architecture`` on audio folders and save it in the registry."""
     from core.audio import AudioError
     from core.data.dataset import DatasetError
     from core.models import registry
     from core.models.evaluate_audio import ManifestError, evaluate_audio, format_scores
-    from core.models.transfer_train import recipe_from_args, train_transfer
 
-    folds = 5 if args.evaluate == "track" else 1
     try:
         if not args.name or args.holdout:
-            raise ValueError("--architecture musicnn_linear trains into the registry: give --name (not --out or --holdout).")
+            raise ValueError(f"--architecture {args.architecture} on audio trains into the registry: give --name "
+                             "(not --out or --holdout).")
         check_new_name(args)
-        recipe = recipe_from_args(args.backbones, args.outputs, args.augment, args.c, args.seed, folds,
-                                  nonmusic_per_kind=args.music_detector)
-        model, card = train_transfer(args.features, recipe, cache=Path(args.cache) if args.cache else None,
-                                     workers=args.workers, evaluate=folds > 1, limit=args.limit_tracks,
-                                     progress=lambda msg: print(f"  {msg}", file=sys.stderr),
-                                     command=rebuild_command(args))
+        model, card = (_transfer if args.architecture == "musicnn_linear" else _network)(args)
     except (DatasetError, AudioError, registry.RegistryError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -61,8 +92,9 @@ def run_audio(args: argparse.Namespace) -> int:
         info = registry.save_model(args.name, model, card, overwrite=True)
     if args.default:
         registry.set_default(args.name)
-    print(f"Saved {info.path} ({card.dataset.tracks} tracks, {card.training.patches} patches, "
-          f"{card.training.seconds:.0f} s)" + (" as the default model" if args.default else ""))
+    patches = f"{card.training.patches} patches" if card.training.patches else f"{card.dataset.rows} feature rows"
+    print(f"Saved {info.path} ({card.dataset.tracks} tracks, {patches}, {card.training.seconds:.0f} s)"
+          + (" as the default model" if args.default else ""))
     return 0
 
 

@@ -56,6 +56,8 @@ def train_cnn(spectrograms: SpectrogramSet, classes: tuple[str, ...], *, epochs:
         per_class = class_weights(y)
         weights = np.array([per_class[int(c)] for c in y], dtype=np.float32)
     sample = np.concatenate([evaluation_patches(c)[1::3] for c in spectrograms.codes])  # sets the input scaling
+    if not len(sample):  # clips of one window each (under 6 s)
+        sample = np.concatenate([evaluation_patches(c) for c in spectrograms.codes])
     model = build_model("mel_cnn", sample, len(classes), **model_config)
     data = patch_dataset(spectrograms, y, batch_size=batch_size, crops_per_track=crops_per_track, weights=weights,
                          seed=seed)

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import zlib
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -65,13 +66,23 @@ class EmbeddingSpec:
         return hashlib.sha256(json.dumps(audio, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def collect_tracks(sources: list[str | os.PathLike]) -> list[Track]:
-    """The tracks of every source, by track id; a track found in several sources comes from the first."""
+def collect_tracks(sources: list[str | os.PathLike], limit: int | None = None) -> list[Track]:
+    """The tracks of every source, by track id; a track found in several sources comes from the first.
+    ``limit``: only the first tracks (by id) of each genre."""
     chosen: dict[str, Track] = {}
     for source in sources:
         for track in discover(source):
             chosen.setdefault(track.track_id, track)
-    return [chosen[k] for k in sorted(chosen)]
+    tracks = [chosen[k] for k in sorted(chosen)]
+    if limit is None:
+        return tracks
+    per_genre = Counter[str]()
+    kept = []
+    for track in tracks:
+        per_genre[track.label] += 1
+        if per_genre[track.label] <= limit:
+            kept.append(track)
+    return kept
 
 
 def _rng(spec: EmbeddingSpec, track_id: str, variant: int) -> np.random.Generator:

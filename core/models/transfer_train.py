@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -169,14 +168,7 @@ def train_transfer(sources: list[str | os.PathLike], recipe: TransferRecipe, *, 
     (``limit``: only the first tracks of each genre). A track that cannot be read is left out, and
     ``progress`` hears it (``skipped PATH: reason``)."""
     t0 = time.perf_counter()
-    tracks = collect_tracks(sources)
-    if limit is not None:
-        kept, per_genre = [], Counter[str]()
-        for track in tracks:
-            per_genre[track.label] += 1
-            if per_genre[track.label] <= limit:
-                kept.append(track)
-        tracks = kept
+    tracks = collect_tracks(sources, limit)
     say = progress or (lambda _: None)
     say(f"{len(tracks)} tracks from {len(sources)} source(s); patch features ...")
     honest = evaluate and recipe.folds > 1 and list(recipe.spec.outputs) == ["logits"]  # a tag-reading model
