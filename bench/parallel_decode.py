@@ -6,7 +6,8 @@ two ways in the same run (so both share the machine's load):
 
 - ``one_at_a_time``: every call of ``load_audio`` under one process-wide lock, as before (the decoder's stderr
   lock was held for a whole decode, so a server decoded one file at a time);
-- ``now``: ``load_audio`` as it is (the lock covers only each decoder call's stderr capture).
+- ``now``: ``load_audio`` as it is (decoders run in parallel; each call reads the decoder's stderr lines written
+  while it ran from one shared capture, :class:`core.audio.DecoderMessages`).
 
 Reports the fastest of ``--repeats`` wall-clock seconds for all files, per format, with 1 thread (the files one
 after another) and with one thread per file, the speed-up over ``one_at_a_time``, the CPU count and the load

@@ -7,7 +7,10 @@ for the person who chose the file. Long inputs are decoded in blocks and only th
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
+import itertools
 import json
 import os
 import re
@@ -16,7 +19,8 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TypeVar, Union
@@ -223,7 +227,17 @@ def load_audio(
     """
     handle, size = _read_bytes(source, max_bytes)
     name = _name(source)
-    with DecoderMessages() as decoder:  # libsndfile's decoders may talk while opening, reading and closing
+    try:
+        return _load(handle, size, name, limit, min_seconds)
+    except Overheard:  # the decoders of two files talked at once: this one again, alone
+        if not isinstance(handle, str):
+            handle.seek(0)
+        return _load(handle, size, name, limit, min_seconds, alone=True)
+
+
+def _load(handle: BinaryIO | str, size: int, name: str, limit: AnalysisLimit, min_seconds: float,
+          alone: bool = False) -> Audio:
+    with DecoderMessages(alone) as decoder:  # libsndfile's decoders may talk while opening, reading and closing
         try:
             snd = decoder.call(sf.SoundFile, handle)
         except (sf.LibsndfileError, RuntimeError, TypeError):
@@ -294,8 +308,12 @@ class _Damage:
 def opens_as_audio(path: str | os.PathLike) -> bool:
     """Whether ``path`` opens as audio: its header is read, nothing is decoded (cheap, for listing files)."""
     try:
-        with DecoderMessages() as decoder:
-            decoder.call(sf.info, os.fspath(path))
+        try:
+            with DecoderMessages() as decoder:
+                decoder.call(sf.info, os.fspath(path))
+        except Overheard:
+            with DecoderMessages(alone=True) as decoder:
+                decoder.call(sf.info, os.fspath(path))
         return True
     except (sf.LibsndfileError, RuntimeError, TypeError):
         found = _sniff(_head(os.fspath(path)))
@@ -315,63 +333,137 @@ def _decoder_said(line: str) -> str:
     -> ``big_values too large!``, ``Note: Trying to resync...`` -> ``Trying to resync...``: the warning
     says who reported it, and the terminal never shows the decoder's own lines."""
     return _DECODER_LABEL.sub("", line.strip(), count=1)
-_STDERR_LOCK = threading.Lock()  # fd 2 belongs to the whole process: one redirection at a time
 TALKING_FORMATS = frozenset({"MP3"})  # libmpg123 is the one decoder inside libsndfile that writes to stderr
 
 
-class DecoderMessages:
-    """What the decoder writes on the process's C-level stderr (fd 2) during the calls made through
-    :meth:`call` (open, each block's read, close).
+class Overheard(Exception):
+    """The decoder wrote to stderr while another decode was inside it too: whose lines they are is unknown."""
 
-    fd 2 belongs to the whole process, so each call redirects it into this decode's own temporary file
-    under one process-wide lock, held only for that call; once the file is open and its format is known
-    (:meth:`opened`), only the formats of :data:`TALKING_FORMATS` are captured. So decodes of different
-    files run in parallel: WAV, FLAC and OGG entirely, MP3s block by block (their decoder's calls one at a
-    time, their resampling and checks in parallel). Other lines written meanwhile (another thread's log)
-    are passed on to the real stderr.
-    """
+
+@dataclass
+class _Call:
+    start: int  # the shared file's size when the call began
+    overlapped: bool  # another call was inside the decoder at some moment of this one
+
+
+class _SharedStderr:
+    """fd 2 (which belongs to the whole process) redirected into one temporary file while any decoder call is
+    in progress, with who was inside the decoder when; guarded by one condition, held only to book-keep."""
 
     def __init__(self) -> None:
-        self._sink = tempfile.TemporaryFile()
-        self._read = 0
+        self.state = threading.Condition()
+        self.sink = tempfile.TemporaryFile(buffering=0)  # written through fd 2, read with pread: offsets unshared
+        fd = self.sink.fileno()
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
+        self.saved = -1
+        self.forwarded = 0  # bytes of the file already passed on (other lines) or read (decoder lines)
+        self.active: dict[int, _Call] = {}
+        self.exclusive: int | None = None  # the thread whose decode runs alone (its calls only)
+
+    def begin(self, key: int) -> _Call:
+        with self.state:
+            self.state.wait_for(lambda: self.exclusive in (None, threading.get_ident()))
+            if not self.active:
+                sys.stderr.flush()
+                self.saved = os.dup(2)
+                os.dup2(self.sink.fileno(), 2)
+            call = _Call(os.fstat(self.sink.fileno()).st_size, overlapped=bool(self.active))
+            for other in self.active.values():
+                other.overlapped = True
+            self.active[key] = call
+            return call
+
+    def end(self, key: int) -> tuple[_Call, bytes]:
+        """The call's record and what was written to stderr while it ran (other lines passed on)."""
+        with self.state:
+            call = self.active.pop(key)
+            if not self.active:
+                sys.stderr.flush()
+                os.dup2(self.saved, 2)
+                os.close(self.saved)
+            text = self._read(call.start)
+            self._pass_on(done=not self.active)
+            self.state.notify_all()
+            return call, text
+
+    def _pass_on(self, done: bool) -> None:
+        """Pass the complete lines written so far that no decoder wrote on to the real stderr (all of them, and
+        start the file again, once no call is in progress)."""
+        text = self._read(self.forwarded)
+        cut = len(text) if done else text.rfind(b"\n") + 1
+        other = [line for line in text[:cut].decode("utf-8", "replace").splitlines() if not DECODER_LINE.match(line)]
+        if other:
+            print("\n".join(other), file=sys.stderr)
+        self.forwarded += cut
+        if done:
+            os.ftruncate(self.sink.fileno(), 0)
+            self.forwarded = 0
+
+    def _read(self, start: int) -> bytes:
+        fd = self.sink.fileno()
+        return os.pread(fd, max(os.fstat(fd).st_size - start, 0), start)
+
+    @contextmanager
+    def alone(self) -> Iterator[None]:
+        """While inside, this thread's decoder calls are the only ones (others wait to begin)."""
+        with self.state:
+            self.state.wait_for(lambda: self.exclusive is None and not self.active)
+            self.exclusive = threading.get_ident()
+        try:
+            yield
+        finally:
+            with self.state:
+                self.exclusive = None
+                self.state.notify_all()
+
+
+_STDERR = _SharedStderr()
+_CALLS = itertools.count()  # keys of the calls in progress
+
+
+class DecoderMessages:
+    """What the decoder writes on the process's C-level stderr during the calls made through :meth:`call`
+    (open, each block's read, close), for one decode.
+
+    Decodes of different files run in parallel, their decoders too: while any call is inside the decoder,
+    fd 2 points into one shared file, and each call reads what was written while it ran. When no other call
+    overlapped it, those lines are its own; when another did and a decoder line appeared, whose it is is
+    unknown and the call raises :class:`Overheard` (rare: libmpg123 talks only about damaged frames), and
+    the decode is made again ``alone`` (:func:`load_audio`). Once the file is open and its format is known
+    (:meth:`opened`), only the formats of :data:`TALKING_FORMATS` are captured. Other lines written meanwhile
+    (another thread's log) are passed on to the real stderr.
+    """
+
+    def __init__(self, alone: bool = False) -> None:
         self._lines: list[str] = []
         self._capture = True  # until the format is known
+        self._alone = _STDERR.alone() if alone else contextlib.nullcontext()
 
     def opened(self, snd: sf.SoundFile) -> None:
         """From now on, capture only if ``snd``'s decoder can write to stderr."""
         self._capture = snd.format in TALKING_FORMATS
 
     def __enter__(self) -> "DecoderMessages":
+        self._alone.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._sink.close()
+        self._alone.__exit__(None, None, None)
 
     def call(self, fn: Callable[..., T], *args: object) -> T:
-        """``fn(*args)`` with fd 2 redirected into this decode's file (when captured)."""
+        """``fn(*args)``, with what the decoder writes to stderr meanwhile kept for :meth:`new_lines`."""
         if not self._capture:
             return fn(*args)
-        with _STDERR_LOCK:
-            sys.stderr.flush()
-            saved = os.dup(2)
-            os.dup2(self._sink.fileno(), 2)
-            try:
-                return fn(*args)
-            finally:
-                sys.stderr.flush()
-                os.dup2(saved, 2)
-                os.close(saved)
-                self._collect()
-
-    def _collect(self) -> None:
-        self._sink.seek(self._read)
-        text = self._sink.read()
-        self._read += len(text)
-        lines = text.decode("utf-8", "replace").splitlines()
-        self._lines += [line for line in lines if DECODER_LINE.match(line)]
-        other = [line for line in lines if not DECODER_LINE.match(line)]
-        if other:
-            print("\n".join(other), file=sys.stderr)
+        key = next(_CALLS)
+        _STDERR.begin(key)
+        try:
+            return fn(*args)
+        finally:
+            call, text = _STDERR.end(key)
+            lines = [line for line in text.decode("utf-8", "replace").splitlines() if DECODER_LINE.match(line)]
+            if lines and call.overlapped:
+                raise Overheard(lines[0])
+            self._lines += lines
 
     def new_lines(self) -> list[str]:
         """The decoder's lines since the last time this was asked."""

@@ -128,20 +128,19 @@ def test_a_damaged_mp3_decodes_the_same_in_every_process(tmp_path, ffmpeg) -> No
     assert digest != hashlib.sha256(b"").hexdigest()
 
 
-def test_decodes_of_different_files_overlap_and_keep_their_own_decoder_messages(tmp_path, monkeypatch) -> None:
-    """Two threads decode a damaged and a clean MP3 at once: both are inside the block loop together (each waits
-    at its first block until the other arrives, which a lock held for a whole decode would never allow), and each
-    gets what it gets alone: the same samples, the decoder's complaints only for the damaged one."""
+def test_decodes_of_different_files_overlap(tmp_path, monkeypatch) -> None:
+    """Two threads decode two MP3s at once: both are inside the block loop together (each waits at its first
+    block until the other arrives, which a lock held for a whole decode would never allow), and each gets what
+    it gets alone."""
     import threading
 
     import core.audio
     from core.audio import load_audio
 
-    damaged, clean = tmp_path / "damaged.mp3", tmp_path / "clean.mp3"
-    damaged.write_bytes(damaged_mp3())
-    clean.write_bytes(wav_bytes(tone(10, 44_100, channels=2), 44_100, fmt="MP3", subtype="MPEG_LAYER_III"))
-    alone = {path: load_audio(path) for path in (damaged, clean)}
-    assert any("damaged" in w for w in alone[damaged].warnings) and not alone[clean].warnings
+    paths = [tmp_path / "a.mp3", tmp_path / "b.mp3"]
+    for path, freq in zip(paths, (440.0, 330.0)):
+        path.write_bytes(wav_bytes(tone(10, 44_100, channels=2, freq=freq), 44_100, fmt="MP3", subtype="MPEG_LAYER_III"))
+    alone = {path: load_audio(path) for path in paths}
     both_inside = threading.Barrier(2, timeout=60)
     waited: set[int] = set()
     real = core.audio._downmix
@@ -161,7 +160,7 @@ def test_decodes_of_different_files_overlap_and_keep_their_own_decoder_messages(
         except Exception as exc:  # the assertion below shows it
             found[path] = exc
 
-    threads = [threading.Thread(target=decode, args=(p,)) for p in (damaged, clean)]
+    threads = [threading.Thread(target=decode, args=(p,)) for p in paths]
     for t in threads:
         t.start()
     for t in threads:
@@ -169,3 +168,75 @@ def test_decodes_of_different_files_overlap_and_keep_their_own_decoder_messages(
     for path, audio in found.items():
         assert not isinstance(audio, Exception), audio
         assert np.array_equal(audio.y, alone[path].y) and audio.warnings == alone[path].warnings
+
+
+def test_decoder_lines_written_while_two_calls_are_inside_are_overheard_by_both() -> None:
+    """A decoder line written while two calls are inside the decoder cannot be told apart: both calls raise
+    :class:`core.audio.Overheard`; a call alone keeps its line."""
+    import threading
+
+    from core.audio import DecoderMessages, Overheard
+
+    line = b"[src/libmpg123/layer3.c:1] error: big_values too large!\n"
+    inside, written = threading.Barrier(2, timeout=60), threading.Barrier(2, timeout=60)
+
+    def talk() -> None:
+        inside.wait()
+        os.write(2, line)
+        written.wait()
+
+    def quiet() -> None:
+        inside.wait()
+        written.wait()
+
+    found: dict[str, object] = {}
+
+    def run(key: str, fn) -> None:
+        with DecoderMessages() as decoder:
+            try:
+                decoder.call(fn)
+                found[key] = decoder.new_lines()
+            except Overheard as exc:
+                found[key] = exc
+
+    threads = [threading.Thread(target=run, args=(k, f)) for k, f in (("talk", talk), ("quiet", quiet))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(isinstance(v, Overheard) for v in found.values()), found
+    with DecoderMessages() as decoder:
+        decoder.call(os.write, 2, line)
+        assert decoder.new_lines() == [line.decode().strip()]
+
+
+def test_an_overheard_decode_is_made_again_alone_with_the_same_result(tmp_path, monkeypatch) -> None:
+    """A damaged MP3 decoded while another call sits inside the decoder: its decoder's complaints are overheard,
+    so it is decoded again alone (once the other call is done), and it gets what it gets alone."""
+    import contextlib
+    import threading
+
+    import core.audio
+    from core.audio import DecoderMessages, Overheard, load_audio
+
+    damaged = tmp_path / "damaged.mp3"
+    damaged.write_bytes(damaged_mp3())
+    alone = load_audio(damaged)
+    again = threading.Event()
+    real = core.audio._load
+
+    def load(*args, alone: bool = False):
+        if alone:
+            again.set()  # the other call may end now: this decode waits for it
+        return real(*args, alone=alone)
+
+    def sit() -> None:
+        with DecoderMessages() as other, contextlib.suppress(Overheard):  # it heard the damaged file's decoder too
+            other.call(again.wait, 60)
+
+    monkeypatch.setattr(core.audio, "_load", load)
+    sitting = threading.Thread(target=sit)
+    sitting.start()
+    found = load_audio(damaged)
+    sitting.join()
+    assert again.is_set() and np.array_equal(found.y, alone.y) and found.warnings == alone.warnings
