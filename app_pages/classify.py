@@ -50,10 +50,13 @@ def pick_model() -> data.ModelKey:
 def loaded_model(key: data.ModelKey):
     """The chosen model (loaded once per process); stops the page with the reason when it cannot load."""
     try:
-        return data.model(key)
+        model = data.model(key)
     except RegistryError as exc:
         st.error(f"This model cannot be used: {plain(exc)}")
         st.stop()
+    if model.note:
+        st.caption(plain(model.note))
+    return model
 
 
 def analyse_all(clips: list[Clip], key: data.ModelKey, area) -> list[Classification | str]:

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                              chain=chain, augmented_patches=4)
         t0 = time.perf_counter()
         model, card = train_transfer(sources, TransferRecipe(spec=spec, c=(c,)), cache=args.cache, workers=args.workers)
-        loaded = LoadedModel(model, ModelInfo(f"augment-{kind}", Path(), card), SEED)
+        loaded = LoadedModel.of_keras(model, ModelInfo(f"augment-{kind}", Path(), card), SEED)
         check = evaluate_audio(realworld, realworld / "MANIFEST.tsv", loaded)
         if card.metrics is None:
             raise SystemExit("the recipe was not evaluated on held-out folds")

@@ -28,12 +28,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from core.keras_env import keras
 from core.models.model_card import ModelCard
 from core.models.registry import META_FILE, ModelInfo, load_model, model_info
 from core.models.train import EpochLog, EpochReport, StopFlag, TrainConfig
+
+if TYPE_CHECKING:
+    from core.keras_env import keras
 
 Work = Callable[[EpochLog, StopFlag], Any]
 Alive = Callable[[], bool]

@@ -1,7 +1,7 @@
 """Keras/TensorFlow set-up for a small shared CPU: quiet logs, few threads, reproducible runs.
 
 Import ``keras`` through this module (``from core.keras_env import keras``) so the environment
-variables are set before TensorFlow starts. ``CPUNK_TF_THREADS`` (or ``TF_NUM_INTRAOP_THREADS``) overrides the thread count (2).
+variables are set before TensorFlow starts. The thread count is :data:`core.threads.THREADS`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import tensorflow as tf  # noqa: E402
 absl.logging.set_verbosity(absl.logging.ERROR)
 tf.get_logger().setLevel(logging.ERROR)
 
-THREADS = int(os.environ.get("CPUNK_TF_THREADS") or os.environ.get("TF_NUM_INTRAOP_THREADS") or 2)
+from core.threads import THREADS  # noqa: E402
 
 
 def set_threads(threads: int) -> None:

@@ -11,8 +11,7 @@ from model_helpers import synthetic_table
 
 from core.features.schema import SEED
 from core.models import registry
-from core.models.builders import predict_proba
-from core.models.explain import explain, occlusion
+from core.models.explain import explain, occlusion, probabilities
 from core.models.model_card import model_card
 from core.models.train import TrainConfig, train
 from core.predict import classify
@@ -44,7 +43,7 @@ def rows_of(model: registry.LoadedModel, genre: str) -> np.ndarray:
 def test_occlusion_finds_the_feature_the_model_relies_on(one_feature_model) -> None:
     rows = rows_of(one_feature_model, "metal")
     genre = one_feature_model.classes.index("metal")
-    why = occlusion(one_feature_model.model, rows, list(SEED.columns), genre,
+    why = occlusion(one_feature_model.network, rows, list(SEED.columns), genre,
                     one_feature_model.info.card.feature_stats)
     assert why.faithful and why.reasons[0].feature == "rms_mean"
     assert all(r.effect > 0 for r in why.reasons)
@@ -53,9 +52,9 @@ def test_occlusion_finds_the_feature_the_model_relies_on(one_feature_model) -> N
     first = why.reasons[0]
     changed = rows.copy()
     changed[:, list(SEED.columns).index(first.feature)] = first.neutral
-    without = predict_proba(one_feature_model.model, changed)[:, genre].mean()
+    without = probabilities(one_feature_model.network, changed)[:, genre].mean()
     assert first.without == pytest.approx(without, abs=1e-5)
-    assert first.probability == pytest.approx(predict_proba(one_feature_model.model, rows)[:, genre].mean(), abs=1e-5)
+    assert first.probability == pytest.approx(probabilities(one_feature_model.network, rows)[:, genre].mean(), abs=1e-5)
 
 
 def test_classify_carries_the_explanation_of_a_feature_model(one_feature_model, make_wav) -> None:

@@ -27,13 +27,16 @@ def trained():
 def test_save_load_round_trip(tmp_path, trained) -> None:
     model, meta = trained
     info = registry.save_model("tiny", model, meta, tmp_path)
-    assert sorted(p.name for p in info.path.iterdir()) == ["model.json", "model.keras"]
+    assert sorted(p.name for p in info.path.iterdir()) == ["model.json", "model.keras", "model.onnx"]
     loaded = registry.load_model("tiny", tmp_path)
     x = np.random.default_rng(0).normal(0, 10, (5, len(meta.feature_schema.columns))).astype(np.float32)
     np.testing.assert_allclose(np.asarray(loaded.model(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-6)
+    assert loaded.network.runtime == "onnxruntime"  # the export, checked against Keras at save time
+    np.testing.assert_allclose(loaded.network.run([x])[-1], np.asarray(model(x)), atol=1e-5)
     assert loaded.classes == ("blues", "classical", "metal") and loaded.schema.id == "seed@1"
     card = ModelCard.from_json(json.loads((info.path / "model.json").read_text()))
-    assert card.to_json() == replace(meta, name="tiny").to_json() and card == loaded.info.card
+    assert card.inference is not None and card.inference["max_abs_diff_probabilities"] <= 1e-5
+    assert card.to_json() == replace(meta, name="tiny", inference=card.inference).to_json() and card == loaded.info.card
     assert card.dataset.fingerprint.startswith("sha256:") and card.dataset.rows == 18
     assert set(card.feature_stats.genres) == {"blues", "classical", "metal"}
     stat = card.feature_stats.genres["metal"][card.feature_schema.columns[0]]
@@ -128,3 +131,17 @@ def test_reads_never_write_and_recover_puts_back_a_model_a_killed_overwrite_move
     assert registry.recover(tmp_path) == ["m"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["default.json", "m"]
     assert registry.default_name(tmp_path) == "m"
+
+
+def test_a_model_whose_export_fails_its_check_is_saved_without_one_and_runs_through_keras(tmp_path, trained,
+                                                                                          monkeypatch) -> None:
+    from core.models import inference
+
+    monkeypatch.setattr(inference, "TOLERANCE", -1.0)  # no export can pass: the check refuses it
+    info = registry.save_model("unexported", *trained, root=tmp_path)
+    assert not (info.path / "model.onnx").exists()
+    assert info.card.inference["runtime"] == "keras" and "differ from Keras's" in info.card.inference["note"]
+    loaded = registry.load_model("unexported", tmp_path)
+    assert loaded.network.runtime == "keras" and "has no inference export" in loaded.note
+    x = np.zeros((2, len(trained[1].feature_schema.columns)), np.float32)
+    np.testing.assert_allclose(loaded.network.run([x])[-1], np.asarray(trained[0](x)), atol=1e-6)

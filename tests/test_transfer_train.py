@@ -103,7 +103,7 @@ def test_train_command_builds_a_calibrated_reproducible_model(dataset, tmp_path,
 def test_tag_reasons_are_the_models_own_arithmetic(dataset, tmp_path, monkeypatch):
     """The tags' shares add up to the verdict's margin over the runner-up; only supporting tags are listed."""
     from core.features import musicnn
-    from core.models.tag_evidence import explaining_model, explains_with_tags, tag_reasons, tag_shares
+    from core.models.tag_evidence import LinearHead, explaining_model, explains_with_tags, tag_reasons, tag_shares
 
     monkeypatch.setenv("CPUNK_MODELS_DIR", str(tmp_path / "models"))
     assert main(["train", str(dataset / "lossy"), "--architecture", "musicnn_linear", "--backbones", "msd_vgg",
@@ -119,11 +119,12 @@ def test_tag_reasons_are_the_models_own_arithmetic(dataset, tmp_path, monkeypatc
     classes = meta.classes
     order = np.argsort(-probs.mean(axis=0))
     genre, runner_up = classes[order[0]], classes[order[1]]
-    shares, _ = tag_shares(loaded.model, meta, logits, genre, runner_up)
+    head = LinearHead.of(loaded.model)
+    shares, _ = tag_shares(head, meta, logits, genre, runner_up)
     bias = loaded.model.get_layer("linear_head").get_layer("genre").get_weights()[1]
     margin = np.mean(np.log(probs[:, order[0]]) - np.log(probs[:, order[1]]))
     assert shares.sum() + bias[order[0]] - bias[order[1]] == pytest.approx(margin, abs=1e-3)
-    reasons = tag_reasons(loaded.model, meta, logits, genre, runner_up, k=5)
+    reasons = tag_reasons(head, meta, logits, genre, runner_up, k=5)
     assert reasons and all(r.share > 0 for r in reasons)
     assert [r.share for r in reasons] == sorted((r.share for r in reasons), reverse=True)
     assert {r.tag for r in reasons} <= set(musicnn.tag_names("msd_vgg"))

@@ -347,6 +347,12 @@ def model_facts(card: ModelCard) -> list[tuple[str, str]]:
     accuracy = epochs[best - 1].get("val_accuracy") if 0 < best <= len(epochs) else None
     if isinstance(accuracy, float):
         facts.append(("Validation accuracy (training)", f"{accuracy:.1%} at epoch {best}"))
+    runs = card.inference or {}
+    if runs.get("runtime") == "onnxruntime":
+        facts.append(("Runs on", f"its inference export (ONNX Runtime), whose probabilities equal the Keras "
+                                 f"network's within {runs['max_abs_diff_probabilities']:.0e}"))
+    else:
+        facts.append(("Runs on", runs.get("note", "Keras: it has no inference export, so it is slower to load")))
     return facts
 
 

@@ -19,12 +19,15 @@ import time
 import zipfile
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from core.keras_env import keras
 from core.models import registry
 from core.models.model_card import ModelCard
+
+if TYPE_CHECKING:
+    from core.keras_env import keras
 
 ROOT = Path(tempfile.gettempdir()) / "classically-punk-sessions"
 MAX_AGE_S = 24 * 3600

@@ -33,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
     manifest = args.manifest or storage.child(args.folder, "MANIFEST.tsv")
     try:
         model = load_model(args.model)
+        if model.note:
+            print(f"note: {model.note}", file=sys.stderr)
         total = len(read_manifest(manifest))
         with tqdm(total=total, unit="song", file=sys.stderr) as bar:
             report = evaluate_audio(args.folder, manifest, model, progress=lambda _: bar.update(1))

@@ -94,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
     except RegistryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if model.note:
+        print(f"note: {model.note}", file=sys.stderr)
     problem = _check(args)
     if problem:
         print(f"error: {problem}", file=sys.stderr)

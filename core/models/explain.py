@@ -18,13 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.models.builders import predict_proba
 from core.models.model_card import FeatureStats
 from core.models.model_inputs import INPUT_NAMES, input_kinds
 from core.models.tag_evidence import TagReason, explains_with_tags, tag_reasons
+
+if TYPE_CHECKING:
+    from core.models.inference import Network
+
+ROWS_PER_CALL = 4096  # occlusion's copies of the rows go through the network in calls of this many rows
 
 
 @dataclass(frozen=True)
@@ -52,9 +57,17 @@ class Explanation:
     tags: list[TagReason] = field(default_factory=list)  # for tag models: the tags behind the verdict
 
 
-def occlusion(model, rows: np.ndarray, columns: list[str], genre_index: int, feature_stats: FeatureStats | None,
-              k: int = 6) -> Explanation:
-    """Occlusion reasons for a feature model judging ``rows`` (the track's verdict is their mean)."""
+def probabilities(network: Network, x: np.ndarray) -> np.ndarray:
+    """The genre probabilities (float64) of a feature model's ``network`` for the rows of ``x``."""
+    x = np.asarray(x, dtype=np.float32)
+    return np.concatenate([np.asarray(network.run([x[i:i + ROWS_PER_CALL]])[-1], dtype=np.float64)
+                           for i in range(0, len(x), ROWS_PER_CALL)])
+
+
+def occlusion(network: Network, rows: np.ndarray, columns: list[str], genre_index: int,
+              feature_stats: FeatureStats | None, k: int = 6) -> Explanation:
+    """Occlusion reasons for a feature model (its runnable ``network``) judging ``rows`` (the track's verdict
+    is their mean)."""
     genres = feature_stats.genres if feature_stats else {}
     if not genres or any(c not in stats for stats in genres.values() for c in columns):
         return Explanation(False, "This model has no genre statistics saved with it, so the effect of each "
@@ -63,7 +76,7 @@ def occlusion(model, rows: np.ndarray, columns: list[str], genre_index: int, fea
     n, width = rows.shape
     batch = np.repeat(rows[None, :, :], width + 1, axis=0)  # copy 0: as is; copy j+1: feature j neutral
     batch[np.arange(1, width + 1), :, np.arange(width)] = neutral[:, None]
-    probs = predict_proba(model, batch.reshape(-1, width))[:, genre_index].reshape(width + 1, n).mean(axis=1)
+    probs = probabilities(network, batch.reshape(-1, width))[:, genre_index].reshape(width + 1, n).mean(axis=1)
     reasons = [Reason(c, float(rows[:, j].mean()), float(neutral[j]), float(probs[0]), float(probs[j + 1]))
                for j, c in enumerate(columns)]
     supporting = sorted((r for r in reasons if r.effect > 1e-4), key=lambda r: -r.effect)[:k]
@@ -75,16 +88,18 @@ def occlusion(model, rows: np.ndarray, columns: list[str], genre_index: int, fea
 def _features(result, model, k: int) -> Explanation:
     rows = (result.features.to_numpy()[None, :] if result.level == "track" or not len(result.segment_features)
             else result.segment_features)
-    return occlusion(model.model, np.asarray(rows, np.float64), list(result.features.index),
+    return occlusion(model.network, np.asarray(rows, np.float64), list(result.features.index),
                      result.classes.index(result.genre), result.feature_stats, k)
 
 
 def _tags(result, model, k: int) -> Explanation | None:
     """A tag model's reasons (None for other musicnn models: they get the general answer)."""
-    if not explains_with_tags(model.info.card) or result.segment_tag_logits is None or len(result.classes) < 2:
+    head = model.network.head
+    if head is None or not explains_with_tags(model.info.card) or result.segment_tag_logits is None \
+            or len(result.classes) < 2:
         return None
     (genre, _), (runner_up, _) = result.top(2)
-    reasons = tag_reasons(model.model, model.info.card, result.segment_tag_logits[result.verdict_windows], genre,
+    reasons = tag_reasons(head, model.info.card, result.segment_tag_logits[result.verdict_windows], genre,
                           runner_up, k)
     return Explanation(True, "This model reads the 50 tags a network trained on ~200,000 real songs hears in each "
                              "window, through a linear layer; these tags account for most of the lead of the "

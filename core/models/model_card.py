@@ -161,6 +161,8 @@ class ModelCard:
     (empty when no command can yet; ``notes`` then says so). ``reliability``: one entry per honesty
     module (calibration, "not music", novelty, neighbours), each written by that module's ``to_dict``.
     ``realworld``: the last real-world check (:func:`core.models.evaluate_audio.evaluate_audio`).
+    ``inference``: written by the registry's save: the inference export (``model.onnx``) and how it was
+    checked against the Keras network, or why the model has none (:mod:`core.models.inference`).
     """
 
     name: str
@@ -181,6 +183,7 @@ class ModelCard:
     realworld: dict[str, Any] | None = None
     reliability: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
+    inference: dict[str, Any] | None = None  # the inference export and its check (core.models.inference), or why none
     format: int = CARD_FORMAT
 
     def to_json(self) -> dict[str, Any]:

@@ -8,8 +8,8 @@ A model's card names its inputs in order under ``inputs``:
 
 Every input is cut at the same segment starts as the feature slices, so the segments of a
 multi-input model (an ensemble) line up and a track's verdict is the mean of its segments. The
-network runs over the segments in batches of :data:`BATCH` (bounded memory for long recordings,
-and a verdict of the first part after the first batch).
+network (:class:`core.models.inference.Network`: the export or Keras) runs over the segments in batches of
+:data:`BATCH` (bounded memory for long recordings, and a verdict of the first part after the first batch).
 """
 
 from __future__ import annotations
@@ -22,15 +22,16 @@ import numpy as np
 from core.features import musicnn
 from core.features.extract import Extraction, Signals
 from core.features.spectrograms import frames_of, patches_at
-from core.keras_env import keras
 
 if TYPE_CHECKING:
+    from core.keras_env import keras
+    from core.models.inference import Network
     from core.models.model_card import ModelCard
 
 INPUT_KINDS = ("features", "log_mel", "musicnn")
 INPUT_NAMES = {"features": "audio features", "log_mel": "mel spectrogram", "musicnn": "musicnn patches (pre-trained tagger)"}
 FEATURE_KINDS = frozenset({"features", "log_mel"})  # inputs made from the feature signals
-BATCH = 16  # segments per network call: the VGG's activations of 16 patches take ~150 MB
+BATCH = 8  # segments per network call: bounded activations (bench/lean.py measured 8 against 4, 16 and 32)
 
 BatchDone = Callable[[int, np.ndarray], None]  # (segments done, their probabilities so far)
 
@@ -64,7 +65,7 @@ def segment_input(kind: str, starts: np.ndarray, sr: int, *, signals: Signals | 
     raise ValueError(f"Unknown model input {kind!r}; known: {', '.join(INPUT_KINDS)}.")
 
 
-def predict_segments(model: keras.Model, card: ModelCard, inputs: list[np.ndarray], *, track_row: np.ndarray | None = None,
+def predict_segments(model: Network, card: ModelCard, inputs: list[np.ndarray], *, track_row: np.ndarray | None = None,
                      batch_done: BatchDone | None = None, side: list[np.ndarray] | None = None
                      ) -> tuple[np.ndarray, np.ndarray]:
     """(segment probabilities, track probabilities) of ``model`` for one recording.
@@ -73,7 +74,7 @@ def predict_segments(model: keras.Model, card: ModelCard, inputs: list[np.ndarra
     A track-level feature model judges ``track_row`` (the whole-track row); every other model
     judges the segments and the track's verdict is their mean. The network runs in batches of
     :data:`BATCH` segments; ``batch_done`` hears after each batch. A network with two outputs (what it
-    read, then the probabilities: :func:`core.models.tag_evidence.explaining_model`) puts the first into ``side``.
+    read, then the probabilities: a tag-reading model) puts the first into ``side``.
     """
     if input_kinds(card) == ("features",) and card.level == "track" and track_row is not None:
         probs = _batched(model, [np.vstack([track_row[None, :], inputs[0]]).astype(np.float32)], None)
@@ -82,19 +83,15 @@ def predict_segments(model: keras.Model, card: ModelCard, inputs: list[np.ndarra
     return probs, probs.mean(axis=0)
 
 
-def _batched(model: keras.Model, inputs: list[np.ndarray], batch_done: BatchDone | None,
+def _batched(model: Network, inputs: list[np.ndarray], batch_done: BatchDone | None,
              side: list[np.ndarray] | None = None) -> np.ndarray:
     n = len(inputs[0])
     out = []
     for start in range(0, n, BATCH):
-        batch = [x[start:start + BATCH] for x in inputs]
-        # one compiled call per batch: 2-3x faster than eager for the CNNs
-        found = model.predict_on_batch(batch[0] if len(batch) == 1 else batch)
-        if isinstance(found, (list, tuple)):
-            if side is not None:
-                side.append(np.asarray(found[0], dtype=np.float32))
-            found = found[-1]
-        out.append(np.asarray(found, dtype=np.float64))
+        found = model.run([x[start:start + BATCH] for x in inputs])
+        if len(found) > 1 and side is not None:
+            side.append(np.asarray(found[0], dtype=np.float32))
+        out.append(np.asarray(found[-1], dtype=np.float64))
         if batch_done is not None:
             batch_done(min(start + BATCH, n), np.concatenate(out))
     return np.concatenate(out)
@@ -103,6 +100,8 @@ def _batched(model: keras.Model, inputs: list[np.ndarray], batch_done: BatchDone
 def ensemble_model(members: list[tuple[str, keras.Model]], name: str = "ensemble") -> keras.Model:
     """One model averaging the probabilities of ``members`` (input kind, model); members of the same
     kind share an input. Its inputs, in order, are the distinct kinds (store them as ``inputs``)."""
+    from core.keras_env import keras
+
     inputs: dict[str, keras.KerasTensor] = {}
     for kind, member in members:
         if kind not in INPUT_KINDS:

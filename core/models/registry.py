@@ -6,7 +6,9 @@ either the old state or the new one, never a half-written model or a broken defa
 puts back a model whose overwrite was killed between its renames (at start-up and before each save:
 reading the registry never changes it). Models load
 with ``safe_mode=True`` (no arbitrary code) and are refused when their feature schema is not the
-one the running extractor produces.
+one the running extractor produces. A saved model also gets its inference export (``model.onnx``, checked
+against the Keras network: :mod:`core.models.inference`), which :func:`load_model` runs without TensorFlow;
+the Keras network loads only when asked for (:attr:`LoadedModel.model`: training, evaluation).
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ import shutil
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.atomic import remove_temporaries, temporary_dir, write_json
 from core.features.schema import FeatureSchema, get_schema
-from core.keras_env import keras
+from core.models import inference
 from core.models.model_card import CardError, ModelCard
+
+if TYPE_CHECKING:
+    from core.keras_env import keras
 
 MODELS_ENV = "CPUNK_MODELS_DIR"
 MODEL_FILE = "model.keras"
@@ -81,15 +86,34 @@ class ModelInfo:
 
 @dataclass
 class LoadedModel:
-    """A loaded Keras model with its description and feature schema."""
+    """A loaded model: its description, feature schema and runnable network (the export, or Keras)."""
 
-    model: keras.Model
     info: ModelInfo
     schema: FeatureSchema
+    network: inference.Network
+    keras_model: keras.Model | None = field(default=None, repr=False)
+
+    @classmethod
+    def of_keras(cls, model: keras.Model, info: ModelInfo, schema: FeatureSchema) -> LoadedModel:
+        """A model held in memory (not loaded from the registry), run through Keras."""
+        return cls(info, schema, inference.KerasNetwork(model, info.card), model)
+
+    @property
+    def model(self) -> keras.Model:
+        """The Keras network (loaded on first use, with TensorFlow: training and evaluation need it)."""
+        if self.keras_model is None:
+            self.keras_model = (self.network.model if isinstance(self.network, inference.KerasNetwork)
+                                else _load_keras(self.info))
+        return self.keras_model
 
     @property
     def name(self) -> str:
         return self.info.name
+
+    @property
+    def note(self) -> str:
+        """Why the model runs through Keras (a sentence), or "" when it runs on its export."""
+        return f"Model {self.name!r} {self.network.note}." if self.network.note else ""
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -184,12 +208,21 @@ def load_model(name: str | None = None, root: str | os.PathLike | None = None) -
     info = model_info(name, root)
     schema = check_schema(info)
     try:
-        model = keras.models.load_model(info.path / MODEL_FILE, safe_mode=True, compile=False)
+        network = inference.load_network(info.path, MODEL_FILE, info.card)
+    except Exception as exc:  # the runtimes raise many types for a damaged file
+        raise RegistryError(
+            f"Model {name!r} could not be loaded: its {inference.EXPORT_FILE} or {MODEL_FILE} is damaged "
+            f"({type(exc).__name__}). Retrain or re-save the model.") from exc
+    return LoadedModel(info, schema, network)
+
+
+def _load_keras(info: ModelInfo) -> keras.Model:
+    try:
+        return inference.load_keras(info.path / MODEL_FILE)
     except Exception as exc:  # Keras raises many types for a damaged file
         raise RegistryError(
-            f"Model {name!r} could not be loaded: its {MODEL_FILE} is missing or is not a valid Keras model file "
+            f"Model {info.name!r} could not be loaded: its {MODEL_FILE} is missing or is not a valid Keras model file "
             f"({type(exc).__name__}). Retrain or re-save the model.") from exc
-    return LoadedModel(model, info, schema)
 
 
 def _inference_copy(model: keras.Model) -> keras.Model:
@@ -201,10 +234,18 @@ def _inference_copy(model: keras.Model) -> keras.Model:
 
 def save_model(name: str, model: keras.Model, card: ModelCard, root: str | os.PathLike | None = None,
                *, overwrite: bool = False) -> ModelInfo:
-    """Write ``model`` and its ``card`` as model ``name`` atomically (temp folder, then rename); the one
-    writer of ``model.json``."""
+    """Write ``model``, its inference export and its ``card`` as model ``name`` atomically (temp folder, then
+    rename); the one writer of ``model.json``. The card's ``inference`` records the export's check against
+    Keras, or why the model has no export (it then runs through Keras)."""
     card = replace(card, name=name)
-    final = _save(_root(root) / check_name(name), model, card.to_json(), overwrite)
+    files: dict[str, bytes] = {}
+    try:
+        made = inference.export(model, card)
+        files[inference.EXPORT_FILE] = made.data
+        card = replace(card, inference=made.record)
+    except inference.ExportError as exc:
+        card = replace(card, inference=inference.not_exported(str(exc)))
+    final = _save(_root(root) / check_name(name), model, card.to_json(), overwrite, files)
     return ModelInfo(name, final, card)
 
 
@@ -225,7 +266,8 @@ def save_backbone(folder: Path, model: keras.Model, description: dict[str, Any])
     _save(folder, model, description, overwrite=True)
 
 
-def _save(final: Path, model: keras.Model, description: dict[str, Any], overwrite: bool) -> Path:
+def _save(final: Path, model: keras.Model, description: dict[str, Any], overwrite: bool,
+          files: dict[str, bytes] | None = None) -> Path:
     base, name = final.parent, final.name
     recover(base)
     if final.exists() and not overwrite:
@@ -233,6 +275,8 @@ def _save(final: Path, model: keras.Model, description: dict[str, Any], overwrit
     base.mkdir(parents=True, exist_ok=True)
     with temporary_dir(final) as tmp:
         _inference_copy(model).save(tmp / MODEL_FILE)
+        for file, data in (files or {}).items():
+            (tmp / file).write_bytes(data)
         write_json(tmp / META_FILE, description)
         if final.exists():
             old = base / f".old-{name}-{uuid.uuid4().hex[:8]}"

@@ -10,6 +10,7 @@ shares, so no listed reason argues against the verdict.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -55,25 +56,46 @@ def explaining_model(model: Any) -> Any:
     return keras.Model(inputs, [features, model.get_layer(HEAD_LAYER)(features)], name="explained")
 
 
-def tag_shares(model: Any, card: ModelCard, window_logits: np.ndarray, genre: str, runner_up: str
+@dataclass(frozen=True)
+class LinearHead:
+    """The linear layer of a tag-reading model: per-tag standardisation and the (tags, genres) kernel."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    kernel: np.ndarray
+
+    @classmethod
+    def of(cls, model: Any) -> LinearHead:
+        """The head of a Keras tag-reading model (its ``linear_head`` layer)."""
+        head = model.get_layer(HEAD_LAYER)
+        scale = head.get_layer("scale")
+        return cls(np.asarray(scale.mean, dtype=np.float64).reshape(-1),
+                   np.sqrt(np.asarray(scale.variance, dtype=np.float64).reshape(-1)),
+                   np.asarray(head.get_layer("genre").get_weights()[0], dtype=np.float64))
+
+    def to_json(self) -> str:
+        return json.dumps({"mean": self.mean.tolist(), "std": self.std.tolist(), "kernel": self.kernel.tolist()})
+
+    @classmethod
+    def from_json(cls, text: str) -> LinearHead:
+        d = json.loads(text)
+        return cls(*(np.asarray(d[k], dtype=np.float64) for k in ("mean", "std", "kernel")))
+
+
+def tag_shares(head: LinearHead, card: ModelCard, window_logits: np.ndarray, genre: str, runner_up: str
                ) -> tuple[np.ndarray, np.ndarray]:
     """(every tag's share of the mean logit margin of ``genre`` over ``runner_up``, the windows'
     standardised tag values); the shares plus the bias difference add up to the margin exactly."""
-    head = model.get_layer(HEAD_LAYER)
-    scale = head.get_layer("scale")
-    mean = np.asarray(scale.mean, dtype=np.float64).reshape(-1)
-    std = np.sqrt(np.asarray(scale.variance, dtype=np.float64).reshape(-1))
-    kernel = np.asarray(head.get_layer("genre").get_weights()[0], dtype=np.float64)  # (tags, genres)
     classes = list(card.classes)
     g, r = classes.index(genre), classes.index(runner_up)
-    z = (np.asarray(window_logits, dtype=np.float64) - mean) / np.where(std > 0, std, 1.0)
-    return (z * (kernel[:, g] - kernel[:, r])).mean(axis=0), z
+    z = (np.asarray(window_logits, dtype=np.float64) - head.mean) / np.where(head.std > 0, head.std, 1.0)
+    return (z * (head.kernel[:, g] - head.kernel[:, r])).mean(axis=0), z
 
 
-def tag_reasons(model: Any, card: ModelCard, window_logits: np.ndarray, genre: str, runner_up: str,
+def tag_reasons(head: LinearHead, card: ModelCard, window_logits: np.ndarray, genre: str, runner_up: str,
                 k: int = 6) -> list[TagReason]:
     """The ``k`` tags with the largest positive share of the margin of ``genre`` over ``runner_up``."""
-    shares, z = tag_shares(model, card, window_logits, genre, runner_up)
+    shares, z = tag_shares(head, card, window_logits, genre, runner_up)
     probability = (1 / (1 + np.exp(-np.asarray(window_logits, dtype=np.float64)))).mean(axis=0)
     names = tag_names(card)
     order = [j for j in np.argsort(-shares) if shares[j] > 0][:k]
