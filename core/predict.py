@@ -44,7 +44,6 @@ from core.models.model_inputs import input_kinds, needs_features, predict_segmen
 from core.models.music_detector import music_detector
 from core.models.neighbours import Novelty
 from core.models.registry import LoadedModel
-from core.models.tag_evidence import explaining_model, explains_with_tags
 from core.verdict import PAIR, SURE, Verdict, verdict
 
 # Segments side by side (hop = their length, 3 s): the models' track accuracy was measured so, and
@@ -260,22 +259,14 @@ def _window_rows(audio: Audio, schema: FeatureSchema, starts: np.ndarray, segmen
                   slice_seconds=segment_seconds)
 
 
-_EXPLAINING: "weakref.WeakKeyDictionary[object, object]" = weakref.WeakKeyDictionary()
 _HONESTY: "weakref.WeakKeyDictionary[object, Honesty]" = weakref.WeakKeyDictionary()
 
 
 def _honesty(model: LoadedModel) -> Honesty:
     """The model card's calibration and training-song index, read once per loaded model."""
-    if model.model not in _HONESTY:
-        _HONESTY[model.model] = Honesty.of(model.info.card.reliability)
-    return _HONESTY[model.model]
-
-
-def _explaining(model: object) -> object:
-    """The two-output copy of a tag model (built once per loaded model; it shares the weights)."""
-    if model not in _EXPLAINING:
-        _EXPLAINING[model] = explaining_model(model)
-    return _EXPLAINING[model]
+    if model.network not in _HONESTY:
+        _HONESTY[model.network] = Honesty.of(model.info.card.reliability)
+    return _HONESTY[model.network]
 
 
 def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit = AnalysisLimit(),
@@ -330,9 +321,8 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
     report("listening", 0, len(starts))
     network_start = time.perf_counter()
     side: list[np.ndarray] = []
-    network = _explaining(model.model) if explains_with_tags(card) else model.model
     segment_probs, track = _timed(
-        stages, "network", predict_segments, network, card, inputs,
+        stages, "network", predict_segments, model.network, card, inputs,
         track_row=None if extraction is None else extraction.track,
         batch_done=lambda done, probs: report("listening", done, len(starts), probs), side=side)
     report("finishing", len(starts), len(starts), segment_probs)

@@ -24,7 +24,7 @@ from core.audio import AnalysisLimit
 from core.data.dataset import init_worker, manifest_files, pool_context
 from core.data.metadata import AUDIO_EXTENSIONS
 from core.failures import failure_message
-from core.keras_env import set_threads
+from core.models.inference import set_threads
 from core.models.registry import LoadedModel, load_model
 from core.predict import Classification, classify
 

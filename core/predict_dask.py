@@ -41,7 +41,7 @@ from core.data.dask_engine import WorkersLostError, connect
 from core.data.dataset import PartWriter
 from core.data.metadata import DatasetError
 from core.data.store import done_keys, open_folder, read_errors, read_parts
-from core.keras_env import set_threads
+from core.models.inference import set_threads
 from core.models.registry import LoadedModel, RegistryError, load_model
 from core.predict_batch import WORKER_DIED, failed_row, file_row, summary_columns
 
@@ -72,7 +72,7 @@ def file_key(path: str) -> str:
 
 @lru_cache(maxsize=1)
 def _worker_model(name: str, root: str, expected: str) -> LoadedModel:
-    """Worker side: the model, loaded on the first task and kept (one TensorFlow thread: a worker is one core)."""
+    """Worker side: the model, loaded on the first task and kept (one thread: a worker is one core)."""
     set_threads(1)
     model = load_model(name, root)
     if fingerprint(model) != expected:
