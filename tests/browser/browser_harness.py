@@ -95,6 +95,18 @@ class StreamlitServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
 
+    def maps(self, fragment: str) -> bool:
+        """Whether the server process has a file whose path contains ``fragment`` mapped (``/proc/PID/maps``:
+        what it has loaded, e.g. TensorFlow's libraries, seen from outside the process)."""
+        assert self.process is not None, "start the server first"
+        return fragment in Path(f"/proc/{self.process.pid}/maps").read_text()
+
+    def memory_mb(self) -> dict[str, float]:
+        """The server process's resident memory now (``rss``) and its peak so far (``peak``), in MB."""
+        assert self.process is not None, "start the server first"
+        status = dict(line.split(":", 1) for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines())
+        return {"rss": int(status["VmRSS"].split()[0]) / 1024, "peak": int(status["VmHWM"].split()[0]) / 1024}
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()

@@ -15,7 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from browser_harness import REPO_ROOT, file_uploader, open_page, rerun_after, set_dataset_folder, upload_files, wait_for_app
+from browser_harness import (
+    REPO_ROOT,
+    StreamlitServer,
+    file_uploader,
+    open_page,
+    rerun_after,
+    set_dataset_folder,
+    upload_files,
+    wait_for_app,
+)
 from playwright.sync_api import Page, expect
 from synth_audio import song
 
@@ -113,6 +122,20 @@ def test_one_clip_shows_genre_charts_and_is_fast_when_warm(page, app_url, clip, 
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "classify_latency.json").write_text(json.dumps(numbers, indent=1) + "\n")
     print(f"\nClassify page latency: {numbers}")
+
+
+def test_the_server_classifies_without_loading_tensorflow(page, tmp_path, shot):
+    """A fresh server (Home, Classify, a song to its verdict, reasons and tabs) never maps TensorFlow's libraries:
+    the default model runs on its inference export (seen from outside the process, in /proc/PID/maps)."""
+    with StreamlitServer() as server:
+        open_page(page, server.url, timeout_ms=180_000)
+        open_classify(page, server.url)
+        upload_files(page, UPLOADER, write_wav(tmp_path / "song.wav", song(9.0, seed=5)), timeout_ms=180_000)
+        assert verdict(page) in GENRE_NAMES
+        expect(page.get_by_role("heading", name=f"Why {verdict(page)}?")).to_be_visible()
+        rerun_after(page, page.get_by_role("tab", name="Mel spectrogram").click)
+        shot(page, "no-tensorflow")
+        assert server.maps("onnxruntime") and not server.maps("tensorflow")
 
 
 def test_many_files_give_a_table_and_a_csv(page, app_url, clip, tmp_path, shot):
