@@ -11,6 +11,7 @@ $py -m bench.extract --data "$data" --workers 2       # whole-dataset throughput
 $py -m bench.models speed                             # seed MLP, 120 epochs on ~10k slice rows
 $py -m bench.models classify                          # warm classify of a 30-s clip, per model
 $py -m bench.classify_latency --repeats 5             # Classify page in Chromium, warm and cold
+$py -m bench.lean                                     # Keras vs the inference export: server memory, first upload, 4-min song, core predict
 $py -m bench.explore_render                           # Explore page in Chromium, 10k and 100k rows
 $py -m bench.train_overhead --epochs 30 --repeats 3   # Train page live updates vs CLI
 $py -m bench.pretrained                               # musicnn networks, ms per 3-s patch

@@ -196,7 +196,7 @@ def test_a_visitor_keeps_a_model_for_the_session_only_and_can_download_and_class
     assert card["command"].startswith("python -m core train shared.parquet ") and str(server["shared"]) not in card["command"]
     assert card["level"] == "track"
     with zipfile.ZipFile(io.BytesIO(session_models.archive(session_models_info(at, "mine")))) as zf:
-        assert sorted(zf.namelist()) == ["mine/model.json", "mine/model.keras"]
+        assert sorted(zf.namelist()) == ["mine/model.json", "mine/model.keras", "mine/model.onnx"]
     at.switch_page("app_pages/classify.py").run()
     picker = at.selectbox(key="classify_model")
     assert picker.options[0] == "yours: mine" and picker.value == "clips100-seed-mlp"  # never the default

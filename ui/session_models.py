@@ -3,7 +3,7 @@
 Each session gets its own small registry folder under the system temp folder (an unguessable name
 kept in ``st.session_state``), so :mod:`core.models.registry` saves and loads them as usual; the Classify
 page lists them next to the shared models. A model downloads as a zip of ``model.keras`` and its
-card ``model.json`` (the registry layout: unzip it into ``models/`` to use it elsewhere). Folders of
+card ``model.json`` and its inference export ``model.onnx`` (the registry layout: unzip it into ``models/`` to use it elsewhere). Folders of
 sessions older than a day are removed when a new session keeps its first model. A session holds at most
 :attr:`core.modes.Limits.session_models` models: keeping one more removes the oldest, and the Train page says so.
 """
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from core.models import registry
+from core.models.inference import EXPORT_FILE
 from core.models.model_card import ModelCard
 
 if TYPE_CHECKING:
@@ -63,9 +64,10 @@ def keep(name: str, model: keras.Model, card: ModelCard, limit: int) -> tuple[re
 
 
 def archive(info: registry.ModelInfo) -> bytes:
-    """The model as a zip: ``<name>/model.keras`` and ``<name>/model.json``."""
+    """The model as a zip: ``<name>/model.keras``, ``<name>/model.json`` and its inference export when it has one."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for file in (registry.MODEL_FILE, registry.META_FILE):
-            zf.write(info.path / file, f"{info.name}/{file}")
+        for file in (registry.MODEL_FILE, registry.META_FILE, EXPORT_FILE):
+            if (info.path / file).is_file():
+                zf.write(info.path / file, f"{info.name}/{file}")
     return buffer.getvalue()
