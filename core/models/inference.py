@@ -197,14 +197,14 @@ def export(model: Any, card: ModelCard) -> Export:
 
     from core.keras_env import keras, tf
 
-    network = inference_model(model, card)
-    inputs = [keras.Input(shape=t.shape[1:], name=f"input_{i}") for i, t in enumerate(network.inputs)]
-    # a functional copy (the converter cannot read a Sequential model's outputs), sharing the layers
-    functional = keras.Model(inputs, network(inputs if len(inputs) > 1 else inputs[0]))
-    signature = [tf.TensorSpec((None, *t.shape[1:]), tf.float32, name=t.name) for t in inputs]
-    try:
+    try:  # the converter (and a model it cannot read) raises many types
+        network = inference_model(model, card)
+        inputs = [keras.Input(shape=t.shape[1:], name=f"input_{i}") for i, t in enumerate(network.inputs)]
+        # a functional copy (the converter cannot read a Sequential model's outputs), sharing the layers
+        functional = keras.Model(inputs, network(inputs if len(inputs) > 1 else inputs[0]))
+        signature = [tf.TensorSpec((None, *t.shape[1:]), tf.float32, name=t.name) for t in inputs]
         proto, _ = tf2onnx.convert.from_keras(functional, input_signature=signature, opset=OPSET)
-    except Exception as exc:  # the converter raises many types for an op it cannot convert
+    except Exception as exc:
         raise ExportError(f"the ONNX converter failed ({type(exc).__name__}: {str(exc)[:200]})") from exc
     if explains_with_tags(card):
         onnx.helper.set_model_props(proto, {HEAD_KEY: LinearHead.of(model).to_json()})
