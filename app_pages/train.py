@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import re
 
 import streamlit as st
 
@@ -25,6 +26,8 @@ from ui.train_jobs import current_job, forget_job, heartbeat, start_job
 POLL_S = 1.0  # live curves refresh: a fragment rerun reads the job snapshot (bench/train_overhead.py: 0.5 s cost >10%)
 BATCH_SIZES = [16, 32, 64, 128, 256, 512]
 PROTOCOL_NAMES = {"seed": "seed: random rows (the seed's way)", "track": "track: held-out songs (honest)"}
+FORM_KEYS = re.compile(r"train_(source|path|level|protocol|genres|architecture|epochs|batch|seed|\w+_lr|\w+_dropout)")
+FORM_KEPT = "train_form_kept"  # the form's values while a run hides it
 SAVED = "train_saved"  # (job id, model name, made default, session models removed) of the last save
 
 st.title("Train a model")
@@ -34,6 +37,18 @@ st.caption("Pick a feature table and a model, press Train and watch it learn. Tr
 rules = policy()
 job = current_job()
 busy = job is not None and job.status == RUNNING
+
+
+def keep_form_values() -> None:
+    """Keep the settings form's values while the run hides it (Streamlit forgets the values of widgets that its
+    runs, fragment runs included, do not draw): copied once here, given back by :func:`restore_form_values`."""
+    st.session_state.setdefault(FORM_KEPT, {k: v for k, v in st.session_state.items() if FORM_KEYS.fullmatch(str(k))})
+
+
+def restore_form_values() -> None:
+    """The form's values as they were when the run started (see :func:`keep_form_values`)."""
+    for key, value in st.session_state.pop(FORM_KEPT, {}).items():
+        st.session_state[key] = value
 
 
 def run_settings(job: Job) -> None:
@@ -69,16 +84,19 @@ def live(job: Job, watching: bool) -> None:
     b.metric("Time left", views.duration(snap.eta_s) if snap.status == RUNNING else "done")
     c.metric("Validation accuracy", f"{last.val_accuracy:.1%}" if last and last.val_accuracy is not None else "–")
     d.metric("Best epoch" if snap.status != RUNNING else "Best epoch so far", best or "–")
-    st.plotly_chart(views.curves(snap.epochs, snap.total_epochs, best), key="train_curves")
+    for column, metric in zip(st.columns(2), views.METRICS):
+        column.altair_chart(views.curve(snap.epochs, snap.total_epochs, metric, best), width="stretch")
 
 
 if busy:  # the live run comes first; the settings form returns when the run has ended
+    keep_form_values()
     st.subheader("Training")
     run_settings(job)
     st.fragment(run_every=POLL_S)(live)(job, True)
     st.stop()
 
 # 1 · Data ------------------------------------------------------------------------------------------
+restore_form_values()
 st.subheader("1 · Data")
 path, source = choose_table("train")
 table, _ = read_table(path, "trained on")

@@ -33,7 +33,7 @@ from pathlib import Path
 from core.atomic import write_json
 from core.data.store import read_features
 from core.jobs import JobRegistry, TrainProcess
-from ui.train_views import curves
+from ui.train_views import METRICS, curve
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -60,7 +60,8 @@ def run_job(args: list[str], epochs: int, poll_s: float, collect: bool) -> tuple
     job = jobs.start(TrainProcess(args), epochs, owner="bench")
     while not job.wait(poll_s):
         snap = job.snapshot()
-        curves(snap.epochs, snap.total_epochs).to_json()
+        for metric in METRICS:
+            curve(snap.epochs, snap.total_epochs, metric).to_json()
         if collect:
             gc.collect()
         draws += 1

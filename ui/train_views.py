@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import altair as alt
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from core.display import genre_name
 from core.models.evaluate import SEED_REPORTED
@@ -17,26 +17,36 @@ from ui.mode import source_label
 TRAIN_COLOR, VALID_COLOR = "#ff3d7f", "#4c9bff"
 
 
-def curves(epochs: Sequence[EpochReport], total: int, best_epoch: int | None = None) -> go.Figure:
-    """Loss and accuracy per epoch, training and validation side by side; the x axis spans the whole run."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.08)
-    x = [e.epoch for e in epochs]
-    for col, (train_key, val_key) in enumerate((("loss", "val_loss"), ("accuracy", "val_accuracy")), start=1):
-        for key, name, color in ((train_key, "training", TRAIN_COLOR), (val_key, "validation", VALID_COLOR)):
-            y = [getattr(e, key) for e in epochs]
-            if any(v is not None for v in y):
-                fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines", line=dict(color=color, width=2),
-                                         legendgroup=name, showlegend=col == 1,
-                                         hovertemplate=f"epoch %{{x}}<br>{name} {train_key} %{{y:.3f}}<extra></extra>"),
-                              row=1, col=col)
+METRICS = ("loss", "accuracy")  # the two live panels, side by side
+
+
+def curve(epochs: Sequence[EpochReport], total: int, metric: str, best_epoch: int | None = None) -> alt.LayerChart:
+    """``metric`` ("loss" or "accuracy") per epoch, training and validation; the x axis spans the whole run.
+
+    Vega-Lite, not Plotly: Streamlit names a Plotly chart by its content, so each new epoch mounted a new chart
+    and on a busy machine the curves fell behind the progress line; this one is updated in place. Its
+    description (the chart's accessible name) says how many epochs it draws."""
+    keys = {"loss": ("loss", "val_loss"), "accuracy": ("accuracy", "val_accuracy")}[metric]
+    rows = [{"epoch": e.epoch, "split": split, "value": getattr(e, key)} for e in epochs
+            for split, key in zip(("training", "validation"), keys) if getattr(e, key) is not None]
+    data = pd.DataFrame(rows, columns=["epoch", "split", "value"])
     shown = min(total, max(10, 2 * len(epochs)))  # the axis grows with the run, so early epochs are readable
-    fig.update_xaxes(title="epoch", range=[0.5, max(shown, 2) + 0.5])
-    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
-    fig.update_yaxes(rangemode="tozero", row=1, col=1)
+    x = alt.X("epoch:Q", title="epoch", scale=alt.Scale(domain=[0.5, max(shown, 2) + 0.5], nice=False),
+              axis=alt.Axis(format="d", tickMinStep=1))
+    y = alt.Y("value:Q", title=metric, scale=alt.Scale(domain=[0, 1.02]) if metric == "accuracy" else alt.Scale(zero=True))
+    color = alt.Color("split:N", scale=alt.Scale(domain=["training", "validation"], range=[TRAIN_COLOR, VALID_COLOR]),
+                      legend=alt.Legend(title=None, orient="top"))
+    layers: list[alt.Chart] = [alt.Chart(data).mark_line(strokeWidth=2, clip=True).encode(
+        x, y, color, tooltip=["epoch:Q", "split:N", alt.Tooltip("value:Q", format=".3f", title=metric)])]
     if best_epoch:
-        fig.add_vline(x=best_epoch, line=dict(color="#ffd84d", dash="dot"), annotation_text="kept",
-                      annotation_position="top left")
-    return style(fig, height=380)
+        kept = pd.DataFrame({"epoch": [best_epoch], "label": ["kept"]})
+        layers += [alt.Chart(kept).mark_rule(color="#ffd84d", strokeDash=[3, 3]).encode(x=alt.X("epoch:Q")),
+                   alt.Chart(kept).mark_text(color="#ffd84d", align="left", dx=4, dy=4, baseline="top").encode(
+                       x=alt.X("epoch:Q"), y=alt.value(0), text="label:N")]
+    last = epochs[-1].epoch if epochs else 0
+    return alt.layer(*layers).properties(
+        title=metric.capitalize(), height=320,
+        description=f"{metric.capitalize()} curves of epochs 1 to {last}" if last else f"{metric.capitalize()}: no epoch yet")
 
 
 def confusion(matrix: Sequence[Sequence[int]], classes: Sequence[str], what: str) -> go.Figure:

@@ -38,14 +38,18 @@ def epoch_done(page: Page) -> int:
     return int(re.search(r"Epoch (\d+) of", text).group(1))
 
 
-POINTS_JS = """() => { const line = document.querySelector('[data-testid="stPlotlyChart"] .scatterlayer .trace path.js-line');
-                       return line ? (line.getAttribute('d').match(/[ML]/g) || []).length : 0; }"""
+# [epoch of the progress line, last epoch each curve draws] read in one go (a chart's accessible name says it).
+DRAWN_JS = """() => [(document.body.innerText.match(/Epoch (\\d+) of/) || [0, -1])[1],
+                     ...[...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
+                        .map(c => ((c.getAttribute('aria-label') || '').match(/curves of epochs 1 to (\\d+)/) || [0, -1])[1])]
+                    .map(Number)"""
 
 
-def points(page: Page, more_than: int = 0) -> int:
-    """Points of the training-loss curve drawn in the browser, once more than ``more_than`` are drawn."""
-    page.wait_for_function(f"() => ({POINTS_JS})() > {more_than}", timeout=SLOW)
-    return page.evaluate(POINTS_JS)
+def curves_reach(page: Page, more_than: int) -> int:
+    """Once the progress line is past epoch ``more_than`` and both curves draw up to the epoch it shows, that epoch."""
+    page.wait_for_function(f"() => {{ const [e, ...c] = ({DRAWN_JS})(); return e > {more_than} && c.length == 2 "
+                           "&& c.every(x => x == e); }", timeout=SLOW)
+    return page.evaluate(DRAWN_JS)[0]
 
 
 def set_number(page: Page, label: str, value: int) -> None:
@@ -77,17 +81,16 @@ def test_default_settings_curves_grow_stop_compare_save_and_classify(page, brows
     expect(page.locator('[data-testid="stProgress"]')).to_be_visible(timeout=SLOW)
     assert page.get_by_role("button", name="Stop").is_visible()  # the live run is on top, not below the form
     page.wait_for_function("() => /Epoch [2-9]\\d* of 500/.test(document.body.innerText)", timeout=SLOW)
-    first_epoch, first_points = epoch_done(page), points(page)
-    page.wait_for_function(f"() => (document.body.innerText.match(/Epoch (\\d+) of 500/) || [0, 0])[1] > {first_epoch + 2}",
-                           timeout=SLOW)
-    later_epoch, later_points = epoch_done(page), points(page, more_than=first_points)
-    assert later_epoch > first_epoch and later_points > first_points >= 1
+    first_epoch = curves_reach(page, 1)  # the curves keep up with the progress line (they lagged it by epochs)
+    later_epoch = curves_reach(page, first_epoch + 2)
+    assert later_epoch > first_epoch >= 2
     assert page.get_by_text("Time left").is_visible()
     shot(page, "2-curves-growing")
     page.get_by_role("button", name="Stop").click()
     expect(page.get_by_text(re.compile(r"Stopped after \d+ of 500 epochs \(stopped on request\)"))).to_be_visible(timeout=SLOW)
     wait_for_app(page, SLOW)
     assert epoch_done(page) < 500
+    assert page.get_by_label("Epochs", exact=True).input_value() == "500"  # the form keeps the run's settings
     expect(page.get_by_role("heading", name="3 · Test results")).to_be_visible()
     expect(page.get_by_text("Slice accuracy").first).to_be_visible()
     assert not page.get_by_text("Training failed").count()
