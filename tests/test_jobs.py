@@ -249,13 +249,17 @@ def test_registry_models_are_scored_on_the_same_test_rows(tmp_path, monkeypatch)
                       protocol=result.protocol_card(), metrics=result.metrics_card())
     registry.save_model("slices", result.model, meta)
     registry.save_model("tracks", result.model, replace(meta, level="track"))
-    registry.save_model("two-genres", result.model, replace(meta, classes=("blues", "metal")))
+    registry.save_model("other-set", result.model, replace(meta, classes=("blues", "jazz", "metal")))
+    registry.save_model("no-overlap", result.model, replace(meta, classes=("ambient", "lofi", "punk")))
     entries = {e["name"]: e for e in compare_registry(result.test_rows, "track", result.config)}
     assert entries["slices"]["row_accuracy"] == pytest.approx(result.report.rows["accuracy"])
     assert entries["slices"]["track_accuracy"] == pytest.approx(result.report.tracks["accuracy"])
     assert entries["slices"]["stored_protocol"] == "track" and entries["slices"]["trained_on"] == "synthetic"
     assert entries["tracks"]["skipped"] == "trained on track rows"
-    assert entries["two-genres"]["skipped"] == "does not know classical"
+    # Other genres: scored on the test tracks of the genres both know, or listed with the reason.
+    assert entries["other-set"]["scored_on"] == "the test tracks of the genres it knows (blues, metal)"
+    assert 0 <= entries["other-set"]["track_accuracy"] <= 1 and "row_accuracy" not in entries["other-set"]
+    assert entries["no-overlap"]["skipped"] == "knows none of these genres (it knows ambient, lofi, punk)"
     registry.save_model("cnn", result.model, replace(meta, inputs=("log_mel",)))
     registry.save_model("broken", result.model, meta)
     (tmp_path / "broken" / "model.keras").write_bytes(b"not a keras file")

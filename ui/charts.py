@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import colorsys
+import zlib
+
 import plotly.graph_objects as go
 
 from core.features.schema import GENRES
@@ -13,6 +16,14 @@ GENRE_COLORS: dict[str, str] = dict(zip(GENRES, (
 )))
 
 
+def genre_color(genre: str) -> str:
+    """The genre's colour: GTZAN's ten fixed, any other genre (a model trained on FMA's or a user's own) a bright
+    hue derived from its name, so it is the same on every page and in every run."""
+    if genre in GENRE_COLORS:
+        return GENRE_COLORS[genre]
+    hue = zlib.crc32(genre.encode()) % 360 / 360
+    r, g, b = colorsys.hls_to_rgb(hue, 0.62, 0.75)
+    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
 
 
 def style(fig: go.Figure, height: int = 480, legend: bool = True) -> go.Figure:

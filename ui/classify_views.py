@@ -20,7 +20,7 @@ from core.models.tag_evidence import TagReason
 from core.predict import Classification, Evidence, Progress
 from core.predict_batch import summary_columns
 from core.verdict import NOT_MUSIC, Verdict, verdict
-from ui.charts import GENRE_COLORS, style
+from ui.charts import genre_color, style
 from ui.mode import source_label
 from ui.plain import plain
 
@@ -31,10 +31,6 @@ TIME_AXIS = dict(title="time (s)", ticksuffix=" s", showgrid=False, zeroline=Fal
 # for its own palette and would paint the quietest cells in an accent colour.
 SPECTROGRAM_COLORS = [[i / (len(c) - 1), "#010005" if v == "#000004" else v] for c in [px_colors.sequential.Magma]
                       for i, v in enumerate(c)]
-
-
-def color(genre: str) -> str:
-    return GENRE_COLORS.get(genre, ACCENT)
 
 
 def time_axis(result: Classification) -> dict[str, Any]:
@@ -115,9 +111,9 @@ def _verdict_card(probabilities: np.ndarray, classes: tuple[str, ...], said: Ver
             detail = " · ".join(f"{html.escape(genre_name(g))} <b>{percent(q)}</b>" for g, q in top[:len(said.genres)])
     return (
         f'<div class="cp-verdict{extra_class}" data-genre="{html.escape(genre_name(genre))}" '
-        f'style="border-color:{color(genre)}">'
+        f'style="border-color:{genre_color(genre)}">'
         f'<div class="cp-kicker">{html.escape(so_far)}{kicker}</div>'
-        f'<div class="{css}" style="color:{color(genre)}">{headline}</div>'
+        f'<div class="{css}" style="color:{genre_color(genre)}">{headline}</div>'
         f'<div class="cp-confidence">{detail}</div>{known}</div>'
     )
 
@@ -142,7 +138,7 @@ def probability_bars_html(result: Classification, k: int = 5) -> str:
     """The ``k`` most likely genres as coloured bars (plain HTML: drawn instantly, no chart library)."""
     rows = "".join(
         f'<div class="cp-bar-name">{html.escape(genre_name(g))}</div>'
-        f'<div class="cp-bar-track"><div class="cp-bar" style="width:{100 * p:.1f}%;background:{color(g)}"></div></div>'
+        f'<div class="cp-bar-track"><div class="cp-bar" style="width:{100 * p:.1f}%;background:{genre_color(g)}"></div></div>'
         f'<div class="cp-bar-pct">{percent(p)}</div>'
         for g, p in result.top(k))
     return f'<div class="cp-bars">{rows}</div>'
@@ -160,7 +156,7 @@ def timeline(result: Classification) -> go.Figure:
         i = result.classes.index(genre)
         fig.add_trace(go.Scatter(
             x=x, y=probs[:, i], name=genre_name(genre), stackgroup="genres", mode="lines",
-            line=dict(width=0.5, color=color(genre)), fillcolor=color(genre),
+            line=dict(width=0.5, color=genre_color(genre)), fillcolor=genre_color(genre),
             hovertemplate=f"{genre_name(genre)}: %{{y:.0%}}<extra></extra>"))
     if result.segment_music is not None:  # windows that do not sound like music, greyed out and named
         for start in result.segment_starts[~result.segment_music]:
@@ -227,7 +223,7 @@ def evidence_panel(result: Classification, e: Evidence, title: str) -> dict[str,
     order = [genre, runner_up] + [g for g in result.classes if g not in (genre, runner_up)]
     stats = feature_by_genre(result.feature_stats, e.feature).reindex(order).dropna()
     traces: list[dict[str, Any]] = []
-    for group, tint in ((stats.index[2:], MUTED), ([runner_up], color(runner_up)), ([genre], color(genre))):
+    for group, tint in ((stats.index[2:], MUTED), ([runner_up], genre_color(runner_up)), ([genre], genre_color(genre))):
         part = stats.loc[[g for g in group if g in stats.index]]
         if part.empty:
             continue

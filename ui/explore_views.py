@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from core.data.explore import readable_name
 from core.display import genre_name
 from core.features.schema import FeatureSchema, genre_order
-from ui.charts import GENRE_COLORS, style
+from ui.charts import genre_color, style
 
 HISTOGRAM_BINS = 40
 
@@ -26,7 +26,7 @@ def distribution(df: pd.DataFrame, column: str, kind: str, schema: FeatureSchema
     low, high = float(df[column].min()), float(df[column].max())
     bins = dict(start=low, end=high, size=(high - low) / HISTOGRAM_BINS or 1.0)  # the same bins for every genre
     for genre, rows in _by_genre(df):
-        color = GENRE_COLORS.get(genre)
+        color = genre_color(genre)
         values = rows[column].to_numpy()
         if kind == "Histogram":  # share of each genre's rows, so a genre with few tracks is as visible
             fig.add_trace(go.Histogram(x=values, name=genre_name(genre), marker_color=color, opacity=0.5, xbins=bins,
@@ -55,7 +55,7 @@ def _points(df: pd.DataFrame, x: np.ndarray, y: np.ndarray, x_title: str, y_titl
         fig.add_trace(go.Scattergl(
             x=x[at], y=y[at], mode="markers", name=genre_name(genre), customdata=rows.index.to_numpy()[:, None],
             hovertext=rows["track_id"].to_numpy(), hovertemplate=hover,
-            marker=dict(size=7, color=GENRE_COLORS.get(genre), opacity=0.75)))
+            marker=dict(size=7, color=genre_color(genre), opacity=0.75)))
     fig.update_xaxes(title=x_title)
     fig.update_yaxes(title=y_title)
     return style(fig, height=560)

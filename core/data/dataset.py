@@ -24,11 +24,11 @@ import psutil
 from core import storage
 from core.atomic import remove_temporaries
 from core.audio import load_audio
-from core.data.metadata import AUDIO_EXTENSIONS, DatasetError, Track, is_metadata_csv, read_metadata
+from core.data.metadata import AUDIO_EXTENSIONS, DatasetError, Track, genre_label, is_metadata_csv, read_metadata
 from core.data.store import ERROR_COLUMNS, done_keys, open_store, read_errors, write_errors, write_part
 from core.failures import failure_message
 from core.features.extract import extract
-from core.features.schema import GENRES, FeatureSchema, get_schema
+from core.features.schema import FeatureSchema, get_schema
 
 PART_TRACKS = 50  # tracks per part file: a crash loses at most this many tracks' work
 PART_SECONDS = 30.0  # ... or this many seconds of work, whichever comes first
@@ -54,9 +54,9 @@ class ExtractSummary:
 
 
 def _label(name: str, where: str) -> str:
-    label = name.strip().lower()
-    if label not in GENRES:
-        raise DatasetError(f"{where}: {name!r} is not one of the genres {', '.join(GENRES)}.")
+    label = genre_label(name)
+    if label is None:
+        raise DatasetError(f"{where}: no genre label.")
     return label
 
 
@@ -65,7 +65,8 @@ def discover(path: str | os.PathLike) -> list[Track]:
     metadata CSV ``track_id,path,genre`` / FMA ``tracks.csv`` (:mod:`core.data.metadata`); each may be local
     or a URL (``s3://bucket/gtzan``; :mod:`core.storage`).
 
-    Track ids are relative paths without extension (posix style), sorted; labels are lower-case genres.
+    Track ids are relative paths without extension (posix style), sorted; labels are genres in lower case, any
+    set of them (:func:`core.data.metadata.genre_label`).
     """
     path = storage.location(path)
     is_dir = storage.is_dir(path)

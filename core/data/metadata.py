@@ -7,9 +7,10 @@ Two layouts are read (see ``examples/metadata/``):
 
 Paths are relative to the CSV's folder (which may be a URL, :mod:`core.storage`), absolute, or URLs.
 A row without a path gets FMA's audio layout from its numeric id: track 2 is ``000/000002.mp3``,
-track 155066 is ``155/155066.mp3``. Genres are matched to the project's ten without regard to case
-or punctuation (FMA's ``Hip-Hop`` is ``hiphop``); rows of other genres (FMA's ``Electronic``,
-``Folk``, ...) or of none are left out, and how many is logged.
+track 155066 is ``155/155066.mp3``. Genres are labelled by :func:`genre_label`: GTZAN's ten matched without
+regard to case or punctuation (FMA's ``Hip-Hop`` is ``hiphop``), any other kept in lower case (FMA's
+``Electronic`` is ``electronic``: a model can learn any set of genres); rows without a genre are left
+out, and how many is logged.
 
 :class:`Track`, :class:`DatasetError` and :data:`AUDIO_EXTENSIONS`, which :mod:`core.data.dataset` and
 :mod:`core.data.explore` build on, are defined here.
@@ -62,16 +63,26 @@ def genre_key(name: str) -> str:
     return re.sub(r"[^a-z]", "", name.lower())
 
 
+def genre_label(name: str) -> str | None:
+    """The label of a genre name: one of GTZAN's ten when it is one without regard to case and punctuation
+    (``Hip-Hop`` -> ``hiphop``), else the name in lower case with its spaces tidied (``Old-Time /
+    Historic`` -> ``old-time / historic``); None for a blank name."""
+    tidy = " ".join(str(name).split()).lower()
+    return _GTZAN_KEYS.get(genre_key(tidy), tidy) or None
+
+
+_GTZAN_KEYS = {genre_key(g): g for g in GENRES}
+
+
 def read_metadata(csv: str | os.PathLike) -> list[Track]:
-    """The tracks of a metadata CSV whose genre is one of :data:`core.features.schema.GENRES`, in file order."""
+    """The tracks of a metadata CSV that have a genre (:func:`genre_label`), in file order."""
     csv = storage.location(csv)
     name = storage.name(csv)
     table = _flat_table(csv)
-    ours = {genre_key(g): g for g in GENRES}
     base = storage.parent(csv)
     tracks, skipped = [], 0
     for row, (track_id, path, genre) in enumerate(zip(table["track_id"], table["path"], table["genre"]), start=2):
-        label = ours.get(genre_key(genre))
+        label = genre_label(genre)
         if label is None:
             skipped += 1
             continue
@@ -83,9 +94,9 @@ def read_metadata(csv: str | os.PathLike) -> list[Track]:
             path = fma_path(track_id)
         tracks.append(Track(track_id.strip(), str(storage.resolve(base, path)), label))
     if skipped:
-        log.warning("%s: %d of %d rows left out (genre not one of %s)", name, skipped, len(table), ", ".join(GENRES))
+        log.warning("%s: %d of %d rows left out (no genre)", name, skipped, len(table))
     if not tracks:
-        raise DatasetError(f"{name}: no row has one of the genres {', '.join(GENRES)}.")
+        raise DatasetError(f"{name}: no row has a genre.")
     return tracks
 
 

@@ -262,7 +262,8 @@ def compare_registry(test: TrainingRows, protocol: str, config: TrainConfig, tab
 
     A model of the same schema whose only input is feature rows is scored on ``test``; one trained on the
     other level is scored on the test tracks' rows of its level (taken from ``table``), so only its track
-    accuracy is comparable. Each entry: name, trained_on (source), its stored protocol and accuracy, and
+    accuracy is comparable; one trained on other genres is scored on the test tracks of the genres it knows
+    (skipped, with its genres named, when it knows none). Each entry: name, trained_on (source), its stored protocol and accuracy, and
     this split's row and track accuracy, or ``skipped`` with the reason. A model that fails is skipped with
     its error; the comparison itself never raises.
     """
@@ -292,23 +293,28 @@ def compare_registry(test: TrainingRows, protocol: str, config: TrainConfig, tab
 
 def _comparable_rows(info: ModelInfo, test: TrainingRows,
                      table: pd.DataFrame | None) -> tuple[TrainingRows | None, str]:
-    """The rows ``info``'s model can be scored on (None and why not, or the rows and what they are)."""
+    """The rows ``info``'s model can be scored on (None and why not, or the rows and what they are): the test
+    rows of the genres it knows (all of them, or those where the class sets overlap), at its level."""
     inputs = input_kinds(info.card)
-    missing = sorted(set(test.classes) - set(info.classes))
+    known = [c for c in test.classes if c in info.classes]
     if inputs != ("features",):
         return None, f"reads {', '.join(inputs)}, not feature-table rows"
     if info.schema_id != test.schema.id:
         return None, f"reads {info.schema_id} features"
-    if missing:
-        return None, f"does not know {', '.join(missing)}"
+    if not known:
+        return None, f"knows none of these genres (it knows {', '.join(info.classes)})"
+    overlap = "" if len(known) == len(test.classes) else f"the genres it knows ({', '.join(known)})"
     level: Level = "track" if info.level == "track" else "slice"
     if level == test.level:
-        return test, ""
+        if not overlap:
+            return test, ""
+        return test.subset(np.isin(test.y, [test.classes.index(c) for c in known])), f"the test tracks of {overlap}"
     if table is None:
         return None, f"trained on {info.level} rows"
-    tracks = table[table["track_id"].astype(str).isin(set(test.groups))]
+    tracks = table[table["track_id"].astype(str).isin(set(test.groups)) & table["label"].isin(known)]
     try:
-        return training_rows(tracks, level, test.classes), f"the test tracks' {level} rows"
+        return (training_rows(tracks, level, tuple(known)),
+                f"the test tracks' {level} rows" + (f", only those of {overlap}" if overlap else ""))
     except FeatureTableError:
         return None, f"trained on {info.level} rows, which this table does not have"
 
