@@ -6,6 +6,7 @@ import re
 
 import streamlit as st
 
+from core.commands.train_common import command_line
 from core.data.explore import row_kinds, select_rows
 from core.display import LEVEL_NAMES, genre_name
 from core.features.schema import genre_order
@@ -16,22 +17,25 @@ from core.models.evaluate import HOLDOUT_PROTOCOLS, PROTOCOL_SENTENCES, SEED_REP
 from core.models.train import TrainConfig
 from core.modes import AccessError
 from ui import session_models
+from ui import train_audio as audio
 from ui import train_views as views
 from ui.mode import policy
 from ui.navigation import PAGES
 from ui.plain import plain
 from ui.table_picker import choose_table, read_table
+from ui.train_audio import ARCHITECTURE_NAMES
 from ui.train_jobs import current_job, forget_job, heartbeat, start_job
 
 POLL_S = 1.0  # live curves refresh: a fragment rerun reads the job snapshot (bench/train_overhead.py: 0.5 s cost >10%)
 BATCH_SIZES = [16, 32, 64, 128, 256, 512]
 PROTOCOL_NAMES = {"seed": "seed: random rows (the seed's way)", "track": "track: held-out songs (honest)"}
-FORM_KEYS = re.compile(r"train_(source|path|level|protocol|genres|architecture|epochs|batch|seed|\w+_lr|\w+_dropout)")
+FORM_KEYS = re.compile(r"train_(kind|source|path|level|protocol|genres|architecture|epochs|batch|seed|\w+_lr|\w+_dropout|audio_\w+)")
 FORM_KEPT = "train_form_kept"  # the form's values while a run hides it
 SAVED = "train_saved"  # (job id, model name, made default, session models removed) of the last save
+KINDS = {"table": "A feature table", "audio": "Audio (genre folders, a manifest or tracks.csv)"}
 
 st.title("Train a model")
-st.caption("Pick a feature table and a model, press Train and watch it learn. Training runs in the "
+st.caption("Pick a feature table or labelled audio and a model, press Train and watch it learn. Training runs in the "
            "background: the rest of the app stays usable, and a reloaded page finds its run again.")
 
 rules = policy()
@@ -52,7 +56,13 @@ def restore_form_values() -> None:
 
 
 def run_settings(job: Job) -> None:
-    """The settings the run was started with (a reattached page shows these, not the form's defaults)."""
+    """The settings the run was started with (a reattached page shows these, not the form's defaults) and the
+    command that trains the same model in a terminal."""
+    st.code(job.info["command"], language="bash", wrap_lines=True)
+    if job.info.get("kind") == "audio":
+        st.caption(f"Run: {plain(job.info['source'])} · {len(job.info['classes'])} genres · "
+                   f"{ARCHITECTURE_NAMES[audio.ARCHITECTURE]} · {job.info['said']}")
+        return
     config: TrainConfig = job.info["config"]
     extras = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in config.model_config.items())
     st.caption(f"Run: {plain(job.info['source'])} · {LEVEL_NAMES[config.level].lower()} · {len(job.info['classes'])} genres · "
@@ -73,10 +83,17 @@ def live(job: Job, watching: bool) -> None:
     if watching and snap.status != RUNNING:
         st.rerun()
     bar, stop = st.columns([5, 1], vertical_alignment="bottom")
-    bar.progress(snap.done / snap.total_epochs, text=f"Epoch {snap.done} of {snap.total_epochs}")
+    if job.info.get("kind") == "audio":
+        fraction, text = views.stage_line(snap.stage) if snap.stage else (0.0, "Reading the audio…")
+        bar.progress(fraction, text=text)
+    else:
+        bar.progress(snap.done / snap.total_epochs, text=f"Epoch {snap.done} of {snap.total_epochs}")
     if snap.status == RUNNING:
         stop.button("Stopping…" if snap.stop_reason else "Stop", icon=":material/stop_circle:", key="train_stop",
                     on_click=job.stop, disabled=bool(snap.stop_reason), width="stretch")
+    if job.info.get("kind") == "audio":
+        live_audio(snap)
+        return
     last = snap.epochs[-1] if snap.epochs else None
     best = job.result.history["best_epoch"] if job.result is not None else best_so_far(snap)
     a, b, c, d = st.columns(4)
@@ -86,6 +103,19 @@ def live(job: Job, watching: bool) -> None:
     d.metric("Best epoch" if snap.status != RUNNING else "Best epoch so far", best or "–")
     for column, metric in zip(st.columns(2), views.METRICS):
         column.altair_chart(views.curve(snap.epochs, snap.total_epochs, metric, best), width="stretch")
+
+
+def live_audio(snap: JobSnapshot) -> None:
+    """Audio training: the stages done, time, and the held-out scores of each setting tried so far."""
+    done = [views.stage_line(s)[1] for s, after in zip(snap.stages, snap.stages[1:]) if s.stage != after.stage]
+    if done:
+        st.caption("Done: " + " · ".join(done))
+    a, b = st.columns(2)
+    a.metric("Elapsed", views.duration(snap.elapsed_s))
+    b.metric("Time left in this stage", views.duration(snap.stage_eta_s()) if snap.status == RUNNING else "done")
+    if any(s.stage == "folds" and s.scores for s in snap.stages):
+        for column, metric in zip(st.columns(2), ("balanced_log_loss", "balanced_accuracy")):
+            column.altair_chart(views.fold_curve(snap.stages, metric), width="stretch")
 
 
 if busy:  # the live run comes first; the settings form returns when the run has ended
@@ -98,69 +128,117 @@ if busy:  # the live run comes first; the settings form returns when the run has
 # 1 · Data ------------------------------------------------------------------------------------------
 restore_form_values()
 st.subheader("1 · Data")
-path, source = choose_table("train")
-table, _ = read_table(path, "trained on")
-kinds = row_kinds(table)
-levels = [k for k in ("slice", "track") if kinds[k]]
-left, right = st.columns([2, 3])
-level = left.segmented_control("Rows", levels, default=levels[0], required=True, key="train_level",
-                               format_func=lambda k: f"{LEVEL_NAMES[k]} ({kinds[k]:,})")
-protocol = right.radio("Test protocol", HOLDOUT_PROTOCOLS, format_func=PROTOCOL_NAMES.get, horizontal=True,
-                       key="train_protocol", index=1)
-tracks = table.drop_duplicates("track_id")["label"].value_counts()
-present = genre_order(tracks.index)
-genres = st.pills("Genres", present, selection_mode="multi", default=present, key="train_genres",
-                  format_func=lambda g: f"{genre_name(g)} ({tracks[g]})",
-                  help="Numbers are tracks per genre. Genres are weighted by inverse frequency in training.") or []
-right.caption(f"{PROTOCOL_SENTENCES[protocol]} {TEST_FRACTION:.0%} of the {'rows' if protocol == 'seed' else 'tracks'} "
-              "are held out for the test.")
+def table_form() -> None:
+    """A feature table's rows, genres and protocol, a table architecture and its settings; Train."""
+    path, source = choose_table("train")
+    table, _ = read_table(path, "trained on")
+    kinds = row_kinds(table)
+    levels = [k for k in ("slice", "track") if kinds[k]]
+    left, right = st.columns([2, 3])
+    level = left.segmented_control("Rows", levels, default=levels[0], required=True, key="train_level",
+                                   format_func=lambda k: f"{LEVEL_NAMES[k]} ({kinds[k]:,})")
+    protocol = right.radio("Test protocol", HOLDOUT_PROTOCOLS, format_func=PROTOCOL_NAMES.get, horizontal=True,
+                           key="train_protocol", index=1)
+    tracks = table.drop_duplicates("track_id")["label"].value_counts()
+    present = genre_order(tracks.index)
+    genres = st.pills("Genres", present, selection_mode="multi", default=present, key="train_genres",
+                      format_func=lambda g: f"{genre_name(g)} ({tracks[g]})",
+                      help="Numbers are tracks per genre. Genres are weighted by inverse frequency in training.") or []
+    right.caption(f"{PROTOCOL_SENTENCES[protocol]} {TEST_FRACTION:.0%} of the {'rows' if protocol == 'seed' else 'tracks'} "
+                  "are held out for the test.")
 
-# 2 · Model -----------------------------------------------------------------------------------------
-st.subheader("2 · Model")
-cols = st.columns(6)
-architecture = cols[0].selectbox("Architecture", table_architectures(), key="train_architecture")
-epochs = cols[1].number_input("Epochs", 1, rules.limits.max_epochs if rules.public else 2000, 120,
-                              key="train_epochs")
-batch_size = cols[2].selectbox("Batch size", BATCH_SIZES, index=BATCH_SIZES.index(128), key="train_batch")
-model_config = {}
-tunable = tunable_defaults(architecture)
-if "learning_rate" in tunable:
-    model_config["learning_rate"] = cols[3].number_input(
-        "Learning rate", 1e-5, 1.0, float(tunable["learning_rate"]), step=1e-4, format="%.4f",
-        key=f"train_{architecture}_lr")
-if "dropout" in tunable:
-    model_config["dropout"] = cols[4].slider("Dropout", 0.0, 0.8, float(tunable["dropout"]), 0.05,
-                                             key=f"train_{architecture}_dropout")
-seed = cols[5].number_input("Seed", 0, 2**31 - 1, 42, key="train_seed",
-                            help="The same seed, data and settings give the same split and the same model.")
+    st.subheader("2 · Model")
+    cols = st.columns(6)
+    architecture = cols[0].selectbox("Architecture", table_architectures(), key="train_architecture")
+    epochs = cols[1].number_input("Epochs", 1, rules.limits.max_epochs if rules.public else 2000, 120,
+                                  key="train_epochs")
+    batch_size = cols[2].selectbox("Batch size", BATCH_SIZES, index=BATCH_SIZES.index(128), key="train_batch")
+    model_config = {}
+    tunable = tunable_defaults(architecture)
+    if "learning_rate" in tunable:
+        model_config["learning_rate"] = cols[3].number_input(
+            "Learning rate", 1e-5, 1.0, float(tunable["learning_rate"]), step=1e-4, format="%.4f",
+            key=f"train_{architecture}_lr")
+    if "dropout" in tunable:
+        model_config["dropout"] = cols[4].slider("Dropout", 0.0, 0.8, float(tunable["dropout"]), 0.05,
+                                                 key=f"train_{architecture}_dropout")
+    seed = cols[5].number_input("Seed", 0, 2**31 - 1, 42, key="train_seed",
+                                help="The same seed, data and settings give the same split and the same model.")
 
-if len(genres) < 2:
-    st.warning("Choose at least two genres to train a classifier.")
-elif st.button("Train", type="primary", icon=":material/model_training:", key="train_start"):
-    config = TrainConfig(architecture=architecture, level=level, epochs=int(epochs), batch_size=int(batch_size),
-                         seed=int(seed), model_config=model_config)
+    if len(genres) < 2:
+        st.warning("Choose at least two genres to train a classifier.")
+    elif st.button("Train", type="primary", icon=":material/model_training:", key="train_start"):
+        config = TrainConfig(architecture=architecture, level=level, epochs=int(epochs), batch_size=int(batch_size),
+                             seed=int(seed), model_config=model_config)
+        classes = genre_order(genres)
+        origin = source if rules.public else str(path)  # what the model card and comparison name as its data
+        info = {"source": source, "path": origin, "protocol": protocol, "classes": classes, "config": config}
+        try:
+            subset = table[table["label"].isin(classes)]
+            rules.check_training(config.epochs, len(select_rows(subset, level)))
+            work = TrainProcess([str(path), f"--source={origin}", "--holdout", protocol, "--level", level,
+                                 "--architecture", architecture, "--epochs", str(config.epochs),
+                                 "--batch-size", str(config.batch_size), "--seed", str(config.seed),
+                                 "--genres", ",".join(classes), "--model-config", json.dumps(model_config)])
+            start_job(work, config.epochs, {**info, "command": command_line(work.args)}, max_running=rules.max_jobs_server)
+        except (JobError, AccessError) as exc:
+            st.error(str(exc), icon=":material/hourglass:")
+        else:
+            st.rerun()
+
+
+def audio_form() -> None:
+    """Labelled audio, its genres, the default model's recipe and its settings; Train."""
+    found = audio.choose_audio()
+    present = genre_order(found.tracks)
+    genres = st.pills("Genres", present, selection_mode="multi", default=present, key="train_audio_genres",
+                      format_func=lambda g: f"{genre_name(g)} ({found.tracks[g]})",
+                      help="Numbers are tracks per genre. Genres weigh equally in training.") or []
+    st.subheader("2 · Model")
+    cols = st.columns(5)
+    cols[0].selectbox("Architecture", [audio.ARCHITECTURE], format_func=ARCHITECTURE_NAMES.get,
+                      key="train_audio_architecture")
+    options, said = audio.recipe_form(cols)
+    if len(genres) < 2:
+        st.warning("Choose at least two genres to train a classifier.")
+        return
     classes = genre_order(genres)
-    origin = source if rules.public else str(path)  # what the model card and comparison name as its data
-    info = {"source": source, "path": origin, "protocol": protocol, "classes": classes, "config": config}
-    try:
-        subset = table[table["label"].isin(classes)]
-        rules.check_training(config.epochs, len(select_rows(subset, level)))
-        work = TrainProcess([str(path), f"--source={origin}", "--holdout", protocol, "--level", level,
-                             "--architecture", architecture, "--epochs", str(config.epochs),
-                             "--batch-size", str(config.batch_size), "--seed", str(config.seed),
-                             "--genres", ",".join(classes), "--model-config", json.dumps(model_config)])
-        start_job(work, config.epochs, info, max_running=rules.max_jobs_server)
-    except (JobError, AccessError) as exc:
-        st.error(str(exc), icon=":material/hourglass:")
-    else:
-        st.rerun()
+    args = [str(found.path), f"--source={found.label}", "--architecture", audio.ARCHITECTURE,
+            "--genres", ",".join(classes), *options]
+    command = command_line(args)
+    st.caption("The same model from a terminal (patches are cached, so a second run on this audio is quick):")
+    st.code(command, language="bash", wrap_lines=True)
+    if st.button("Train", type="primary", icon=":material/model_training:", key="train_start"):
+        info = {"kind": "audio", "source": found.label, "path": found.label, "classes": classes, "said": said,
+                "command": command}
+        try:
+            tracks = sum(found.tracks[g] for g in classes)
+            rules.check_training(1, tracks)
+            work = TrainProcess([*args, "--cache", str(audio.cache_dir()), "--workers", str(audio.workers(tracks))])
+            start_job(work, 0, info, max_running=rules.max_jobs_server)
+        except (JobError, AccessError) as exc:
+            st.error(str(exc), icon=":material/hourglass:")
+        else:
+            st.rerun()
+
+
+kind = st.segmented_control("Train on", list(KINDS), default="table", required=True, key="train_kind",
+                            format_func=KINDS.get)
+if kind == "audio":
+    audio_form()
+else:
+    table_form()
 
 
 def results(job: Job) -> None:
     """Test metrics under the protocol, confusion matrix, per-genre scores, comparison, save."""
     snap, run = job.snapshot(), job.result
     if run is None:
-        st.info("The run was stopped before its first epoch ended, so there is no model to test or save.")
+        st.info("The run was stopped before its model was made (audio: before its final fit; a table: before its "
+                "first epoch ended), so there is nothing to test or save.")
+        return
+    if job.info.get("kind") == "audio":
+        results_audio(job, run)
         return
     history, metrics, protocol = run.history, run.card.metrics, run.card.protocol
     if metrics is None or protocol is None or metrics.rows is None:
@@ -214,11 +292,39 @@ def results(job: Job) -> None:
     save_form(job, run)
 
 
+def results_audio(job: Job, run: TrainedRun) -> None:
+    """Audio training: the recipe's held-out scores (when measured), per genre, the command; save."""
+    snap, card = job.snapshot(), run.card
+    st.success(f"Trained on {card.dataset.tracks} tracks ({card.training.patches:,} patches) in "
+               f"{views.duration(snap.elapsed_s)}.", icon=":material/check_circle:")
+    st.caption("The same model from a terminal:")
+    st.code(card.command, language="bash", wrap_lines=True)
+    st.subheader("3 · Held-out results")
+    if card.metrics is None or card.protocol is None:
+        st.info("Not measured: turn on held-out folds to score the recipe on tracks it was not trained on.",
+                icon=":material/info:")
+    else:
+        tracks = card.metrics.tracks
+        st.caption(f"{card.protocol.detail}.")
+        cols = st.columns(4)
+        cols[0].metric("Track accuracy", f"{tracks['accuracy']:.1%}")
+        cols[1].metric("Balanced accuracy", f"{tracks['balanced_accuracy']:.1%}", help="Mean recall over genres.")
+        cols[2].metric("Top-3 accuracy", f"{tracks['top3_accuracy']:.1%}")
+        cols[3].metric("Calibration error (ECE)", f"{card.metrics.ece:.1%}" if card.metrics.ece is not None else "–")
+        left, right = st.columns([1, 1])
+        left.plotly_chart(views.confusion(tracks["confusion"], card.classes, "tracks"), key="train_confusion")
+        right.dataframe(views.per_genre(tracks), hide_index=True, width="stretch", column_config={
+            k: st.column_config.ProgressColumn(k, format="percent", min_value=0, max_value=1)
+            for k in ("precision", "recall", "f1")})
+    st.caption("Saved models are not scored here: each fold trains the recipe anew on the others' tracks.")
+    save_form(job, run)
+
+
 def save_form(job: Job, run: TrainedRun) -> None:
     """Lab mode: save to the shared registry (optionally as the default). Public mode: keep the model for
     this session only (Classify offers it to this visitor) and download it; the registry stays read-only."""
     st.subheader("4 · Save")
-    suggested = f"{run.config.architecture}-{run.config.level}-{dt.datetime.now():%Y%m%d-%H%M}".replace("_", "-")
+    suggested = f"{run.card.architecture.name}-{run.card.level}-{dt.datetime.now():%Y%m%d-%H%M}".replace("_", "-")
     if rules.public:
         st.caption("On this public demo a model stays in your browser session: the Classify page offers it to "
                    "you alone, and you can download it (model.keras and its card). Shared models and the "

@@ -26,13 +26,13 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from core.models.model_card import ModelCard
 from core.models.registry import META_FILE, ModelInfo, load_model, model_info
-from core.models.train import EpochLog, EpochReport, StopFlag, TrainConfig
+from core.models.train import EpochLog, EpochReport, Report, StageReport, StopFlag, TrainConfig, report_of
 
 if TYPE_CHECKING:
     from core.keras_env import keras
@@ -60,10 +60,23 @@ class JobSnapshot:
     elapsed_s: float
     stop_reason: str | None
     error: str | None
+    stages: list[StageReport] = field(default_factory=list)  # every stage report so far (audio training)
 
     @property
     def done(self) -> int:
         return len(self.epochs)
+
+    @property
+    def stage(self) -> StageReport | None:
+        """The latest stage report (None before the first)."""
+        return self.stages[-1] if self.stages else None
+
+    def stage_eta_s(self) -> float | None:
+        """Seconds left in the current stage at its pace so far (None before its first step or once ended)."""
+        stage = self.stage
+        if self.status != RUNNING or stage is None or not stage.done or stage.done >= stage.total:
+            return None
+        return stage.seconds / stage.done * (stage.total - stage.done)
 
     @property
     def eta_s(self) -> float | None:
@@ -160,7 +173,7 @@ class Job:
         with self._lock:
             status, reason, error, ended = self._status, self.stop_reason, self.error, self.ended
         elapsed = (ended if ended is not None else self._clock()) - self.started
-        return JobSnapshot(status, self.log.snapshot(), self.total_epochs, elapsed, reason, error)
+        return JobSnapshot(status, self.log.snapshot(), self.total_epochs, elapsed, reason, error, self.log.stages())
 
     def _attach(self, alive: Alive | None) -> None:
         with self._lock:
@@ -261,20 +274,22 @@ class TrainedRun:
 class TrainProcess:
     """Job work: ``python -m core train ARGS --out FOLDER --report-jsonl FILE --stop-with-parent``.
 
-    Epoch reports reach the listener as the process writes them; a set stop flag sends it SIGINT (it
-    stops at the next batch and keeps its best epoch, as Ctrl-C does). Returns the :class:`TrainedRun`,
-    or None when it was stopped before an epoch ended; raises :class:`JobError` with the command's
+    Epoch and stage reports (:func:`core.models.train.report_of`) reach the listener as the process writes
+    them; a set stop flag sends it SIGINT (it stops at the next batch and keeps its best epoch, as Ctrl-C does;
+    audio training stops at the next track or fold and keeps nothing). Returns the :class:`TrainedRun`, or None
+    when it was stopped before it had a model; raises :class:`JobError` with the command's
     message when it fails. The folder lives as long as this object.
     """
 
     def __init__(self, args: list[str]):
+        self.args = list(args)
         self._tmp = tempfile.TemporaryDirectory(prefix="cpunk-train-")
         root = Path(self._tmp.name)
         self.folder, self.reports, self.errors = root / "run", root / "epochs.jsonl", root / "stderr.txt"
         self.command = [sys.executable, "-m", "core", "train", *args, "--out", str(self.folder),
                         "--report-jsonl", str(self.reports), "--stop-with-parent"]
 
-    def __call__(self, listener: Callable[[EpochReport], None], stop: StopFlag) -> TrainedRun | None:
+    def __call__(self, listener: Callable[[Report], None], stop: StopFlag) -> TrainedRun | None:
         self.reports.touch()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
         with open(self.errors, "wb") as errors, open(self.reports, encoding="utf-8") as reports:
@@ -287,7 +302,7 @@ class TrainProcess:
                     pending += reports.read()
                     *lines, pending = pending.split("\n")
                     for line in lines:
-                        listener(EpochReport(**json.loads(line)))
+                        listener(report_of(json.loads(line)))
                     if ended:
                         break
                     if not interrupted and stop.is_set():

@@ -13,6 +13,7 @@ from scipy.special import softmax
 from core.cli import main
 from core.models import registry
 from core.models.model_card import ModelCard
+from core.models.train import report_of
 from core.models.transfer import fit_linear_head, fit_temperature, linear_head_model
 from core.models.transfer_data import EmbeddingSpec, collect_tracks, track_patches
 from core.predict import classify
@@ -76,8 +77,15 @@ def test_train_command_builds_a_calibrated_reproducible_model(dataset, tmp_path,
     folders = [str(dataset / "lossless"), str(dataset / "lossy")]
     args = ["train", *folders, "--architecture", "musicnn_linear", "--backbones", "msd_vgg", "--augment", "1",
             "--evaluate", "track", "--workers", "1", "--seed", "3", "--c", "0.1", "1"]
-    assert main([*args, "--name", "a", "--default"]) == 0
+    reports = tmp_path / "reports.jsonl"
+    assert main([*args, "--name", "a", "--default", "--report-jsonl", str(reports)]) == 0
     assert main([*args, "--name", "b"]) == 0
+    stages = [report_of(json.loads(line)) for line in reports.read_text().splitlines()]
+    assert [s.stage for s in stages][:1] == ["patches"] and stages[-1].stage == "final"
+    patches = [s for s in stages if s.stage == "patches"]
+    assert [s.done for s in patches] == sorted(s.done for s in patches) and patches[-1].done == patches[-1].total
+    folds = [s.scores for s in stages if s.stage == "folds" and s.scores]  # what the Train page's fold curves draw
+    assert [f["c"] for f in folds] == [0.1, 1.0] and all(0 <= f["balanced_accuracy"] <= 1 for f in folds)
     a, b = registry.load_model("a"), registry.load_model("b")
     for wa, wb in zip(a.model.get_weights(), b.model.get_weights()):
         np.testing.assert_array_equal(wa, wb)  # same data and seed: same weights

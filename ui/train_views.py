@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from core.display import genre_name
 from core.models.evaluate import SEED_REPORTED
-from core.models.train import EpochReport
+from core.models.train import EpochReport, StageReport
 from ui.charts import style
 from ui.mode import source_label
 
@@ -93,3 +93,26 @@ def duration(seconds: float | None) -> str:
     if s < 3600:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+STAGE_NAMES = {"patches": ("Patch features", "tracks"), "augmented": ("Patch features of the augmented copies", "tracks"),
+               "folds": ("Held-out folds", "settings"), "honesty": ("Calibration on held-out tracks", "steps"),
+               "music": ("Not-music detector", "steps"), "final": ("Final fit", "steps")}
+
+
+def stage_line(stage: StageReport) -> tuple[float, str]:
+    """(fraction done, "Patch features: 7 of 12 tracks") of a stage report."""
+    name, unit = STAGE_NAMES.get(stage.stage, (stage.stage.capitalize(), "steps"))
+    return min(stage.done / stage.total, 1.0) if stage.total else 0.0, f"{name}: {stage.done} of {stage.total} {unit}"
+
+
+def fold_curve(stages: Sequence[StageReport], metric: str) -> alt.LayerChart:
+    """Held-out ``metric`` ("balanced_log_loss" or "balanced_accuracy") of each regularisation strength C tried so
+    far (the folds stage's scores); its description says how many settings it draws."""
+    points = pd.DataFrame([s.scores for s in stages if s.stage == "folds" and s.scores], columns=["c", metric])
+    title = metric.replace("_", " ").capitalize() + " on held-out tracks"
+    y = alt.Y(f"{metric}:Q", title=None, scale=alt.Scale(domain=[0, 1.02]) if "accuracy" in metric else alt.Scale(zero=True))
+    chart = alt.Chart(points).mark_line(point=True, strokeWidth=2, color=VALID_COLOR).encode(
+        alt.X("c:Q", title="C (inverse L2 strength)", scale=alt.Scale(type="log")), y,
+        tooltip=[alt.Tooltip("c:Q", title="C"), alt.Tooltip(f"{metric}:Q", format=".3f")])
+    return alt.layer(chart).properties(title=title, height=280, description=f"{title} of {len(points)} settings")

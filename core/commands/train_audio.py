@@ -1,7 +1,9 @@
 """``python -m core train AUDIO... --architecture ARCH``: train on audio folders (or manifests) and save the
-model in the registry: ``musicnn_linear`` (the default model's recipe: frozen pre-trained taggers and a
+model (registry or --out): ``musicnn_linear`` (the default model's recipe: frozen pre-trained taggers and a
 calibrated linear layer, :mod:`core.models.transfer_train`), or a network of
-:mod:`core.models.network_train` (``mel_cnn``, ``vgg_transfer``, ``ensemble``; ``seed_mlp`` with ``--audio``)."""
+:mod:`core.models.network_train` (``mel_cnn``, ``vgg_transfer``, ``ensemble``; ``seed_mlp`` with ``--audio``).
+For ``musicnn_linear``, Ctrl-C stops at the next track or setting and keeps nothing, and --report-jsonl gets
+each stage's progress (what the Train page draws)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,12 @@ import argparse
 import dataclasses
 import json
 import sys
+import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.commands.train_common import check_new_name, rebuild_command
+from core.commands.train_common import check_new_name, ctrl_c_sets, jsonl_writer, rebuild_command, save_run
 
 if TYPE_CHECKING:
     from core.models.model_card import ModelCard
@@ -24,14 +28,17 @@ def _say(message: str) -> None:
     print(f"  {message}", file=sys.stderr)
 
 
-def _transfer(args: argparse.Namespace) -> tuple[Any, ModelCard]:
-    from core.models.transfer_train import recipe_from_args, train_transfer
+def _transfer(args: argparse.Namespace, stop: threading.Event) -> tuple[Any, ModelCard]:
+    from core.models.transfer_train import Stages, recipe_from_args, train_transfer
 
     folds = 5 if args.evaluate == "track" else 1
     recipe = recipe_from_args(args.backbones, args.outputs, args.augment, args.c, args.seed, folds,
                               nonmusic_per_kind=args.music_detector)
+    genres = tuple(g.strip() for g in args.genres.split(",") if g.strip()) if args.genres else None
     return train_transfer(args.features, recipe, cache=Path(args.cache) if args.cache else None, workers=args.workers,
-                          evaluate=folds > 1, limit=args.limit_tracks, progress=_say, command=rebuild_command(args))
+                          evaluate=folds > 1, limit=args.limit_tracks, genres=genres, progress=_say,
+                          stages=Stages(jsonl_writer(args.report_jsonl) if args.report_jsonl else None, stop),
+                          command=rebuild_command(args), source=args.source)
 
 
 def _network(args: argparse.Namespace) -> tuple[Any, ModelCard]:
@@ -51,18 +58,28 @@ def _network(args: argparse.Namespace) -> tuple[Any, ModelCard]:
 
 
 def run_audio(args: argparse.Namespace) -> int:
-    """Train ``--architecture`` on audio folders and save it in the registry."""
+    """Train ``--architecture`` on audio folders and save it (registry or --out)."""
     from core.audio import AudioError
     from core.data.dataset import DatasetError
     from core.models import registry
     from core.models.evaluate_audio import ManifestError, evaluate_audio, format_scores
+    from core.models.transfer_train import TrainingStopped
 
+    stop = threading.Event()
     try:
-        if not args.name or args.holdout:
-            raise ValueError(f"--architecture {args.architecture} on audio trains into the registry: give --name "
-                             "(not --out or --holdout).")
-        check_new_name(args)
-        model, card = (_transfer if args.architecture == "musicnn_linear" else _network)(args)
+        if args.holdout:
+            raise ValueError(f"--architecture {args.architecture} on audio does not take --holdout (musicnn_linear "
+                             "measures itself with --evaluate track).")
+        if args.name:
+            check_new_name(args)
+        if args.architecture == "musicnn_linear":
+            with ctrl_c_sets(stop):
+                model, card = _transfer(args, stop)
+        else:
+            model, card = _network(args)
+    except TrainingStopped:
+        print("Stopped before the model was made; nothing saved.", file=sys.stderr)
+        return 1
     except (DatasetError, AudioError, registry.RegistryError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -77,11 +94,11 @@ def run_audio(args: argparse.Namespace) -> int:
               f" ({h['sure']:.0%} of them, {h['sure_wrong'] or 0:.1%} of those wrong); as worded (one, two or three "
               f"genres) right {h['right_as_worded']:.1%}, ECE {h['ece_as_worded']:.3f}; novel {h['novel']:.1%}",
               file=sys.stderr)
-    info = registry.save_model(args.name, model, card, overwrite=args.overwrite)
     if args.check:
         try:
-            loaded = registry.load_model(args.name)
-            report = evaluate_audio(args.check, Path(args.check) / "MANIFEST.tsv", loaded)
+            with tempfile.TemporaryDirectory(prefix="cpunk-check-") as tmp:  # the check reads the model as saved
+                loaded = registry.load_model("checked", registry.save_model("checked", model, card, tmp).path.parent)
+                report = evaluate_audio(args.check, Path(args.check) / "MANIFEST.tsv", loaded)
         except (ManifestError, OSError) as exc:
             print(f"error: the check could not run: {exc}", file=sys.stderr)
             return 2
@@ -89,12 +106,10 @@ def run_audio(args: argparse.Namespace) -> int:
         card = dataclasses.replace(card, realworld={k: report[k] for k in (
             "folder", "n", "top1", "top3", "single_label", "balanced_accuracy", "per_label", "ece", "sure", "sure_wrong", "novel",
             "music", "created")})
-        info = registry.save_model(args.name, model, card, overwrite=True)
-    if args.default:
-        registry.set_default(args.name)
+    saved = save_run(args, model, card)
     patches = f"{card.training.patches} patches" if card.training.patches else f"{card.dataset.rows} feature rows"
-    print(f"Saved {info.path} ({card.dataset.tracks} tracks, {patches}, {card.training.seconds:.0f} s)"
-          + (" as the default model" if args.default else ""))
+    print(f"Saved {saved} ({card.dataset.tracks} tracks, {patches}, {card.training.seconds:.0f} s)"
+          + (" as the default model" if args.default and not args.out else ""))
     return 0
 
 

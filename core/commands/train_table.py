@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
-import tempfile
 import threading
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import pandas as pd
 from tqdm import tqdm
 
-from core import storage
-from core.commands.train_common import check_new_name, ctrl_c_sets, rebuild_command
-
-if TYPE_CHECKING:
-    from core.models.model_card import ModelCard
+from core.commands.train_common import check_new_name, ctrl_c_sets, jsonl_writer, rebuild_command, save_run
 
 
 def load_tables(paths: list[str]) -> pd.DataFrame:
@@ -30,13 +23,6 @@ def load_tables(paths: list[str]) -> pd.DataFrame:
     if len(schemas) > 1:
         raise FeatureTableError(f"The tables use different feature schemas: {', '.join(sorted(schemas))}.")
     return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
-
-
-def _jsonl_writer(path: str) -> Callable[[Any], None]:
-    def write(report: Any) -> None:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(dataclasses.asdict(report)) + "\n")
-    return write
 
 
 def run_table(args: argparse.Namespace) -> int:
@@ -86,7 +72,7 @@ def run_table(args: argparse.Namespace) -> int:
                 bar.set_postfix_str(f"loss {report.loss:.3f} acc {report.accuracy:.3f}{val}")
             listeners: list[Callable[[Any], None]] = [show]
             if args.report_jsonl:
-                listeners.append(_jsonl_writer(args.report_jsonl))
+                listeners.append(jsonl_writer(args.report_jsonl))
             try:
                 if args.holdout:
                     from core.models.evaluate import train_holdout
@@ -109,28 +95,10 @@ def run_table(args: argparse.Namespace) -> int:
     card = model_card(model, config, history, sources=(args.source,) if args.source else tuple(args.features),
                       command=rebuild_command(args), protocol=protocol, metrics=metrics, notes=args.notes,
                       segment_seconds=args.segment_seconds or SLICE_SECONDS)
-    if args.out:
-        saved = _save_folder(args.out, model, card)
-    else:
-        saved = registry.save_model(args.name, model, card, overwrite=args.overwrite).path
-        if args.default:
-            registry.set_default(args.name)
+    saved = save_run(args, model, card)
     best = history.epochs[history.best_epoch - 1] if history.best_epoch else None
     summary = f" best epoch {history.best_epoch}" + (
         f" (val_acc {best.val_accuracy:.3f})" if best and best.val_accuracy is not None else "")
     print(f"Saved {saved} ({len(history.rows or ())} {config.level} rows, {history.seconds:.1f} s;{summary})"
           + (" as the default model" if args.default and not args.out else ""))
     return 0
-
-
-def _save_folder(out: str, model: Any, card: ModelCard) -> storage.Location:
-    """Write the model folder ``out`` outside the registry: on disk as the registry writes its folders (atomic),
-    to a URL written in a temporary folder first and then uploaded file by file."""
-    from core.models import registry
-
-    where = storage.location(out)
-    if isinstance(where, Path):
-        return registry.save_model(where.name, model, card, where.parent, overwrite=True).path
-    with tempfile.TemporaryDirectory(prefix="cpunk-model-") as tmp:
-        storage.put_folder(registry.save_model(storage.name(where), model, card, tmp).path, where)
-    return where

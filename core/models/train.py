@@ -65,7 +65,26 @@ class EpochReport:
     seconds: float
 
 
+@dataclass(frozen=True)
+class StageReport:
+    """Progress of a training stage that is not an epoch (audio training: ``patches``, ``folds``, ...): ``done``
+    of ``total`` steps, ``seconds`` since the stage began; a finished step may carry its ``scores`` (a fold stage:
+    the held-out scores of one setting), which the Train page draws as curves."""
+
+    stage: str
+    done: int
+    total: int
+    seconds: float
+    scores: dict[str, float] | None = None
+
+
+Report = EpochReport | StageReport
 EpochListener = Callable[[EpochReport], None]
+
+
+def report_of(line: dict[str, Any]) -> Report:
+    """The report a ``--report-jsonl`` line holds (``dataclasses.asdict`` of either kind)."""
+    return StageReport(**line) if "stage" in line else EpochReport(**line)
 
 
 class StopFlag(Protocol):
@@ -73,19 +92,28 @@ class StopFlag(Protocol):
 
 
 class EpochLog:
-    """A listener that keeps every report; safe to read from another thread (e.g. a UI's)."""
+    """A listener that keeps every epoch report, and every stage report (:meth:`stages`); safe to read from
+    another thread (e.g. a UI's)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._reports: list[EpochReport] = []
+        self._stages: list[StageReport] = []
 
-    def __call__(self, report: EpochReport) -> None:
+    def __call__(self, report: Report) -> None:
         with self._lock:
-            self._reports.append(report)
+            if isinstance(report, StageReport):
+                self._stages.append(report)
+            else:
+                self._reports.append(report)
 
     def snapshot(self) -> list[EpochReport]:
         with self._lock:
             return list(self._reports)
+
+    def stages(self) -> list[StageReport]:
+        with self._lock:
+            return list(self._stages)
 
 
 @dataclass

@@ -168,9 +168,13 @@ def embedding_table(tracks: list[Track], spec: EmbeddingSpec, *, variants: range
             consume(track, _patches_or_reason(track, spec, variants))
     else:
         with ProcessPoolExecutor(workers, initializer=_worker_init) as pool:
-            for track, found in zip(tracks, pool.map(_patches_or_reason, tracks, [spec] * len(tracks),
-                                                     [variants] * len(tracks))):
-                consume(track, found)
+            try:
+                for track, found in zip(tracks, pool.map(_patches_or_reason, tracks, [spec] * len(tracks),
+                                                         [variants] * len(tracks))):
+                    consume(track, found)
+            except BaseException:  # a stop (raised by ``progress``) or a failure: the queued tracks are not read
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
     errors = pd.DataFrame(failed, columns=list(ERROR_COLUMNS))
     if not frames:
         raise DatasetError(f"None of the {len(tracks)} tracks could be read; the first: {failed[0][1]}: {failed[0][2]}"

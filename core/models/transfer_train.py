@@ -30,6 +30,7 @@ from core.models.calibration import expected_calibration_error, fit_honesty
 from core.models.evaluate import metrics
 from core.models.model_card import Architecture, Calibration, Dataset, FeatureStats, Metrics, ModelCard, Protocol, SchemaRef, Training, now
 from core.models.music_detector import MusicDetector, fit_music_detector
+from core.models.train import StageReport, StopFlag
 from core.models.transfer import backbone_model, fit_linear_head, fit_temperature, linear_head_model, transfer_model
 from core.models.transfer_data import CachedTables, EmbeddingSpec, collect_tracks, embedding_table, nonmusic_table
 
@@ -37,6 +38,29 @@ ARCHITECTURE = "musicnn_linear"
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 RECORDED_PATCHES = 4  # windows of each track's recorded copy the music detector learns from
 Progress = Callable[[str], None]
+
+
+class TrainingStopped(Exception):
+    """The run was asked to stop (Ctrl-C, the Train page's Stop): audio training keeps nothing."""
+
+
+@dataclass
+class Stages:
+    """Where a run is: each step of each stage goes to ``report`` as a :class:`StageReport` (seconds since the
+    stage began), and the ``stop`` flag is checked at every step (:class:`TrainingStopped`)."""
+
+    report: Callable[[StageReport], None] | None = None
+    stop: StopFlag | None = None
+    _stage: str = ""
+    _began: float = 0.0
+
+    def step(self, stage: str, done: int, total: int, scores: dict[str, float] | None = None) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise TrainingStopped("stopped on request")
+        if stage != self._stage:
+            self._stage, self._began = stage, time.perf_counter()
+        if self.report is not None:
+            self.report(StageReport(stage, done, total, round(time.perf_counter() - self._began, 3), scores))
 
 
 @dataclass(frozen=True)
@@ -162,21 +186,39 @@ def genre_description(seed_rows: pd.DataFrame, classes: tuple[str, ...]) -> Feat
 
 
 def train_transfer(sources: list[str | os.PathLike], recipe: TransferRecipe, *, cache: Path | None = None,
-                   workers: int = 1, evaluate: bool = True, limit: int | None = None,
-                   progress: Progress | None = None, command: str = "") -> tuple[Any, ModelCard]:
-    """(deployable Keras model, its card) of the recipe trained on every track of ``sources``
-    (``limit``: only the first tracks of each genre). A track that cannot be read is left out, and
-    ``progress`` hears it (``skipped PATH: reason``)."""
+                   workers: int = 1, evaluate: bool = True, limit: int | None = None, genres: tuple[str, ...] | None = None,
+                   progress: Progress | None = None, stages: Stages | None = None, command: str = "",
+                   source: str | None = None) -> tuple[Any, ModelCard]:
+    """(deployable Keras model, its card) of the recipe trained on every track of ``sources`` (``genres``: only
+    those; ``limit``: only the first tracks of each genre; ``source``: what the card names as the data, default
+    the paths). A track that cannot be read is left out, and ``progress`` hears it (``skipped PATH: reason``).
+    ``stages`` hears each step (patch features track by track, each C's held-out folds, ...) and may stop the run
+    (:class:`TrainingStopped`)."""
     t0 = time.perf_counter()
+    stages = stages or Stages()
     tracks = collect_tracks(sources, limit)
+    if genres is not None:
+        tracks = [t for t in tracks if t.label in genres]
+        missing = sorted(set(genres) - {t.label for t in tracks})
+        if missing:
+            raise ValueError(f"No tracks of {', '.join(missing)} in {', '.join(map(str, sources))}.")
     say = progress or (lambda _: None)
     say(f"{len(tracks)} tracks from {len(sources)} source(s); patch features ...")
     honest = evaluate and recipe.folds > 1 and list(recipe.spec.outputs) == ["logits"]  # a tag-reading model
     spec = recipe.honesty_spec() if honest else recipe.spec
+    total = len(tracks) * (2 if cache is not None and spec.variants else 1)  # the cache makes clean, then augmented
+    read = iter(range(1, total + 1))
+    stages.step("patches", 0, total)
+
+    def track_read(_: str) -> None:
+        stages.step("patches", next(read, total), total)
+
     if cache is not None:
-        table, seed_rows, failed = CachedTables(Path(cache), spec, tracks).load_or_build(workers=workers)
+        table, seed_rows, failed = CachedTables(Path(cache), spec, tracks).load_or_build(workers=workers,
+                                                                                       progress=track_read)
     else:
-        table, seed_rows, failed = embedding_table(tracks, spec, workers=workers)
+        table, seed_rows, failed = embedding_table(tracks, spec, workers=workers, progress=track_read)
+    stages.step("patches", total, total)
     for row in failed.itertuples():
         say(f"skipped {row.path}: {row.reason}")
     tracks = [t for t in tracks if t.track_id not in set(failed["track_id"])]
@@ -184,10 +226,12 @@ def train_transfer(sources: list[str | os.PathLike], recipe: TransferRecipe, *, 
     data = every.select(every.variant <= recipe.spec.variants)
     evaluation, tried = None, {}
     if evaluate and recipe.folds > 1:
-        for c in recipe.c:  # ties keep the stronger regularisation (the grid is ascending)
+        stages.step("folds", 0, len(recipe.c))
+        for done, c in enumerate(recipe.c, start=1):  # ties keep the stronger regularisation (the grid is ascending)
             found = cross_validate(data, recipe, c, say)
             tried[c] = {"balanced_log_loss": found["balanced_log_loss"],
                         "balanced_accuracy": found["tracks"]["balanced_accuracy"]}
+            stages.step("folds", done, len(recipe.c), {"c": c, **tried[c]})
             if evaluation is None or found["balanced_log_loss"] < evaluation["balanced_log_loss"] - 1e-9:
                 evaluation = found
     elif len(recipe.c) != 1:
@@ -197,14 +241,18 @@ def train_transfer(sources: list[str | os.PathLike], recipe: TransferRecipe, *, 
     temperature = evaluation["temperature"] if evaluation else 1.0
     reliability = {}
     if honest and evaluation is not None:
+        stages.step("honesty", 0, 1)
         say("calibration, novelty threshold and closest songs on held-out tracks ...")
         reliability = fit_honesty(every.x, every.y, every.groups, every.variant, evaluation["folds"],
                                   [h.logits for h in evaluation["heads"]], temperature, recipe.spec.seed, data.classes)
+        stages.step("honesty", 1, 1)
     model = transfer_model(linear_head_model(head, temperature), backbone_model(recipe.spec.backbones, recipe.spec.outputs),
                            name=ARCHITECTURE)
     tracks_per_class = {c: int(len(set(data.groups[data.y == i]))) for i, c in enumerate(data.classes)}
     if recipe.nonmusic_per_kind:
+        stages.step("music", 0, 1)
         reliability["music"] = music_detector_for(data, tracks, recipe, cache, workers, say).to_dict()
+    stages.step("final", 1, 1)
     card = ModelCard(
         name="", created=now(),
         architecture=Architecture(ARCHITECTURE, {**recipe.to_dict(), "c_chosen": c,
@@ -218,7 +266,8 @@ def train_transfer(sources: list[str | os.PathLike], recipe: TransferRecipe, *, 
         metrics=Metrics(evaluation["tracks"], ece=evaluation["ece"],
                         ece_uncalibrated=evaluation["ece_uncalibrated"]) if evaluation else None,
         calibration=Calibration("temperature scaling on held-out folds", temperature),
-        dataset=Dataset(tuple(str(s) for s in sources), _fingerprint(data), len(tracks), tracks_per_class),
+        dataset=Dataset((source,) if source else tuple(str(s) for s in sources), _fingerprint(data), len(tracks),
+                        tracks_per_class),
         feature_stats=genre_description(seed_rows, data.classes), reliability=reliability)
     return model, card
 

@@ -1,0 +1,144 @@
+"""The Train page's audio side: where the labelled audio is (genre folders, a ``path,label`` manifest, or FMA-style
+``tracks.csv`` beside its audio), the default model's recipe and its settings, and where its patches are cached.
+
+Sources are the dataset folder (sidebar) itself, its sub-folders and the CSVs in either; in lab mode any typed path
+too. In public mode only what lies under the shared folders (:meth:`core.modes.Policy.check_path`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from core.data.dataset import DatasetError, discover
+from core.data.metadata import AUDIO_EXTENSIONS
+from core.modes import AccessError
+from ui.mode import policy
+from ui.plain import plain
+from ui.settings import REPO_ROOT, data_dir
+from ui.visitor import browser_key
+
+ARCHITECTURE = "musicnn_linear"
+ARCHITECTURE_NAMES = {ARCHITECTURE: "musicnn_linear: pre-trained MSD_musicnn tags + calibrated linear layer "
+                                    "(the default model's recipe)"}
+CACHE_ENV = "CPUNK_CACHE_DIR"  # where the page keeps patch features (default: data/cache in the repository)
+TYPED = "Another folder or CSV (path)…"
+SCAN_ENTRIES = 200  # entries of a folder looked at to decide whether it holds genre sub-folders
+POOL_FROM = 50  # tracks from which a pool of processes reads the audio (below, starting it costs more than it saves)
+
+
+@dataclass(frozen=True)
+class AudioSource:
+    """Labelled audio to train on: where, what the page and the model card call it, tracks per genre."""
+
+    path: Path
+    label: str
+    tracks: Counter
+
+
+def _has_audio(folder: Path) -> bool:
+    with os.scandir(folder) as entries:
+        return any(Path(e.name).suffix.lower() in AUDIO_EXTENSIONS for _, e in zip(range(SCAN_ENTRIES), entries))
+
+
+def is_genre_folder(folder: Path) -> bool:
+    """Whether ``folder`` has at least two sub-folders with audio files in them (one per genre)."""
+    try:
+        with os.scandir(folder) as entries:
+            subs = [Path(e.path) for _, e in zip(range(SCAN_ENTRIES), entries) if e.is_dir() and not e.name.startswith(".")]
+        return sum(_has_audio(s) for s in subs) >= 2
+    except OSError:
+        return False
+
+
+def is_audio_csv(path: Path) -> bool:
+    """Whether a CSV lists audio: ``path,label`` columns, a ``track_id`` column, or FMA's two header rows."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            columns = [c.strip() for c in handle.readline().strip().split(",")]
+    except OSError:
+        return False
+    return {"path", "label"} <= set(columns) or "track_id" in columns or (columns[:1] == [""] and "track" in columns)
+
+
+def audio_sources(root: Path | None) -> list[Path]:
+    """Genre folders and audio CSVs: ``root`` and its sub-folders, and the CSVs in them."""
+    if root is None or not root.is_dir():
+        return []
+    folders = [root] + sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))[:SCAN_ENTRIES]
+    found: list[Path] = []
+    for folder in folders:
+        if is_genre_folder(folder):
+            found.append(folder)
+        found += [p for p in sorted(folder.glob("*.csv")) if is_audio_csv(p)]
+    return found
+
+
+@st.cache_data(ttl=60, show_spinner=False, max_entries=32)
+def _genres(path: str) -> dict[str, int]:
+    return dict(Counter(t.label for t in discover(path)))
+
+
+def choose_audio() -> AudioSource:
+    """The source picker (keys ``train_audio_source``/``train_audio_path``); stops the page until one is usable."""
+    rules = policy()
+    root = data_dir()
+    found = audio_sources(root)
+    names = {str(p): (p.relative_to(root.parent).as_posix() if root is not None else p.name) for p in found}
+    options = list(names) + ([] if rules.public else [TYPED])
+    if not options:
+        st.info("No labelled audio in the dataset folder: a folder with one sub-folder per genre, a path,label CSV "
+                "or FMA's tracks.csv beside its audio.", icon=":material/folder_off:")
+        st.stop()
+    choice = st.selectbox("Labelled audio", options, key="train_audio_source", format_func=lambda o: names.get(o, o),
+                          help="Genre folders (one sub-folder per genre), a CSV manifest path,label, or FMA-style "
+                               "metadata (tracks.csv with genre_top) beside its audio. Any genres.")
+    if choice == TYPED:
+        typed = st.text_input("Path to the audio", key="train_audio_path",
+                              placeholder="e.g. /data/fma_small/tracks.csv or /data/my_music")
+        if not typed.strip():
+            st.stop()
+        choice = typed.strip()
+    try:
+        path = rules.check_path(Path(choice).expanduser())
+        genres = _genres(str(path))
+    except (AccessError, DatasetError, OSError) as exc:
+        st.error(plain(str(exc)), icon=":material/block:")
+        st.stop()
+    return AudioSource(path, names.get(choice, str(path)) if rules.public else str(path), Counter(genres))
+
+
+def workers(tracks: int) -> int:
+    """Processes that read ``tracks`` tracks (``--workers``, not part of the recipe)."""
+    return (os.cpu_count() or 1) if tracks >= POOL_FROM else 1
+
+
+def cache_dir() -> Path:
+    """This browser's patch cache (a second run on the same audio skips the patch features)."""
+    base = Path(os.environ.get(CACHE_ENV) or REPO_ROOT / "data" / "cache")
+    return base / hashlib.sha256(browser_key().encode()).hexdigest()[:16]
+
+
+def recipe_form(columns: list) -> tuple[list[str], str]:
+    """The recipe's settings in ``columns``: (command-line options, what the run's caption says)."""
+    evaluate = columns[1].toggle("Held-out folds", value=True, key="train_audio_evaluate",
+                                 help="Measure the recipe on held-out tracks (5 folds, grouped by track), choose the "
+                                      "regularisation on them and calibrate the confidence (--evaluate track).")
+    augment = columns[2].number_input("Augmented copies", 0, 4, 0, key="train_audio_augment",
+                                      help="Copies of each track with loudness, compression, EQ, MP3 and crops (--augment).")
+    detector = columns[3].toggle("Not-music check", value=False, key="train_audio_music",
+                                 help="Also fit the check that says \"this doesn't sound like music\" (a few CPU "
+                                      "minutes: generated speech, noise, tones; --music-detector).")
+    seed = columns[4].number_input("Seed", 0, 2**31 - 1, 42, key="train_audio_seed",
+                                   help="The same seed, audio and settings give the same model.")
+    args = ["--seed", str(int(seed))] + (["--evaluate", "track"] if evaluate else ["--c", "1"]) + \
+        (["--augment", str(int(augment))] if augment else []) + (["--music-detector"] if detector else [])
+    said = ", ".join(filter(None, ["held-out folds" if evaluate else "C 1, no folds",
+                                   f"{int(augment)} augmented copies" if augment else "",
+                                   "not-music check" if detector else "", f"seed {int(seed)}"]))
+    return args, said
