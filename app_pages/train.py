@@ -180,7 +180,8 @@ def table_form() -> None:
                                  "--architecture", architecture, "--epochs", str(config.epochs),
                                  "--batch-size", str(config.batch_size), "--seed", str(config.seed),
                                  "--genres", ",".join(classes), "--model-config", json.dumps(model_config)])
-            start_job(work, config.epochs, {**info, "command": command_line(work.args)}, max_running=rules.max_jobs_server)
+            shown = command_line([origin, *work.args[1:]])  # public mode: the table as the picker names it, no path
+            start_job(work, config.epochs, {**info, "command": shown}, max_running=rules.max_jobs_server)
         except (JobError, AccessError) as exc:
             st.error(str(exc), icon=":material/hourglass:")
         else:
@@ -205,7 +206,7 @@ def audio_form() -> None:
     classes = genre_order(genres)
     args = [str(found.path), f"--source={found.label}", "--architecture", audio.ARCHITECTURE,
             "--genres", ",".join(classes), *options]
-    command = command_line(args)
+    command = command_line([found.label, *args[1:]])  # public mode: the audio as the picker names it, no path
     st.caption("The same model from a terminal (patches are cached, so a second run on this audio is quick):")
     st.code(command, language="bash", wrap_lines=True)
     if st.button("Train", type="primary", icon=":material/model_training:", key="train_start"):
@@ -298,7 +299,7 @@ def results_audio(job: Job, run: TrainedRun) -> None:
     st.success(f"Trained on {card.dataset.tracks} tracks ({card.training.patches:,} patches) in "
                f"{views.duration(snap.elapsed_s)}.", icon=":material/check_circle:")
     st.caption("The same model from a terminal:")
-    st.code(card.command, language="bash", wrap_lines=True)
+    st.code(job.info["command"], language="bash", wrap_lines=True)
     st.subheader("3 · Held-out results")
     if card.metrics is None or card.protocol is None:
         st.info("Not measured: turn on held-out folds to score the recipe on tracks it was not trained on.",

@@ -57,6 +57,21 @@ def test_patches_are_seeded_and_augmented_copies_differ(dataset):
     assert described.shape[1] == 87
 
 
+def test_a_stop_request_ends_audio_training_at_its_next_step():
+    """The Train page's Stop (SIGINT, which sets the flag) ends a run at the next track or setting; keeps nothing."""
+    import threading
+
+    from core.models.transfer_train import Stages, TrainingStopped
+
+    seen, stop = [], threading.Event()
+    stages = Stages(seen.append, stop)
+    stages.step("patches", 1, 3)
+    stop.set()
+    with pytest.raises(TrainingStopped):
+        stages.step("patches", 2, 3)
+    assert [(s.stage, s.done, s.total) for s in seen] == [("patches", 1, 3)]
+
+
 def test_temperature_and_linear_head_in_keras_match_numpy():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 5)) + np.repeat(np.eye(3, 5) * 3, 20, axis=0)

@@ -47,10 +47,11 @@ def _has_audio(folder: Path) -> bool:
 
 
 def is_genre_folder(folder: Path) -> bool:
-    """Whether ``folder`` has at least two sub-folders with audio files in them (one per genre)."""
+    """Whether ``folder`` has at least two sub-folders (not links) with audio files in them (one per genre)."""
     try:
         with os.scandir(folder) as entries:
-            subs = [Path(e.path) for _, e in zip(range(SCAN_ENTRIES), entries) if e.is_dir() and not e.name.startswith(".")]
+            subs = [Path(e.path) for _, e in zip(range(SCAN_ENTRIES), entries)
+                    if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
         return sum(_has_audio(s) for s in subs) >= 2
     except OSError:
         return False
@@ -67,10 +68,11 @@ def is_audio_csv(path: Path) -> bool:
 
 
 def audio_sources(root: Path | None) -> list[Path]:
-    """Genre folders and audio CSVs: ``root`` and its sub-folders, and the CSVs in them."""
+    """Genre folders and audio CSVs: ``root`` and its sub-folders (not links), and the CSVs in them."""
     if root is None or not root.is_dir():
         return []
-    folders = [root] + sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))[:SCAN_ENTRIES]
+    folders = [root] + sorted(p for p in root.iterdir()
+                              if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))[:SCAN_ENTRIES]
     found: list[Path] = []
     for folder in folders:
         if is_genre_folder(folder):

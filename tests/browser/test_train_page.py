@@ -180,11 +180,12 @@ def test_the_default_recipe_on_audio_of_other_genres_trains_saves_classifies_and
     expect(page.get_by_role("heading", name="3 · Held-out results")).to_be_visible(timeout=SLOW)
     wait_for_app(page, SLOW)
     codes = page.locator('[data-testid="stCode"]').all_inner_texts()
-    assert codes.count(command) == 3  # the form's, the run's and the card's
+    assert codes.count(command) == 3  # the form's, the run's and the result's
     page.get_by_label("Model name").fill("three-genres")
     page.get_by_text("Make it the default model").click()
     page.get_by_role("button", name="Save model").click()
     expect(page.get_by_text("Saved as three-genres and made the default model.")).to_be_visible(timeout=SLOW)
+    assert json.loads((models / "three-genres" / "model.json").read_text())["command"] == command  # the card's too
     shot(page, "2-saved")
 
     page.get_by_role("link", name="Classify a song with it").click()
