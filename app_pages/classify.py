@@ -259,8 +259,8 @@ def show_many(clips: list[Clip], results: list[Classification | str], key: data.
 
 
 st.title("Classify a song")
-st.caption("Drop songs, record one, or pick an example: the model says which of the ten GTZAN genres it "
-           "sounds like, how that changes along the song, and which features gave it away.")
+st.caption("Drop songs, record one, or pick an example: the model says which of its genres (the default's: the ten "
+           "of GTZAN) it sounds like, how that changes along the song, and which features gave it away.")
 inputs, model_column = st.columns([2, 1], gap="large")  # room for a model's whole name
 area = st.empty()  # the results, below the inputs: replaced at once when a new analysis starts
 with model_column:

@@ -32,8 +32,8 @@ st.title("Classically Punk")
 st.markdown(
     "#### Which genre is this song?\n"
     "A music-genre classifier for the ten GTZAN genres (blues, classical, country, disco, hip-hop, "
-    "jazz, metal, pop, reggae, rock). It turns audio into timbre, harmony and rhythm features "
-    "and lets you see why genres sound different."
+    "jazz, metal, pop, reggae, rock), or any genres you train it on from your own labelled music. It turns "
+    "audio into timbre, harmony and rhythm features and lets you see why genres sound different."
 )
 
 for spec in PAGES:

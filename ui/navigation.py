@@ -31,6 +31,7 @@ PAGES: tuple[PageSpec, ...] = (
              "See how genres differ: feature distributions, projections, the features that separate "
              "genres best, and tracks that sit far from their genre (likely mislabels)."),
     PageSpec("app_pages/train.py", "Train", ":material/model_training:",
-             "Train and test a model on a feature table while its loss curves grow live; save it for Classify."),
+             "Train and test a model on a feature table or your own labelled music (any genres) and watch it learn; "
+             "save it for Classify."),
 )
 
