@@ -204,7 +204,13 @@ def test_a_visitor_keeps_a_model_for_the_session_only_and_can_download_and_class
     assert "yours: mine" not in other.selectbox(key="classify_model").options
 
 
-def test_training_beyond_the_limits_is_refused_with_a_plain_message(server, monkeypatch):
+def test_training_beyond_the_limits_is_refused_with_a_plain_message_and_audio_comes_from_shared_folders(server, monkeypatch):
+    """Then training on audio: only genre folders and audio CSVs under the shared folder (not one reached through
+    a link out of it), no typed path, and the command the page shows names the audio as the picker does."""
+    for genre in ("ambient", "punk"):
+        for folder in (server["shared"] / "mine", server["secret"]):
+            (folder / genre).mkdir(parents=True)
+            sf.write(folder / genre / "a.wav", synth("music", seconds=2, sr=22_050), 22_050)
     limits(monkeypatch, max_rows=50)
     at = train_page()
     at.button(key="train_start").click().run()
@@ -219,6 +225,13 @@ def test_training_beyond_the_limits_is_refused_with_a_plain_message(server, monk
         assert "train_job" not in at.session_state
     finally:
         release.set()
+    at.segmented_control(key="train_kind").set_value("audio").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="train_audio_source").options == ["shared/mine"]  # not shared/secret (a link out)
+    assert at.pills(key="train_audio_genres").options == ["Ambient (1)", "Punk (1)"]
+    shown = texts(at.code)
+    assert shown.startswith("python -m core train shared/mine --source=shared/mine --architecture musicnn_linear")
+    assert str(server["shared"].parent) not in shown
 
 
 def test_uploads_beyond_the_rate_limit_are_refused_and_said_so(server, monkeypatch):
@@ -272,24 +285,6 @@ def test_while_the_server_holds_its_budget_of_uploads_new_ones_are_refused_namin
     monkeypatch.setattr(ui.mode, "held_bytes", lambda: 0)
     at.run()
     assert not at.error, texts(at.error)
-
-
-def test_audio_training_offers_the_shared_folders_audio_only_and_shows_no_path(server):
-    """Train on audio in public mode: only genre folders and audio CSVs under the shared folder (not one reached
-    through a link out of it), no typed path, and the command the page shows names the audio as the picker does."""
-    for genre in ("ambient", "punk"):
-        for folder in (server["shared"] / "mine", server["secret"]):
-            (folder / genre).mkdir(parents=True)
-            sf.write(folder / genre / "a.wav", synth("music", seconds=2, sr=22_050), 22_050)
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
-    at.switch_page("app_pages/train.py").run()
-    at.segmented_control(key="train_kind").set_value("audio").run()
-    assert not at.exception, at.exception
-    assert at.selectbox(key="train_audio_source").options == ["shared/mine"]  # not shared/secret (a link out)
-    assert at.pills(key="train_audio_genres").options == ["Ambient (1)", "Punk (1)"]
-    shown = texts(at.code)
-    assert shown.startswith("python -m core train shared/mine --source=shared/mine --architecture musicnn_linear")
-    assert str(server["shared"].parent) not in shown
 
 
 def test_model_cards_name_their_data_without_folders_in_public_mode(server, monkeypatch):

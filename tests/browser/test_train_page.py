@@ -1,6 +1,7 @@
-"""The Train page in a real browser: with the default settings the curves grow live, Stop ends the run early,
-the run is compared with the shipped models, saved as the default model and classifies a clip on the
-Classify page. Screenshots under test-artifacts/."""
+"""The Train page in a real browser: with the default settings the curves grow live (keeping up with the
+progress line), Stop ends the run early, the run is compared with the shipped models, saved as the default model
+and classifies a clip on the Classify page; then the default model's recipe trained on audio of other genres,
+saved, used by Classify and equal to its command run in a terminal. Screenshots under test-artifacts/."""
 
 from __future__ import annotations
 
@@ -59,18 +60,25 @@ def set_number(page: Page, label: str, value: int) -> None:
     wait_for_app(page, SLOW)
 
 
-def test_default_settings_curves_grow_stop_compare_save_and_classify(page, browser, start_app, tmp_path, clip, shot):
+def test_default_settings_curves_grow_stop_compare_save_and_classify_then_audio_of_other_genres(
+        page, browser, start_app, tmp_path, clip, shot, monkeypatch):
     """Train with the page's defaults (only more epochs, so that there is time to stop) next to a copy of the
     shipped registry: the curves grow live, Stop ends the run early with test results and a comparison with
     every shipped model, another browser with the run's URL is refused while a reload reattaches, the model
-    is saved as the default and the Classify page uses it at once.
+    is saved as the default and the Classify page uses it at once. Then the default model's recipe on audio of
+    other genres (:func:`train_the_default_recipe_on_audio`), in the same app to keep the suite quick.
     (The whole-track level and a run that ends by itself are checked in tests/test_train_apptest.py and
     tests/test_public_mode.py.)"""
     import shutil
 
-    models = tmp_path / "models"
+    if not (SHARED / "gtzan_flac").is_dir():
+        pytest.skip("needs ../shared/data/gtzan_flac")
+    models, cache = tmp_path / "models", tmp_path / "cache"
     shutil.copytree(REPO_ROOT / "models", models, ignore=shutil.ignore_patterns("_pretrained"))
-    url = start_app({"CPUNK_DATA_DIR": "", "CPUNK_MODELS_DIR": str(models)})
+    song = audio_of_other_genres(tmp_path / "data")
+    monkeypatch.setenv("CPUNK_MODELS_DIR", str(models))  # for the command line at the end
+    url = start_app({"CPUNK_DATA_DIR": str(tmp_path / "data"), "CPUNK_MODELS_DIR": str(models),
+                     "CPUNK_CACHE_DIR": str(cache)})
     open_page(page, f"{url}/train", timeout_ms=SLOW)
     expect(page.get_by_role("heading", name="Train a model")).to_be_visible()
     expect(page.get_by_text("held out entirely")).to_be_visible()
@@ -136,34 +144,37 @@ def test_default_settings_curves_grow_stop_compare_save_and_classify(page, brows
     assert genre in GENRE_NAMES
     assert not page.locator('[data-testid="stException"]').count()
     shot(page, "5-classified")
+    train_the_default_recipe_on_audio(page, url, models, cache, song, tmp_path, shot)
 
 
 OTHER_GENRES = {"classical": "ambient", "metal": "punk", "hiphop": "lofi"}  # GTZAN clips under other genre names
 
 
-def test_the_default_recipe_on_audio_of_other_genres_trains_saves_classifies_and_equals_the_cli(
-        page, start_app, tmp_path, monkeypatch, shot):
-    """The default model's recipe trained from the Train page on a folder of 3 genres the shipped models do not
-    know (4 short clips each, cut from GTZAN): the patch features show their progress, the model is saved as the
-    default, the Classify page says one of its genres, and its weights equal those of the command the page shows,
-    run from the command line (same seed, same weights); the CLI classifies with it. Without held-out folds, to
-    keep it quick (their progress reports: tests/test_transfer_train.py)."""
+def audio_of_other_genres(folder: Path) -> Path:
+    """Genre folders of 3 genres no shipped model knows, 4 clips of 4 s each cut from GTZAN; a fifth punk clip
+    beside them (returned) to classify."""
+    for source, genre in OTHER_GENRES.items():
+        (folder / "clips" / genre).mkdir(parents=True)
+        for i in range(5):
+            y, sr = sf.read(SHARED / "gtzan_flac" / source / f"{source}.{i:05d}.flac", frames=4 * 22_050, start=10 * 22_050)
+            sf.write((folder / "clips" / genre if i < 4 else folder) / f"{genre}.{i}.wav", y, sr)
+    return folder / "punk.4.wav"
+
+
+def train_the_default_recipe_on_audio(page: Page, url: str, models: Path, cache: Path, song: Path, tmp_path: Path,
+                                      shot) -> None:
+    """The default model's recipe trained from the Train page on :func:`audio_of_other_genres`: the patch features
+    show their progress, the model is saved as the default, the Classify page says one of its genres, and its
+    weights equal those of the command the page shows, run from the command line (same seed, same weights); the
+    CLI classifies with it. Without held-out folds, to keep it quick (their progress reports:
+    tests/test_transfer_train.py)."""
     import shlex
 
-    import soundfile as sf
+    import pandas as pd
 
     from core.cli import main
     from core.models import registry
 
-    if not (SHARED / "gtzan_flac").is_dir():
-        pytest.skip("needs ../shared/data/gtzan_flac")
-    data, models, cache = tmp_path / "data", tmp_path / "models", tmp_path / "cache"
-    for source, genre in OTHER_GENRES.items():
-        (data / "clips" / genre).mkdir(parents=True)
-        for i in range(5):  # 4 to train on, the fifth to classify
-            y, sr = sf.read(SHARED / "gtzan_flac" / source / f"{source}.{i:05d}.flac", frames=4 * 22_050, start=10 * 22_050)
-            sf.write((data / "clips" / genre if i < 4 else tmp_path) / f"{genre}.{i}.wav", y, sr)
-    url = start_app({"CPUNK_DATA_DIR": str(data), "CPUNK_MODELS_DIR": str(models), "CPUNK_CACHE_DIR": str(cache)})
     open_page(page, f"{url}/train", timeout_ms=SLOW)
     page.get_by_text("Audio (genre folders").click()
     wait_for_app(page, SLOW)
@@ -176,7 +187,7 @@ def test_the_default_recipe_on_audio_of_other_genres_trains_saves_classifies_and
     page.get_by_role("button", name="Train", exact=True).click()
     page.wait_for_function("() => /Patch features: [1-9]\\d* of 12 tracks/.test(document.body.innerText)", timeout=SLOW)
     assert page.get_by_text("Time left in this stage").is_visible()
-    shot(page, "1-patch-features")
+    shot(page, "6-patch-features")
     expect(page.get_by_role("heading", name="3 · Held-out results")).to_be_visible(timeout=SLOW)
     wait_for_app(page, SLOW)
     codes = page.locator('[data-testid="stCode"]').all_inner_texts()
@@ -186,24 +197,22 @@ def test_the_default_recipe_on_audio_of_other_genres_trains_saves_classifies_and
     page.get_by_role("button", name="Save model").click()
     expect(page.get_by_text("Saved as three-genres and made the default model.")).to_be_visible(timeout=SLOW)
     assert json.loads((models / "three-genres" / "model.json").read_text())["command"] == command  # the card's too
-    shot(page, "2-saved")
+    shot(page, "7-saved")
 
     page.get_by_role("link", name="Classify a song with it").click()
     wait_for_app(page, SLOW)
-    upload_files(page, "Drop one or many songs", tmp_path / "punk.4.wav", timeout_ms=SLOW)
+    upload_files(page, "Drop one or many songs", song, timeout_ms=SLOW)
     page.locator(".cp-genre").first.wait_for(timeout=SLOW)
     assert page.locator(".cp-verdict").first.get_attribute("data-genre") in {"Ambient", "Punk", "Lofi"}
     assert not page.locator('[data-testid="stException"]').count()
-    shot(page, "3-classified")
+    shot(page, "8-classified")
 
     # The page's command from a terminal (its patch cache makes it quick) gives the same weights, and classifies.
-    monkeypatch.setenv("CPUNK_MODELS_DIR", str(models))
     (browser_cache,) = cache.iterdir()  # this browser's cache
     assert main([*shlex.split(command)[3:], "--out", str(tmp_path / "cli-model"), "--cache", str(browser_cache)]) == 0
-    page_model, cli_model = registry.load_model("three-genres"), registry.load_model("cli-model", tmp_path)
+    page_model, cli_model = registry.load_model("three-genres", models), registry.load_model("cli-model", tmp_path)
     assert page_model.classes == cli_model.classes == ("ambient", "lofi", "punk")
     for ours, theirs in zip(page_model.model.get_weights(), cli_model.model.get_weights(), strict=True):
         np.testing.assert_array_equal(ours, theirs)
-    assert main(["predict", str(tmp_path / "punk.4.wav"), "--workers", "1", "--out", str(tmp_path / "p.csv")]) == 0
-    import pandas as pd
+    assert main(["predict", str(song), "--model", "three-genres", "--workers", "1", "--out", str(tmp_path / "p.csv")]) == 0
     assert pd.read_csv(tmp_path / "p.csv")["genre"].iloc[0] in {"ambient", "lofi", "punk"}
