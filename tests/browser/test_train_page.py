@@ -209,7 +209,9 @@ def train_the_default_recipe_on_audio(page: Page, url: str, models: Path, cache:
 
     # The page's command from a terminal (its patch cache makes it quick) gives the same weights, and classifies.
     (browser_cache,) = cache.iterdir()  # this browser's cache
+    cached = sorted((p.name, p.stat().st_mtime_ns) for p in browser_cache.iterdir())
     assert main([*shlex.split(command)[3:], "--out", str(tmp_path / "cli-model"), "--cache", str(browser_cache)]) == 0
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in browser_cache.iterdir()) == cached  # read, not made again
     page_model, cli_model = registry.load_model("three-genres", models), registry.load_model("cli-model", tmp_path)
     assert page_model.classes == cli_model.classes == ("ambient", "lofi", "punk")
     for ours, theirs in zip(page_model.model.get_weights(), cli_model.model.get_weights(), strict=True):
