@@ -20,7 +20,7 @@ TRAIN_COLOR, VALID_COLOR = "#ff3d7f", "#4c9bff"
 METRICS = ("loss", "accuracy")  # the two live panels, side by side
 
 
-def curve(epochs: Sequence[EpochReport], total: int, metric: str, best_epoch: int | None = None) -> alt.LayerChart:
+def curve(epochs: Sequence[EpochReport], total: int, metric: str, best_epoch: int | None = None) -> alt.TopLevelMixin:
     """``metric`` ("loss" or "accuracy") per epoch, training and validation; the x axis spans the whole run.
 
     Vega-Lite, not Plotly: Streamlit names a Plotly chart by its content, so each new epoch mounted a new chart
@@ -106,7 +106,7 @@ def stage_line(stage: StageReport) -> tuple[float, str]:
     return min(stage.done / stage.total, 1.0) if stage.total else 0.0, f"{name}: {stage.done} of {stage.total} {unit}"
 
 
-def fold_curve(stages: Sequence[StageReport], metric: str) -> alt.LayerChart:
+def fold_curve(stages: Sequence[StageReport], metric: str) -> alt.TopLevelMixin:
     """Held-out ``metric`` ("balanced_log_loss" or "balanced_accuracy") of each regularisation strength C tried so
     far (the folds stage's scores); its description says how many settings it draws."""
     points = pd.DataFrame([s.scores for s in stages if s.stage == "folds" and s.scores], columns=["c", metric])
