@@ -24,6 +24,7 @@ import ctypes.util
 import os
 import sys
 import threading
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -146,10 +147,20 @@ def keras_only() -> bool:
     return os.environ.get(RUNTIME_ENV, "").strip().lower() == "keras"
 
 
+def check_intact(path: Path) -> None:
+    """Raise :class:`zipfile.BadZipFile` unless ``path`` is a whole Keras file (a zip whose members all pass
+    their CRC check), without loading Keras."""
+    with zipfile.ZipFile(path) as archive:
+        damaged = archive.testzip()
+    if damaged is not None:
+        raise zipfile.BadZipFile(f"{damaged} in {path.name} is damaged")
+
+
 def load_network(folder: Path, keras_file: str, card: ModelCard) -> Network:
     """The network of the model in ``folder``: its export when there is one (and :func:`keras_only` is off),
     else its Keras file, with a note saying why. Raises what the loaders raise for a damaged file."""
     if (folder / EXPORT_FILE).is_file() and not keras_only():
+        check_intact(folder / keras_file)  # a damaged model folder is refused even where its export could run
         return OnnxNetwork(folder / EXPORT_FILE)
     note = ("runs through Keras, as asked (CPUNK_INFERENCE=keras)" if keras_only() else
             f"has no inference export ({EXPORT_FILE}), so it runs through Keras: slower to start and heavier; "
