@@ -47,6 +47,13 @@ def top_chances(probabilities: np.ndarray, k: int = 3) -> np.ndarray:
     return np.cumsum(np.sort(np.asarray(probabilities, dtype=float))[::-1][:k])
 
 
+def genres_named(chance: np.ndarray | Sequence[float], sure: float = SURE, pair: float = PAIR) -> np.ndarray:
+    """How many genres verdicts name (1, 2 or 3; novelty and "not music" aside) for the chances ``(..., 3)`` that
+    the true genre is among their top 1, 2, 3: one at or above ``sure``, else two at or above ``pair``, else three."""
+    chance = np.asarray(chance, dtype=float)
+    return np.where(chance[..., 0] >= sure, 1, np.where(chance[..., 1] >= pair, 2, 3))
+
+
 def verdict(probabilities: np.ndarray, classes: tuple[str, ...] | list[str], name: Callable[[str], str] = str, *,
             sure: float = SURE, pair: float = PAIR, chance: np.ndarray | Sequence[float] | None = None, novel: bool = False,
             music: bool | None = None) -> Verdict:
@@ -61,9 +68,10 @@ def verdict(probabilities: np.ndarray, classes: tuple[str, ...] | list[str], nam
     c += [c[-1]] * (3 - len(c))
     if novel:
         return Verdict(f"closest to {name(top[0])}, but unlike the genres it knows", (top[0],), False, "novel", c[0])
-    if c[0] >= sure or len(top) == 1:
+    named = min(int(genres_named(c, sure, pair)), len(top))
+    if named == 1:
         return Verdict(name(top[0]), (top[0],), True, "sure", c[0])
-    if c[1] >= pair or len(top) == 2:
+    if named == 2:
         return Verdict(f"somewhere between {name(top[0])} and {name(top[1])}", tuple(top[:2]), False, "pair", c[1])
     return Verdict("no clear genre: closest are " + ", ".join(map(name, top[:-1])) + f" and {name(top[-1])}",
                    tuple(top), False, "shortlist", c[2])

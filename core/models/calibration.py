@@ -29,6 +29,7 @@ from scipy.special import expit, softmax
 
 from core.data.training_data import track_average
 from core.models.neighbours import NOVELTY_QUANTILE, NeighbourIndex, Novelty, novelty_threshold
+from core.verdict import genres_named
 
 FEATURES = ("log-odds of the top k genres together", "log ratio of the k-th genre to the next", "log windows heard",
             "distance to training songs")
@@ -249,9 +250,9 @@ def fit_calibration(held: HeldOut, chances_for_thresholds: np.ndarray | None = N
 
 
 def said(chance: np.ndarray, sure: float, pair: float) -> tuple[np.ndarray, np.ndarray]:
-    """(how many genres each verdict names, the chance shown with it) for chances ``(n, CLAIMS)`` and the
-    thresholds of :func:`core.verdict.verdict` (novelty aside)."""
-    size = np.where(chance[:, 0] >= sure, 1, np.where(chance[:, 1] >= pair, 2, 3))
+    """(how many genres each verdict names (:func:`core.verdict.genres_named`), the chance shown with it) for
+    chances ``(n, CLAIMS)``."""
+    size = genres_named(chance, sure, pair)
     return size, chance[np.arange(len(size)), size - 1]
 
 
