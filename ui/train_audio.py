@@ -13,10 +13,11 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from core.data.dataset import DatasetError, discover
-from core.data.metadata import AUDIO_EXTENSIONS
+from core.data.metadata import AUDIO_EXTENSIONS, is_metadata_csv
 from core.modes import AccessError
 from ui.mode import policy
 from ui.plain import plain
@@ -58,13 +59,14 @@ def is_genre_folder(folder: Path) -> bool:
 
 
 def is_audio_csv(path: Path) -> bool:
-    """Whether a CSV lists audio: ``path,label`` columns, a ``track_id`` column, or FMA's two header rows."""
+    """Whether a CSV lists audio: ``path,label`` columns, or one of the metadata layouts (a ``track_id`` column,
+    FMA's two header rows: :func:`core.data.metadata.is_metadata_csv`); only its header is read."""
     try:
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            columns = [c.strip() for c in handle.readline().strip().split(",")]
-    except OSError:
+        header = pd.read_csv(path, nrows=0, encoding_errors="replace")
+    except (OSError, ValueError):  # pandas' parser and empty-file errors are ValueErrors
         return False
-    return {"path", "label"} <= set(columns) or "track_id" in columns or (columns[:1] == [""] and "track" in columns)
+    header.columns = [str(c).strip() for c in header.columns]
+    return {"path", "label"} <= set(header.columns) or is_metadata_csv(header)
 
 
 def audio_sources(root: Path | None) -> list[Path]:
