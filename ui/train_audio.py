@@ -70,11 +70,12 @@ def is_audio_csv(path: Path) -> bool:
 
 
 def audio_sources(root: Path | None) -> list[Path]:
-    """Genre folders and audio CSVs: ``root`` and its sub-folders (not links), and the CSVs in them."""
+    """Genre folders and audio CSVs: ``root``'s sub-folders (not links), then ``root`` itself, and the CSVs in them
+    (the sub-folders first: a dataset folder of several datasets is itself a "genre folder" of datasets)."""
     if root is None or not root.is_dir():
         return []
-    folders = [root] + sorted(p for p in root.iterdir()
-                              if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))[:SCAN_ENTRIES]
+    folders = sorted(p for p in root.iterdir()
+                     if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))[:SCAN_ENTRIES] + [root]
     found: list[Path] = []
     for folder in folders:
         if is_genre_folder(folder):
