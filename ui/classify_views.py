@@ -173,7 +173,8 @@ def timeline_caption(result: Classification) -> str:
     n, seconds = len(result.segment_starts), f"{result.segment_seconds:g}-s"
     music = result.segment_music
     note = ("" if music is None or music.all() else
-            f" Grey: the {int((~music).sum())} windows that do not sound like music (speech, noise, silence, ...)"
+            (" Grey: the window that does not sound like music (speech, noise, silence, ...)" if (~music).sum() == 1 else
+             f" Grey: the {int((~music).sum())} windows that do not sound like music (speech, noise, silence, ...)")
             + ("; the verdict reads only the others." if music.any() else "."))
     if n == result.windows:
         return (f"Each {seconds} window of the analysed part classified on its own (windows side by side, as the "
