@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from browser_harness import REPO_ROOT, open_page, upload_files, wait_for_app
+from browser_harness import REPO_ROOT, open_page, rerun_after, upload_files, wait_for_app
 from playwright.sync_api import Page, expect
 
 SHARED = REPO_ROOT.parent / "shared" / "data"
@@ -179,8 +179,7 @@ def train_the_default_recipe_on_audio(page: Page, url: str, models: Path, cache:
     page.get_by_text("Audio (genre folders").click()
     wait_for_app(page, SLOW)
     expect(page.get_by_text("Punk (4)")).to_be_visible()
-    page.get_by_text("Held-out folds").click()  # off: one C, no folds
-    wait_for_app(page, SLOW)
+    rerun_after(page, page.get_by_text("Held-out folds").click, timeout_ms=SLOW)  # off: one C, no folds
     command = page.locator('[data-testid="stCode"]').first.inner_text()
     assert command.startswith("python -m core train ") and command.endswith(
         "--architecture musicnn_linear --genres ambient,lofi,punk --seed 42 --c 1")
