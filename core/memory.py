@@ -7,12 +7,12 @@ import dataclasses
 import sys
 import threading
 import types
-from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+from cachetools import LRUCache
 
 V = TypeVar("V")
 
@@ -66,40 +66,31 @@ def _parts(item: object) -> list[Any]:
 
 class ByteLRU:
     """A thread-safe map that keeps the most recently used values within ``max_bytes`` (by :func:`nbytes`);
-    a value larger than the whole budget is not kept."""
+    a value larger than the whole budget is not kept. cachetools' :class:`~cachetools.LRUCache` does the
+    keeping; this adds the lock (cachetools' caches are not thread-safe) and the byte measure."""
 
     def __init__(self, max_bytes: float):
         self.max_bytes = int(max_bytes)
-        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
-        self._bytes = 0
+        self._cache: LRUCache[Hashable, Any] = LRUCache(self.max_bytes, getsizeof=nbytes)
         self._lock = threading.Lock()
 
     @property
     def bytes(self) -> int:
         """Bytes held now."""
-        return self._bytes
+        return int(self._cache.currsize)
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._cache)
 
     def get(self, key: Hashable) -> Any | None:
         """The value kept for ``key`` (now the most recently used), or None."""
         with self._lock:
-            found = self._items.get(key)
-            if found is None:
-                return None
-            self._items.move_to_end(key)
-            return found[0]
+            return self._cache.get(key)
 
     def put(self, key: Hashable, value: V) -> V:
         """Keep ``value`` for ``key``, forgetting the least recently used values beyond the budget; returns it."""
-        size = nbytes(value)
         with self._lock:
-            if (old := self._items.pop(key, None)) is not None:
-                self._bytes -= old[1]
-            if size <= self.max_bytes:
-                self._items[key] = (value, size)
-                self._bytes += size
-            while self._bytes > self.max_bytes:
-                self._bytes -= self._items.popitem(last=False)[1][1]
+            self._cache.pop(key, None)
+            if nbytes(value) <= self.max_bytes:
+                self._cache[key] = value
         return value
