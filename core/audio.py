@@ -227,12 +227,22 @@ def load_audio(
     """
     handle, size = _read_bytes(source, max_bytes)
     name = _name(source)
-    try:
-        return _load(handle, size, name, limit, min_seconds)
-    except Overheard:  # the decoders of two files talked at once: this one again, alone
-        if not isinstance(handle, str):
+
+    def attempt(alone: bool) -> Audio:
+        if alone and not isinstance(handle, str):
             handle.seek(0)
-        return _load(handle, size, name, limit, min_seconds, alone=True)
+        return _load(handle, size, name, limit, min_seconds, alone=alone)
+
+    return _alone_if_overheard(attempt)
+
+
+def _alone_if_overheard(attempt: Callable[[bool], T]) -> T:
+    """``attempt(False)``; when the decoders of two files talked at once (:class:`Overheard`), ``attempt(True)``:
+    the same decoder calls again, alone."""
+    try:
+        return attempt(False)
+    except Overheard:
+        return attempt(True)
 
 
 def _load(handle: BinaryIO | str, size: int, name: str, limit: AnalysisLimit, min_seconds: float,
@@ -307,13 +317,12 @@ class _Damage:
 
 def opens_as_audio(path: str | os.PathLike) -> bool:
     """Whether ``path`` opens as audio: its header is read, nothing is decoded (cheap, for listing files)."""
+    def read_header(alone: bool) -> None:
+        with DecoderMessages(alone) as decoder:
+            decoder.call(sf.info, os.fspath(path))
+
     try:
-        try:
-            with DecoderMessages() as decoder:
-                decoder.call(sf.info, os.fspath(path))
-        except Overheard:
-            with DecoderMessages(alone=True) as decoder:
-                decoder.call(sf.info, os.fspath(path))
+        _alone_if_overheard(read_header)
         return True
     except (sf.LibsndfileError, RuntimeError, TypeError):
         found = _sniff(_head(os.fspath(path)))
