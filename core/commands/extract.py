@@ -9,6 +9,7 @@ from concurrent.futures.process import BrokenProcessPool
 from tqdm import tqdm
 
 from core import storage
+from core.commands.engine_args import add_engine_arguments
 from core.data.dataset import PART_TRACKS, DatasetError, Engine, ExtractSummary, discover, extract_dataset
 from core.data.store import (
     ERRORS_FILE,
@@ -55,11 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="feature schema (default: %(default)s; gtzan-kaggle is ~10x slower)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="parallel processes (default: all CPU cores)")
-    p.add_argument("--engine", choices=("local", "dask"), default="local",
-                   help="local process pool, or a Dask cluster (default: %(default)s)")
-    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
-                   help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (with --engine dask; "
-                        "default: a local cluster of --workers processes)")
+    add_engine_arguments(p)
     p.add_argument("--limit-files", type=int, default=None, metavar="N",
                    help="only the first N files (sorted by track id), e.g. for a quick try")
     p.add_argument("--part-size", type=int, default=PART_TRACKS, metavar="N",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from core.audio import AnalysisLimit
+from core.commands.engine_args import add_engine_arguments
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,11 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(0: every window; default: %(default)s, as on the Classify page)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
                    help="classify in N processes, each with the model loaded once (default: all cores, %(default)s)")
-    p.add_argument("--engine", choices=("local", "dask"), default="local",
-                   help="local process pool, or a Dask cluster (default: %(default)s)")
-    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
-                   help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (with --engine dask; "
-                        "default: a local cluster of --workers processes)")
+    add_engine_arguments(p)
     p.add_argument("--store", metavar="DIR", default=None,
                    help="with --engine dask: the resumable results store, kept (default: OUT.parts, "
                         "removed once the CSV is written)")
