@@ -351,5 +351,6 @@ def classify(source: Source | Audio, model: LoadedModel, *, limit: AnalysisLimit
         pair_threshold=honesty.calibration.pair if honesty.calibration is not None else PAIR,
         segment_music=segment_music,
         is_music=None if segment_music is None or detector is None else detector.is_music(segment_music))
-    result.explanation = explain(result, model)
+    result.explanation = explain(model, [genre for genre, _ in result.top(2)], rows=read,
+                                 tag_logits=None if tags is None else tags[heard])
     return result

@@ -3,20 +3,26 @@ and find the one feature a model was trained to rely on; other inputs get no inv
 
 from __future__ import annotations
 
+import io
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 from model_helpers import synthetic_table
+from synth_audio import synth
 
 from core.features.schema import SEED
 from core.models import registry
 from core.models.explain import explain, occlusion, probabilities
 from core.models.model_card import model_card
+from core.models.tag_evidence import tag_reasons
 from core.models.train import TrainConfig, train
 from core.predict import classify
 
 GENRES = ("blues", "classical", "metal")
+SHIPPED = Path(__file__).resolve().parents[1] / "models"
 
 
 @pytest.fixture(scope="module")
@@ -69,5 +75,21 @@ def test_a_model_reading_other_inputs_gets_no_invented_reasons(one_feature_model
     result = classify(make_wav("music", seconds=5.0), one_feature_model)
     for inputs, words in ((["musicnn"], "musicnn patches"), (["features", "log_mel"], "mel spectrogram")):
         info = replace(one_feature_model.info, card=replace(one_feature_model.info.card, inputs=tuple(inputs)))
-        why = explain(result, replace(one_feature_model, info=info))
+        why = explain(replace(one_feature_model, info=info), [result.genre], rows=result.feature_rows())
         assert not why.faithful and not why.reasons and words in why.method
+
+
+def test_classify_explains_a_tag_models_verdict_over_the_windows_it_heard() -> None:
+    """The default's reasons are the tags behind its verdict's lead over the runner-up, read from the windows
+    the verdict heard (the music detector's), as classify hands them to explain."""
+    model = registry.load_model(registry.default_name(SHIPPED), SHIPPED)
+    song, noise = synth("song", seconds=9.0, seed=3), synth("noise", seconds=6.0, seed=3)
+    clip = io.BytesIO()
+    sf.write(clip, np.concatenate([song, noise]), 22_050, format="WAV")
+    clip.seek(0)
+    clip.name = "song then noise.wav"
+    result = classify(clip, model)
+    assert 0 < result.verdict_windows.sum() < len(result.verdict_windows)  # some windows were not heard
+    (genre, _), (runner_up, _) = result.top(2)
+    heard = result.segment_tag_logits[result.verdict_windows]
+    assert result.explanation.tags == tag_reasons(model.network.head, model.info.card, heard, genre, runner_up)

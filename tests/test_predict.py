@@ -156,7 +156,7 @@ def test_the_network_runs_in_fixed_batches_that_grow_linearly_with_the_audio(mod
     from core.models import model_inputs
 
     monkeypatch.setattr(model_inputs, "BATCH", 4)
-    monkeypatch.setattr(predict, "explain", lambda result, model: None)  # its occlusion runs the network too
+    monkeypatch.setattr(predict, "explain", lambda *args, **kwargs: None)  # its occlusion runs the network too
     loaded = registry.load_model("slice", models_dir)
     calls: list[int] = []
     real = loaded.network.run

@@ -27,7 +27,9 @@ from core.models.model_inputs import INPUT_NAMES, input_kinds
 from core.models.tag_evidence import TagReason, explains_with_tags, tag_reasons
 
 if TYPE_CHECKING:
+    from core.features.extract import Extraction
     from core.models.inference import Network
+    from core.models.registry import LoadedModel
 
 ROWS_PER_CALL = 4096  # occlusion's copies of the rows go through the network in calls of this many rows
 
@@ -85,22 +87,24 @@ def occlusion(network: Network, rows: np.ndarray, columns: list[str], genre_inde
                              "most, so they are what the model relied on.", supporting)
 
 
-def _features(result, model, k: int) -> Explanation:
-    rows = (result.features.to_numpy()[None, :] if result.level == "track" or not len(result.segment_features)
-            else result.segment_features)
-    return occlusion(model.network, np.asarray(rows, np.float64), list(result.features.index),
-                     result.classes.index(result.genre), result.feature_stats, k)
+def _features(model: LoadedModel, genres: list[str], rows: Extraction | None, tag_logits: np.ndarray | None,
+              k: int) -> Explanation | None:
+    """A feature model's occlusion reasons over the rows it judged: the track's row for a track-level model
+    (or a clip too short for a slice), else the slices' rows."""
+    if rows is None:
+        return None
+    x = rows.track[None, :] if model.info.level == "track" or not len(rows.slices) else rows.slices
+    return occlusion(model.network, np.asarray(x, np.float64), list(model.schema.columns),
+                     model.classes.index(genres[0]), model.info.card.feature_stats, k)
 
 
-def _tags(result, model, k: int) -> Explanation | None:
+def _tags(model: LoadedModel, genres: list[str], rows: Extraction | None, tag_logits: np.ndarray | None,
+          k: int) -> Explanation | None:
     """A tag model's reasons (None for other musicnn models: they get the general answer)."""
     head = model.network.head
-    if head is None or not explains_with_tags(model.info.card) or result.segment_tag_logits is None \
-            or len(result.classes) < 2:
+    if head is None or not explains_with_tags(model.info.card) or tag_logits is None or len(genres) < 2:
         return None
-    (genre, _), (runner_up, _) = result.top(2)
-    reasons = tag_reasons(head, model.info.card, result.segment_tag_logits[result.verdict_windows], genre,
-                          runner_up, k)
+    reasons = tag_reasons(head, model.info.card, tag_logits, genres[0], genres[1], k)
     return Explanation(True, "This model reads the 50 tags a network trained on ~200,000 real songs hears in each "
                              "window, through a linear layer; these tags account for most of the lead of the "
                              "verdict over the runner-up (the model's own arithmetic, averaged over the windows).",
@@ -110,12 +114,14 @@ def _tags(result, model, k: int) -> Explanation | None:
 EXPLAINERS: dict[tuple[str, ...], Callable] = {("features",): _features, ("musicnn",): _tags}
 
 
-def explain(result, model, k: int = 6) -> Explanation:
-    """The explanation of ``result`` (a :class:`core.predict.Classification`) by ``model``
-    (its :class:`core.models.registry.LoadedModel`)."""
+def explain(model: LoadedModel, genres: list[str], *, rows: Extraction | None = None,
+            tag_logits: np.ndarray | None = None, k: int = 6) -> Explanation:
+    """Why ``model`` put ``genres[0]`` first (``genres``: the verdict's genres, best first; the runner-up
+    second), measured on what it judged: the feature ``rows`` of a feature model, the ``tag_logits`` of the
+    windows a tag model's verdict heard. :func:`core.predict.classify` asks it for every verdict."""
     kinds = input_kinds(model.info.card)
     explainer = EXPLAINERS.get(kinds)
-    found = explainer(result, model, k) if explainer is not None else None
+    found = explainer(model, genres, rows, tag_logits, k) if explainer is not None else None
     if found is None:
         reads = " and ".join(INPUT_NAMES.get(kind, kind) for kind in kinds)
         return Explanation(False, f"This model's input is {reads}, not the audio features below, and no measure of its "
