@@ -47,10 +47,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"
 from browser_harness import (  # noqa: E402
     REPO_ROOT,
     StreamlitServer,
-    count_reruns,
     file_uploader,
     launch_chromium,
-    open_page,
+    new_tab,
     rerun_after,
     wait_for_app,
 )
@@ -111,13 +110,9 @@ def remove_uploads(page: Page) -> None:
 def measure(url: str, pid: int, clip: Path, repeats: int, folder: Path, fresh: list[Path]) -> dict[str, object]:
     with sync_playwright() as pw:
         browser = launch_chromium(pw)
-        context = browser.new_context(viewport={"width": 1440, "height": 900})
-        count_reruns(context)
-        page = context.new_page()
-        page.set_default_timeout(300_000)
-        cdp = context.new_cdp_session(page)
+        page = new_tab(browser, f"{url}/classify", timeout_ms=300_000)
+        cdp = page.context.new_cdp_session(page)
         cdp.send("Performance.enable")
-        open_page(page, f"{url}/classify", timeout_ms=300_000)
         cold = upload(page, clip, pid, cdp)
         new = []
         for path in fresh:

@@ -75,7 +75,7 @@ def server_rss_mb(pid: int) -> float:
 
 
 def run_uploads(n: int, seconds: float) -> dict:
-    from browser_harness import StreamlitServer, count_reruns, launch_chromium, open_page, rerun_after, upload_files
+    from browser_harness import StreamlitServer, launch_chromium, new_tab, rerun_after, upload_files
     from playwright.sync_api import sync_playwright
 
     samples: list[tuple[int, float]] = []
@@ -85,11 +85,7 @@ def run_uploads(n: int, seconds: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="cpunk-uploads-") as tmp, StreamlitServer() as server, \
             sync_playwright() as pw:
         browser = launch_chromium(pw)
-        context = browser.new_context(viewport={"width": 1200, "height": 900})
-        count_reruns(context)
-        page = context.new_page()
-        page.set_default_timeout(180_000)
-        open_page(page, f"{server.url}/classify", timeout_ms=180_000)
+        page = new_tab(browser, f"{server.url}/classify", width=1200, timeout_ms=180_000)
         for i in range(1, n + 1):
             rng = np.random.default_rng(i)  # every clip different: no answer comes from the cache
             y = 0.3 * np.sin(2 * np.pi * rng.uniform(80, 800) * t) + 0.2 * (np.mod(t, rng.uniform(0.3, 0.7)) < 0.01)

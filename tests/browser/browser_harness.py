@@ -183,6 +183,17 @@ def open_page(page: Page, url: str, timeout_ms: float = 60_000) -> None:
     wait_for_app(page, timeout_ms)
 
 
+def new_tab(browser: Browser, url: str, width: int = 1440, timeout_ms: float = 60_000) -> Page:
+    """A tab of its own (a new context ``width`` px wide, counting reruns) opened on ``url``, waiting up to
+    ``timeout_ms`` for anything by default."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    count_reruns(context)
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    open_page(page, url, timeout_ms=timeout_ms)
+    return page
+
+
 def set_dataset_folder(page: Page, folder: Path | str) -> None:
     """Type ``folder`` into the sidebar's dataset folder (lab mode) for this session; no server of its own."""
     field = page.locator('[data-testid="stSidebar"]').get_by_role("textbox", name="Dataset folder")
