@@ -19,6 +19,6 @@ $py -m bench.realworld --data "$data"                 # every model on the real-
 $py -m bench.analysis_limit --data "$data"            # verdicts with the 32-window limit vs every window
 $py -m bench.dask_predict --songs 24 --rounds 2       # core predict: Dask 1 and 2 workers vs the local pool
 $py -m bench.honesty --data "$data" --cache /tmp/cpunk-patches  # calibrated confidence, sure-but-wrong, novelty, not music
-# Not here: bench.whole_songs and bench.classify_latency --baseline need a checkout of the commit before
-# (see README "Whole songs"); bench.augmentation retrains the default recipe per augmentation (long).
+# Not here: bench.whole_songs, bench.classify_latency --baseline and bench.hops --baseline need a checkout of
+# the commit before (see README "Whole songs" and "Layout"); bench.augmentation retrains the default recipe per augmentation (long).
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
