@@ -276,7 +276,7 @@ class TrainProcess:
 
     Epoch and stage reports (:func:`core.models.train.report_of`) reach the listener as the process writes
     them; a set stop flag sends it SIGINT (it stops at the next batch and keeps its best epoch, as Ctrl-C does;
-    audio training stops at the next track or fold and keeps nothing). Returns the :class:`TrainedRun`, or None
+    audio training stops at the next track, fold or batch and keeps nothing). Returns the :class:`TrainedRun`, or None
     when it was stopped before it had a model; raises :class:`JobError` with the command's
     message when it fails. The folder lives as long as this object.
     """

@@ -61,7 +61,7 @@ def test_a_stop_request_ends_audio_training_at_its_next_step():
     """The Train page's Stop (SIGINT, which sets the flag) ends a run at the next track or setting; keeps nothing."""
     import threading
 
-    from core.models.transfer_train import Stages, TrainingStopped
+    from core.models.train import Stages, TrainingStopped
 
     seen, stop = [], threading.Event()
     stages = Stages(seen.append, stop)

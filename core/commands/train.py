@@ -47,8 +47,10 @@ in model.json: a check only, never used for training or tuning.
 every track is decoded once into seed features, a log-mel spectrogram and musicnn VGG embeddings of its
 3-s patches (kept under --cache). seed_mlp trains on the feature rows (--epochs, --validation as above),
 mel_cnn on random crops of the spectrograms (--cnn-epochs, --cnn-crops), vgg_transfer a head on the
-embeddings (--head-epochs); ensemble trains the three and averages them. A file that cannot be read is
-skipped with its reason; the run goes on."""
+embeddings (--head-epochs); ensemble trains the three and averages them. --model-config sets the builder of
+the network trained (the ensemble: its seed_mlp's). A file that cannot be read is skipped with its reason;
+the run goes on. Every architecture on audio takes --genres; Ctrl-C stops it at the next track, setting or
+batch and keeps nothing, and --report-jsonl gets its stages (tracks decoded, settings tried, epochs)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -2,8 +2,8 @@
 model (registry or --out): ``musicnn_linear`` (the default model's recipe: frozen pre-trained taggers and a
 calibrated linear layer, :mod:`core.models.transfer_train`), or a network of
 :mod:`core.models.network_train` (``mel_cnn``, ``vgg_transfer``, ``ensemble``; ``seed_mlp`` with ``--audio``).
-For ``musicnn_linear``, Ctrl-C stops at the next track or setting and keeps nothing, and --report-jsonl gets
-each stage's progress (what the Train page draws)."""
+Ctrl-C stops at the next track, setting or batch and keeps nothing, and --report-jsonl gets each stage's
+progress and each network's epochs (what the Train page draws)."""
 
 from __future__ import annotations
 
@@ -28,33 +28,45 @@ def _say(message: str) -> None:
     print(f"  {message}", file=sys.stderr)
 
 
+def _stages(args: argparse.Namespace, stop: threading.Event) -> Any:
+    """The run's :class:`core.models.train.Stages`: its reports go to ``--report-jsonl``, ``stop`` ends it."""
+    from core.models.train import Stages
+
+    return Stages(jsonl_writer(args.report_jsonl) if args.report_jsonl else None, stop)
+
+
+def _genres(args: argparse.Namespace) -> tuple[str, ...] | None:
+    return tuple(g.strip() for g in args.genres.split(",") if g.strip()) if args.genres else None
+
+
 def _transfer(args: argparse.Namespace, stop: threading.Event) -> tuple[Any, ModelCard]:
-    from core.models.transfer_train import Stages, recipe_from_args, train_transfer
+    from core.models.transfer_train import recipe_from_args, train_transfer
 
     folds = 5 if args.evaluate == "track" else 1
     recipe = recipe_from_args(args.backbones, args.outputs, args.augment, args.c, args.seed, folds,
                               nonmusic_per_kind=args.music_detector)
-    genres = tuple(g.strip() for g in args.genres.split(",") if g.strip()) if args.genres else None
     return train_transfer(args.features, recipe, cache=Path(args.cache) if args.cache else None, workers=args.workers,
-                          evaluate=folds > 1, limit=args.limit_tracks, genres=genres, progress=_say,
-                          stages=Stages(jsonl_writer(args.report_jsonl) if args.report_jsonl else None, stop),
-                          command=rebuild_command(args), source=args.source)
+                          evaluate=folds > 1, limit=args.limit_tracks, genres=_genres(args), progress=_say,
+                          stages=_stages(args, stop), command=rebuild_command(args), source=args.source)
 
 
-def _network(args: argparse.Namespace) -> tuple[Any, ModelCard]:
+def _network(args: argparse.Namespace, stop: threading.Event) -> tuple[Any, ModelCard]:
+    """--model-config is the builder settings of the network trained (the ensemble: of its seed_mlp)."""
     from core.models.network_train import NetworkRecipe, train_network
     from core.models.train import TrainConfig
 
     if args.evaluate or args.music_detector or args.check:
         raise ValueError(f"--evaluate, --music-detector and --check are for musicnn_linear, not {args.architecture}.")
+    config = json.loads(args.model_config)
+    builder = {"mel_cnn": "cnn_config", "vgg_transfer": "head_config"}.get(args.architecture)
     mlp = TrainConfig(architecture="seed_mlp", level=args.level, epochs=args.epochs, batch_size=args.batch_size,
                       validation_fraction=args.validation, balance_classes=not args.no_balance, seed=args.seed,
-                      model_config=json.loads(args.model_config))
+                      model_config={} if builder else config)
     recipe = NetworkRecipe(seed=args.seed, mlp=mlp, cnn_epochs=args.cnn_epochs, cnn_crops=args.cnn_crops,
-                           head_epochs=args.head_epochs)
+                           head_epochs=args.head_epochs, **({builder: config} if builder else {}))
     return train_network(args.features, args.architecture, recipe, workers=args.workers,
-                         cache=Path(args.cache) if args.cache else None, limit=args.limit_tracks, progress=_say,
-                         command=rebuild_command(args))
+                         cache=Path(args.cache) if args.cache else None, limit=args.limit_tracks, genres=_genres(args),
+                         progress=_say, stages=_stages(args, stop), command=rebuild_command(args), source=args.source)
 
 
 def run_audio(args: argparse.Namespace) -> int:
@@ -63,7 +75,7 @@ def run_audio(args: argparse.Namespace) -> int:
     from core.data.dataset import DatasetError
     from core.models import registry
     from core.models.evaluate_audio import ManifestError, evaluate_audio, format_scores
-    from core.models.transfer_train import TrainingStopped
+    from core.models.train import TrainingStopped
 
     stop = threading.Event()
     try:
@@ -72,11 +84,8 @@ def run_audio(args: argparse.Namespace) -> int:
                              "measures itself with --evaluate track).")
         if args.name:
             check_new_name(args)
-        if args.architecture == "musicnn_linear":
-            with ctrl_c_sets(stop):
-                model, card = _transfer(args, stop)
-        else:
-            model, card = _network(args)
+        with ctrl_c_sets(stop):
+            model, card = (_transfer if args.architecture == "musicnn_linear" else _network)(args, stop)
     except TrainingStopped:
         print("Stopped before the model was made; nothing saved.", file=sys.stderr)
         return 1

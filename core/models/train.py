@@ -6,7 +6,8 @@ other pipelines (spectrogram crops, musicnn embeddings, streamed Parquet) call :
 Listeners are plain callables taking an :class:`EpochReport`; they run on the thread that called
 :func:`train` (a worker thread is fine), once per epoch, in order. Setting the ``stop`` event (any
 object with ``is_set()``, e.g. :class:`threading.Event`) from another thread ends training after the
-current batch; the model keeps its best weights either way.
+current batch; the model keeps its best weights either way. A run made of stages (audio training) reports
+them, and its networks' epochs, through :class:`Stages`, which also ends it on a stop (keeping nothing).
 """
 
 from __future__ import annotations
@@ -114,6 +115,42 @@ class EpochLog:
     def stages(self) -> list[StageReport]:
         with self._lock:
             return list(self._stages)
+
+
+class TrainingStopped(Exception):
+    """The run was asked to stop (Ctrl-C, the Train page's Stop): audio training keeps nothing."""
+
+
+@dataclass
+class Stages:
+    """Where a run made of stages is (audio training): each step of each stage goes to ``report`` as a
+    :class:`StageReport` (seconds since the stage began), and so does each epoch of a network trained in a stage
+    (:meth:`epochs`); the ``stop`` flag is checked at every step (:class:`TrainingStopped`)."""
+
+    report: Callable[[Report], None] | None = None
+    stop: StopFlag | None = None
+    _stage: str = ""
+    _began: float = 0.0
+
+    def check(self) -> None:
+        """Raise :class:`TrainingStopped` once the stop flag is set."""
+        if self.stop is not None and self.stop.is_set():
+            raise TrainingStopped("stopped on request")
+
+    def step(self, stage: str, done: int, total: int, scores: dict[str, float] | None = None) -> None:
+        self.check()
+        if stage != self._stage:
+            self._stage, self._began = stage, time.perf_counter()
+        if self.report is not None:
+            self.report(StageReport(stage, done, total, round(time.perf_counter() - self._began, 3), scores))
+
+    def epochs(self, stage: str) -> EpochListener:
+        """A listener for :func:`fit` in ``stage``: each epoch's report (the curves), then the stage's step."""
+        def heard(epoch: EpochReport) -> None:
+            if self.report is not None:
+                self.report(epoch)
+            self.step(stage, epoch.epoch, epoch.epochs)
+        return heard
 
 
 @dataclass

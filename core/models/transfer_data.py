@@ -66,14 +66,20 @@ class EmbeddingSpec:
         return hashlib.sha256(json.dumps(audio, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def collect_tracks(sources: list[str | os.PathLike], limit: int | None = None) -> list[Track]:
+def collect_tracks(sources: list[str | os.PathLike], limit: int | None = None,
+                   genres: tuple[str, ...] | None = None) -> list[Track]:
     """The tracks of every source, by track id; a track found in several sources comes from the first.
-    ``limit``: only the first tracks (by id) of each genre."""
+    ``genres``: only those (ValueError when one has no track); ``limit``: only the first tracks (by id) of each genre."""
     chosen: dict[str, Track] = {}
     for source in sources:
         for track in discover(source):
             chosen.setdefault(track.track_id, track)
     tracks = [chosen[k] for k in sorted(chosen)]
+    if genres is not None:
+        tracks = [t for t in tracks if t.label in genres]
+        missing = sorted(set(genres) - {t.label for t in tracks})
+        if missing:
+            raise ValueError(f"No tracks of {', '.join(missing)} in {', '.join(map(str, sources))}.")
     if limit is None:
         return tracks
     per_genre = Counter[str]()

@@ -30,7 +30,7 @@ from core.models.calibration import expected_calibration_error, fit_honesty
 from core.models.evaluate import metrics
 from core.models.model_card import Architecture, Calibration, Dataset, FeatureStats, Metrics, ModelCard, Protocol, SchemaRef, Training, now
 from core.models.music_detector import MusicDetector, fit_music_detector
-from core.models.train import StageReport, StopFlag
+from core.models.train import Stages
 from core.models.transfer import backbone_model, fit_linear_head, fit_temperature, linear_head_model, transfer_model
 from core.models.transfer_data import CachedTables, EmbeddingSpec, collect_tracks, embedding_table, nonmusic_table
 
@@ -38,29 +38,6 @@ ARCHITECTURE = "musicnn_linear"
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 RECORDED_PATCHES = 4  # windows of each track's recorded copy the music detector learns from
 Progress = Callable[[str], None]
-
-
-class TrainingStopped(Exception):
-    """The run was asked to stop (Ctrl-C, the Train page's Stop): audio training keeps nothing."""
-
-
-@dataclass
-class Stages:
-    """Where a run is: each step of each stage goes to ``report`` as a :class:`StageReport` (seconds since the
-    stage began), and the ``stop`` flag is checked at every step (:class:`TrainingStopped`)."""
-
-    report: Callable[[StageReport], None] | None = None
-    stop: StopFlag | None = None
-    _stage: str = ""
-    _began: float = 0.0
-
-    def step(self, stage: str, done: int, total: int, scores: dict[str, float] | None = None) -> None:
-        if self.stop is not None and self.stop.is_set():
-            raise TrainingStopped("stopped on request")
-        if stage != self._stage:
-            self._stage, self._began = stage, time.perf_counter()
-        if self.report is not None:
-            self.report(StageReport(stage, done, total, round(time.perf_counter() - self._began, 3), scores))
 
 
 @dataclass(frozen=True)
@@ -196,12 +173,7 @@ def train_transfer(sources: list[str | os.PathLike], recipe: TransferRecipe, *, 
     (:class:`TrainingStopped`)."""
     t0 = time.perf_counter()
     stages = stages or Stages()
-    tracks = collect_tracks(sources, limit)
-    if genres is not None:
-        tracks = [t for t in tracks if t.label in genres]
-        missing = sorted(set(genres) - {t.label for t in tracks})
-        if missing:
-            raise ValueError(f"No tracks of {', '.join(missing)} in {', '.join(map(str, sources))}.")
+    tracks = collect_tracks(sources, limit, genres)
     say = progress or (lambda _: None)
     say(f"{len(tracks)} tracks from {len(sources)} source(s); patch features ...")
     honest = evaluate and recipe.folds > 1 and list(recipe.spec.outputs) == ["logits"]  # a tag-reading model
