@@ -108,3 +108,5 @@ def test_grouped_folds_never_split_a_track(table) -> None:
         assert set(rows.y[test_index]) == {0, 1, 2}  # stratified: every genre in every fold
     fit, val = validation_split(rows, 0.25, seed=0)
     assert not set(rows.groups[fit]) & set(rows.groups[val])
+    few = training_rows(synthetic_table(n_tracks=4, n_slices=1), "slice")  # 12 tracks, but 4 per genre
+    assert validation_split(few, 0.2, seed=0) is None  # 5 folds need 5 tracks of each genre: none held out
