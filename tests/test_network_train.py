@@ -13,7 +13,7 @@ import pytest
 from core.cli import main
 from core.models import registry
 from core.models.network_train import NetworkRecipe, train_network
-from core.models.train import EpochReport, Stages, StageReport, TrainingStopped, report_of
+from core.models.train import EpochReport, StageReport, Stages, TrainingStopped, report_of
 
 KINDS = {"blues": "chord", "classical": "tone", "metal": "noise"}
 
@@ -82,3 +82,5 @@ def test_a_stop_ends_a_network_run_at_its_next_track_or_batch_and_keeps_nothing(
     decoded = [r.done for r in heard if isinstance(r, StageReport) and r.stage == "decode"]
     assert decoded == ([0, 1] if when == "decode" else [0, 4])
     assert sum(isinstance(r, EpochReport) for r in heard) == (0 if when == "decode" else 1)
+    if when == "epoch":  # the progress line says the epoch the curves draw
+        assert (heard[-1].stage, heard[-1].done) == ("seed_mlp", 1)

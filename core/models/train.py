@@ -138,18 +138,24 @@ class Stages:
             raise TrainingStopped("stopped on request")
 
     def step(self, stage: str, done: int, total: int, scores: dict[str, float] | None = None) -> None:
+        """Report ``done`` of ``total`` steps of ``stage`` (first checking the stop flag)."""
         self.check()
+        self._record(stage, done, total, scores)
+
+    def _record(self, stage: str, done: int, total: int, scores: dict[str, float] | None = None) -> None:
         if stage != self._stage:
             self._stage, self._began = stage, time.perf_counter()
         if self.report is not None:
             self.report(StageReport(stage, done, total, round(time.perf_counter() - self._began, 3), scores))
 
     def epochs(self, stage: str) -> EpochListener:
-        """A listener for :func:`fit` in ``stage``: each epoch's report (the curves), then the stage's step."""
+        """A listener for :func:`fit` in ``stage``: each finished epoch's report (the curves) and the stage's
+        progress, then the stop check."""
         def heard(epoch: EpochReport) -> None:
             if self.report is not None:
                 self.report(epoch)
-            self.step(stage, epoch.epoch, epoch.epochs)
+            self._record(stage, epoch.epoch, epoch.epochs)
+            self.check()
         return heard
 
 
