@@ -14,20 +14,20 @@ from core.jobs import FAILED, RUNNING, STOPPED, Job, JobError, JobSnapshot, Trai
 from core.models import registry
 from core.models.builders import table_architectures, tunable_defaults
 from core.models.evaluate import HOLDOUT_PROTOCOLS, PROTOCOL_SENTENCES, SEED_REPORTED, TEST_FRACTION
-from core.models.train import TrainConfig
+from core.models.train import EpochReport, TrainConfig
 from core.modes import AccessError
 from ui import session_models
 from ui import train_audio as audio
+from ui import train_recipes as recipes
 from ui import train_views as views
 from ui.mode import policy
 from ui.navigation import PAGES
 from ui.plain import plain
 from ui.table_picker import choose_table, read_table
-from ui.train_audio import ARCHITECTURE_NAMES
 from ui.train_jobs import current_job, forget_job, heartbeat, start_job
 
 POLL_S = 1.0  # live curves refresh: a fragment rerun reads the job snapshot (bench/train_overhead.py: 0.5 s cost >10%)
-BATCH_SIZES = [16, 32, 64, 128, 256, 512]
+BATCH_SIZES = recipes.BATCH_SIZES
 PROTOCOL_NAMES = {"seed": "seed: random rows (the seed's way)", "track": "track: held-out songs (honest)"}
 FORM_KEYS = re.compile(r"train_(kind|source|path|level|protocol|genres|architecture|epochs|batch|seed|\w+_lr|\w+_dropout|audio_\w+)")
 FORM_KEPT = "train_form_kept"  # the form's values while a run hides it
@@ -61,7 +61,7 @@ def run_settings(job: Job) -> None:
     st.code(job.info["command"], language="bash", wrap_lines=True)
     if job.info.get("kind") == "audio":
         st.caption(f"Run: {plain(job.info['source'])} · {len(job.info['classes'])} genres · "
-                   f"{ARCHITECTURE_NAMES[audio.ARCHITECTURE]} · {job.info['said']}")
+                   f"{job.info['architecture']} · {job.info['said']}")
         return
     config: TrainConfig = job.info["config"]
     extras = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in config.model_config.items())
@@ -70,9 +70,9 @@ def run_settings(job: Job) -> None:
                f"{config.batch_size}{', ' + extras if extras else ''}, seed {config.seed}")
 
 
-def best_so_far(snap: JobSnapshot) -> int | None:
+def best_so_far(epochs: list[EpochReport]) -> int | None:
     """The epoch with the lowest validation loss (training loss without validation) so far."""
-    values = [(e.val_loss if e.val_loss is not None else e.loss, e.epoch) for e in snap.epochs]
+    values = [(e.val_loss if e.val_loss is not None else e.loss, e.epoch) for e in epochs]
     return min(values)[1] if values else None
 
 
@@ -95,7 +95,7 @@ def live(job: Job, watching: bool) -> None:
         live_audio(snap)
         return
     last = snap.epochs[-1] if snap.epochs else None
-    best = job.result.history["best_epoch"] if job.result is not None else best_so_far(snap)
+    best = job.result.history["best_epoch"] if job.result is not None else best_so_far(snap.epochs)
     a, b, c, d = st.columns(4)
     a.metric("Elapsed", views.duration(snap.elapsed_s))
     b.metric("Time left", views.duration(snap.eta_s) if snap.status == RUNNING else "done")
@@ -106,16 +106,26 @@ def live(job: Job, watching: bool) -> None:
 
 
 def live_audio(snap: JobSnapshot) -> None:
-    """Audio training: the stages done, time, and the held-out scores of each setting tried so far."""
+    """Audio training: the stages done, time, the held-out scores of each setting tried so far (the default's
+    recipe) or the curves of the network being trained (the ensemble: one after the other)."""
     done = [views.stage_line(s)[1] for s, after in zip(snap.stages, snap.stages[1:]) if s.stage != after.stage]
     if done:
         st.caption("Done: " + " · ".join(done))
     a, b = st.columns(2)
     a.metric("Elapsed", views.duration(snap.elapsed_s))
-    b.metric("Time left in this stage", views.duration(snap.stage_eta_s()) if snap.status == RUNNING else "done")
+    b.metric("Time left in this stage", views.duration(snap.stage_eta_s()) if snap.status == RUNNING else
+             "stopped" if snap.status == STOPPED else "–" if snap.status == FAILED else "done")
     if any(s.stage == "folds" and s.scores for s in snap.stages):
         for column, metric in zip(st.columns(2), ("balanced_log_loss", "balanced_accuracy")):
             column.altair_chart(views.fold_curve(snap.stages, metric), width="stretch")
+    network = next((s.stage for s in reversed(snap.stages) if s.stage in recipes.NETWORKS), None)
+    if network is not None:
+        epochs = views.current_network(snap.epochs, snap.stage if snap.stage.stage == network else None)
+        st.caption(f"{network}: loss and accuracy per epoch" + ("" if epochs or snap.status != RUNNING
+                                                                  else " (its first epoch is under way)"))
+        total = epochs[-1].epochs if epochs else snap.stage.total
+        for column, metric in zip(st.columns(2), views.METRICS):
+            column.altair_chart(views.curve(epochs, total, metric, best_so_far(epochs)), width="stretch")
 
 
 if busy:  # the live run comes first; the settings form returns when the run has ended
@@ -189,34 +199,37 @@ def table_form() -> None:
 
 
 def audio_form() -> None:
-    """Labelled audio, its genres, the default model's recipe and its settings; Train."""
+    """Labelled audio, its genres, an architecture (the default model's recipe or a network) and its settings;
+    Train."""
     found = audio.choose_audio()
     present = genre_order(found.tracks)
     genres = st.pills("Genres", present, selection_mode="multi", default=present, key="train_audio_genres",
                       format_func=lambda g: f"{genre_name(g)} ({found.tracks[g]})",
                       help="Numbers are tracks per genre. Genres weigh equally in training.") or []
     st.subheader("2 · Model")
-    cols = st.columns(5)
-    cols[0].selectbox("Architecture", [audio.ARCHITECTURE], format_func=ARCHITECTURE_NAMES.get,
-                      key="train_audio_architecture")
-    options, said = audio.recipe_form(cols)
+    architecture = st.selectbox("Architecture", recipes.ARCHITECTURES, format_func=recipes.NAMES.get,
+                                key="train_audio_architecture")
+    recipe = recipes.recipe_form(architecture, rules.limits.max_epochs if rules.public else 2000)
     if len(genres) < 2:
         st.warning("Choose at least two genres to train a classifier.")
         return
     classes = genre_order(genres)
-    args = [str(found.path), f"--source={found.label}", "--architecture", audio.ARCHITECTURE,
-            "--genres", ",".join(classes), *options]
+    args = [str(found.path), f"--source={found.label}", "--architecture", architecture,
+            "--genres", ",".join(classes), *recipe.args]
     command = command_line([found.label, *args[1:]])  # public mode: the audio as the picker names it, no path
-    st.caption("The same model from a terminal (patches are cached, so a second run on this audio is quick):")
+    st.caption("The same model from a terminal (" + ("patch features are cached, so a second run on this audio is "
+                                                     "quick):" if architecture == "musicnn_linear" else
+                                                     "decoded tracks are cached, so a second run of any network on "
+                                                     "this audio is quick):"))
     st.code(command, language="bash", wrap_lines=True)
     if st.button("Train", type="primary", icon=":material/model_training:", key="train_start"):
-        info = {"kind": "audio", "source": found.label, "path": found.label, "classes": classes, "said": said,
-                "command": command}
+        info = {"kind": "audio", "source": found.label, "path": found.label, "classes": classes, "said": recipe.said,
+                "architecture": architecture, "command": command}
         try:
             tracks = sum(found.tracks[g] for g in classes)
-            rules.check_training(1, tracks)
+            rules.check_training(recipe.epochs, tracks)
             work = TrainProcess([*args, "--cache", str(audio.cache_dir()), "--workers", str(audio.workers(tracks))])
-            start_job(work, 0, info, max_running=rules.max_jobs_server)
+            start_job(work, recipe.epochs, info, max_running=rules.max_jobs_server)
         except (JobError, AccessError) as exc:
             st.error(str(exc), icon=":material/hourglass:")
         else:
@@ -234,9 +247,13 @@ else:
 def results(job: Job) -> None:
     """Test metrics under the protocol, confusion matrix, per-genre scores, comparison, save."""
     snap, run = job.snapshot(), job.result
+    if run is None and job.info.get("kind") == "audio":
+        st.warning(f"{(snap.stop_reason or 'stopped on request').capitalize()}: training on audio keeps nothing, so "
+                   "there is nothing to test or save. Tracks already cached are kept for the next run.",
+                   icon=":material/stop_circle:")
+        return
     if run is None:
-        st.info("The run was stopped before its model was made (audio: before its final fit; a table: before its "
-                "first epoch ended), so there is nothing to test or save.")
+        st.info("The run was stopped before its first epoch ended, so there is nothing to test or save.")
         return
     if job.info.get("kind") == "audio":
         results_audio(job, run)
@@ -296,12 +313,16 @@ def results(job: Job) -> None:
 def results_audio(job: Job, run: TrainedRun) -> None:
     """Audio training: the recipe's held-out scores (when measured), per genre, the command; save."""
     snap, card = job.snapshot(), run.card
-    st.success(f"Trained on {card.dataset.tracks} tracks ({card.training.patches:,} patches) in "
+    rows = f"{card.training.patches:,} patches" if card.training.patches else f"{card.dataset.rows:,} feature rows"
+    st.success(f"Trained {card.architecture.name} on {card.dataset.tracks} tracks ({rows}) in "
                f"{views.duration(snap.elapsed_s)}.", icon=":material/check_circle:")
     st.caption("The same model from a terminal:")
     st.code(job.info["command"], language="bash", wrap_lines=True)
     st.subheader("3 · Held-out results")
-    if card.metrics is None or card.protocol is None:
+    if card.architecture.name != "musicnn_linear":
+        st.info("Not measured here: networks trained on audio keep every track for training. Score the saved model "
+                "on a labelled folder with `python -m core evaluate-audio FOLDER --model NAME`.", icon=":material/info:")
+    elif card.metrics is None or card.protocol is None:
         st.info("Not measured: turn on held-out folds to score the recipe on tracks it was not trained on.",
                 icon=":material/info:")
     else:

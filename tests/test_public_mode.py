@@ -206,7 +206,8 @@ def test_a_visitor_keeps_a_model_for_the_session_only_and_can_download_and_class
 
 def test_training_beyond_the_limits_is_refused_with_a_plain_message_and_audio_comes_from_shared_folders(server, monkeypatch):
     """Then training on audio: only genre folders and audio CSVs under the shared folder (not one reached through
-    a link out of it), no typed path, and the command the page shows names the audio as the picker does."""
+    a link out of it), no typed path, the command the page shows names the audio as the picker does, and the
+networks' epochs are capped."""
     for genre in ("ambient", "punk"):
         for folder in (server["shared"] / "mine", server["secret"]):
             (folder / genre).mkdir(parents=True)
@@ -232,6 +233,8 @@ def test_training_beyond_the_limits_is_refused_with_a_plain_message_and_audio_co
     shown = texts(at.code)
     assert shown.startswith("python -m core train shared/mine --source=shared/mine --architecture musicnn_linear")
     assert str(server["shared"].parent) not in shown
+    at.selectbox(key="train_audio_architecture").set_value("ensemble").run()  # the epoch limit holds for each network
+    assert [at.number_input(key=f"train_audio_{n}_epochs").max for n in ("seed_mlp", "mel_cnn", "vgg_transfer")] == [200] * 3
 
 
 def test_uploads_beyond_the_rate_limit_are_refused_and_said_so(server, monkeypatch):

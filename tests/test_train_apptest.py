@@ -125,3 +125,74 @@ def test_an_unknown_run_in_the_url_and_a_failing_run_are_explained(models, tmp_p
     assert "Training failed: The track protocol holds out a fifth" in texts(at.error)
     assert "blues (2), classical (2), metal (2)" in texts(at.error)
     assert "Traceback" not in job.error  # the process's own message (its "error: " line), never a traceback
+
+
+AUDIO_SETTINGS = {  # architecture -> the settings its form offers, and how its command ends with them
+    "musicnn_linear": (["train_audio_evaluate", "train_audio_augment", "train_audio_music", "train_audio_seed"],
+                       "--architecture musicnn_linear --genres blues,metal --seed 42 --evaluate track"),
+    "seed_mlp": (["train_audio_seed_mlp_epochs", "train_audio_batch", "train_audio_seed_mlp_lr",
+                  "train_audio_seed_mlp_dropout", "train_audio_seed"],
+                 "--architecture seed_mlp --genres blues,metal --seed 42 --audio --epochs 120 --batch-size 128 "
+                 "--model-config '{\"learning_rate\": 0.001, \"dropout\": 0.2}'"),
+    "mel_cnn": (["train_audio_mel_cnn_epochs", "train_audio_cnn_crops", "train_audio_mel_cnn_lr",
+                 "train_audio_mel_cnn_dropout", "train_audio_seed"],
+                "--architecture mel_cnn --genres blues,metal --seed 42 --cnn-epochs 12 --cnn-crops 2 "
+                "--model-config '{\"learning_rate\": 0.002, \"dropout\": 0.3}'"),
+    "vgg_transfer": (["train_audio_vgg_transfer_epochs", "train_audio_vgg_transfer_lr",
+                      "train_audio_vgg_transfer_dropout", "train_audio_seed"],
+                     "--architecture vgg_transfer --genres blues,metal --seed 42 --head-epochs 60 "
+                     "--model-config '{\"learning_rate\": 0.001, \"dropout\": 0.3}'"),
+    "ensemble": (["train_audio_seed_mlp_epochs", "train_audio_mel_cnn_epochs", "train_audio_vgg_transfer_epochs",
+                  "train_audio_cnn_crops", "train_audio_seed"],
+                 "--architecture ensemble --genres blues,metal --seed 42 --epochs 120 --cnn-epochs 12 --head-epochs 60 "
+                 "--cnn-crops 2"),
+}
+
+
+def test_audio_offers_every_architecture_core_train_trains_on_audio_each_with_its_settings_and_command(
+        models, tmp_path, monkeypatch):
+    """Each architecture's own settings (the command's defaults), and the command the page shows follows them;
+    a network's run to its end is saved with that command."""
+    import soundfile as sf
+    from synth_audio import synth
+
+    from core.commands.train_audio import ARCHITECTURES as AUDIO_ONLY
+    from core.models.network_train import ARCHITECTURES as NETWORKS
+
+    for genre, kind in (("blues", "chord"), ("metal", "noise")):
+        (tmp_path / "audio" / genre).mkdir(parents=True)
+        sf.write(tmp_path / "audio" / genre / f"{genre}.wav", synth(kind, sr=22_050, seconds=4.0), 22_050)
+    monkeypatch.setenv("CPUNK_CACHE_DIR", str(tmp_path / "cache"))
+    at = train_page()
+    at.segmented_control(key="train_kind").set_value("audio").run()
+    at.text_input(key="train_audio_path").input(str(tmp_path / "audio")).run()
+    assert not at.exception, at.exception
+    offered = at.selectbox(key="train_audio_architecture").options
+    assert {o.split(":")[0] for o in offered} == set(AUDIO_ONLY) | set(NETWORKS)  # every one core train takes
+    assert at.selectbox(key="train_audio_architecture").value == "musicnn_linear"  # the default's recipe first
+    for architecture, (keys, ends) in AUDIO_SETTINGS.items():
+        at.selectbox(key="train_audio_architecture").set_value(architecture).run()
+        assert not at.exception, at.exception
+        drawn = {w.key for w in [*at.number_input, *at.selectbox, *at.slider, *at.toggle]
+                 if str(w.key).startswith("train_audio_") and w.key not in ("train_audio_source", "train_audio_architecture")}
+        assert drawn == set(keys), architecture
+        assert at.code[0].value == f"python -m core train {tmp_path / 'audio'} --source={tmp_path / 'audio'} {ends}"
+    at.number_input(key="train_audio_mel_cnn_epochs").set_value(3).run()  # the ensemble's CNN
+    assert "--cnn-epochs 3 " in at.code[0].value
+
+    # A network's run to its end: what it was trained on, why it is not scored here, and Save, with the command.
+    at.selectbox(key="train_audio_architecture").set_value("vgg_transfer").run()
+    at.number_input(key="train_audio_vgg_transfer_epochs").set_value(2).run()
+    shown = at.code[0].value
+    at.button(key="train_start").click().run()
+    job = JOBS.get(at.session_state["train_job"])
+    assert job.wait(WAIT) and job.snapshot().status == "finished", job.snapshot().error
+    at.run()
+    assert not at.exception, at.exception
+    assert "Trained vgg_transfer on 2 tracks" in texts(at.success) and "Not measured here" in texts(at.info)
+    assert at.number_input(key="train_audio_vgg_transfer_epochs").value == 2  # the form keeps the run's settings
+    at.text_input(key="train_save_name").input("heads")
+    at.button[[b.label for b in at.button].index("Save model")].click().run()
+    assert "Saved as **heads**." in texts(at.success)
+    card = ModelCard.from_json(json.loads((models / "heads" / "model.json").read_text()))
+    assert card.command == shown and card.architecture.name == "vgg_transfer" and card.classes == ("blues", "metal")

@@ -1,5 +1,6 @@
 """The Train page's audio side: where the labelled audio is (genre folders, a ``path,label`` manifest, or FMA-style
-``tracks.csv`` beside its audio), the default model's recipe and its settings, and where its patches are cached.
+``tracks.csv`` beside its audio) and where its patches are cached (the architectures and their settings:
+:mod:`ui.train_recipes`).
 
 Sources are the dataset folder (sidebar) itself, its sub-folders and the CSVs in either; in lab mode any typed path
 too. In public mode only what lies under the shared folders (:meth:`core.modes.Policy.check_path`).
@@ -24,9 +25,6 @@ from ui.plain import plain
 from ui.settings import REPO_ROOT, data_dir
 from ui.visitor import browser_key
 
-ARCHITECTURE = "musicnn_linear"
-ARCHITECTURE_NAMES = {ARCHITECTURE: "musicnn_linear: pre-trained MSD_musicnn tags + calibrated linear layer "
-                                    "(the default model's recipe)"}
 CACHE_ENV = "CPUNK_CACHE_DIR"  # where the page keeps patch features (default: data/cache in the repository)
 TYPED = "Another folder or CSV (path)…"
 SCAN_ENTRIES = 200  # entries of a folder looked at to decide whether it holds genre sub-folders
@@ -127,23 +125,3 @@ def cache_dir() -> Path:
     """This browser's patch cache (a second run on the same audio skips the patch features)."""
     base = Path(os.environ.get(CACHE_ENV) or REPO_ROOT / "data" / "cache")
     return base / hashlib.sha256(browser_key().encode()).hexdigest()[:16]
-
-
-def recipe_form(columns: list) -> tuple[list[str], str]:
-    """The recipe's settings in ``columns``: (command-line options, what the run's caption says)."""
-    evaluate = columns[1].toggle("Held-out folds", value=True, key="train_audio_evaluate",
-                                 help="Measure the recipe on held-out tracks (5 folds, grouped by track), choose the "
-                                      "regularisation on them and calibrate the confidence (--evaluate track).")
-    augment = columns[2].number_input("Augmented copies", 0, 4, 0, key="train_audio_augment",
-                                      help="Copies of each track with loudness, compression, EQ, MP3 and crops (--augment).")
-    detector = columns[3].toggle("Not-music check", value=False, key="train_audio_music",
-                                 help="Also fit the check that says \"this doesn't sound like music\" (a few CPU "
-                                      "minutes: generated speech, noise, tones; --music-detector).")
-    seed = columns[4].number_input("Seed", 0, 2**31 - 1, 42, key="train_audio_seed",
-                                   help="The same seed, audio and settings give the same model.")
-    args = ["--seed", str(int(seed))] + (["--evaluate", "track"] if evaluate else ["--c", "1"]) + \
-        (["--augment", str(int(augment))] if augment else []) + (["--music-detector"] if detector else [])
-    said = ", ".join(filter(None, ["held-out folds" if evaluate else "C 1, no folds",
-                                   f"{int(augment)} augmented copies" if augment else "",
-                                   "not-music check" if detector else "", f"seed {int(seed)}"]))
-    return args, said

@@ -97,13 +97,26 @@ def duration(seconds: float | None) -> str:
 
 STAGE_NAMES = {"patches": ("Patch features", "tracks"), "augmented": ("Patch features of the augmented copies", "tracks"),
                "folds": ("Held-out folds", "settings"), "honesty": ("Calibration on held-out tracks", "steps"),
-               "music": ("Not-music detector", "steps"), "final": ("Final fit", "steps")}
+               "music": ("Not-music detector", "steps"), "final": ("Final fit", "steps"),
+               "decode": ("Seed features, spectrograms and musicnn patches", "tracks"),
+               "embeddings": ("VGG embeddings of the patches", "batches"),
+               "seed_mlp": ("Training seed_mlp", "epochs"), "mel_cnn": ("Training mel_cnn", "epochs"),
+               "vgg_transfer": ("Training vgg_transfer", "epochs")}
 
 
 def stage_line(stage: StageReport) -> tuple[float, str]:
     """(fraction done, "Patch features: 7 of 12 tracks") of a stage report."""
     name, unit = STAGE_NAMES.get(stage.stage, (stage.stage.capitalize(), "steps"))
     return min(stage.done / stage.total, 1.0) if stage.total else 0.0, f"{name}: {stage.done} of {stage.total} {unit}"
+
+
+def current_network(epochs: Sequence[EpochReport], stage: StageReport | None) -> list[EpochReport]:
+    """The epochs of the network trained last (an ensemble trains one after the other, each from epoch 1): the
+    reports since the last epoch 1, none while ``stage`` (that network's, when it is the latest) is at 0 epochs."""
+    if stage is not None and stage.done == 0:
+        return []
+    starts = [i for i, e in enumerate(epochs) if e.epoch == 1]
+    return list(epochs[starts[-1]:]) if starts else list(epochs)
 
 
 def fold_curve(stages: Sequence[StageReport], metric: str) -> alt.TopLevelMixin:

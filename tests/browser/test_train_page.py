@@ -1,7 +1,8 @@
 """The Train page in a real browser: with the default settings the curves grow live (keeping up with the
 progress line), Stop ends the run early, the run is compared with the shipped models, saved as the default model
 and classifies a clip on the Classify page; then the default model's recipe trained on audio of other genres,
-saved, used by Classify and equal to its command run in a terminal. Screenshots under test-artifacts/."""
+saved, used by Classify and equal to its command run in a terminal, and a network trained on that audio with
+live curves and stopped. Screenshots under test-artifacts/."""
 
 from __future__ import annotations
 
@@ -217,3 +218,48 @@ def train_the_default_recipe_on_audio(page: Page, url: str, models: Path, cache:
         np.testing.assert_array_equal(ours, theirs)
     assert main(["predict", str(song), "--model", "three-genres", "--workers", "1", "--out", str(tmp_path / "p.csv")]) == 0
     assert pd.read_csv(tmp_path / "p.csv")["genre"].iloc[0] in {"ambient", "lofi", "punk"}
+    train_a_network_on_audio_and_stop_it(page, url, shot)
+
+
+# The last epoch each live curve draws (its accessible name says it), read in one go.
+CURVES_JS = """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
+                    .map(c => ((c.getAttribute('aria-label') || '').match(/curves of epochs 1 to (\\d+)/) || [0, -1])[1])
+                    .map(Number)"""
+
+
+def train_a_network_on_audio_and_stop_it(page: Page, url: str, shot) -> None:
+    """Another architecture on the same audio (seed_mlp, the quickest): its own settings and command, the decoding
+    with a bar, then live curves that grow with its epochs, and Stop, which keeps nothing; the form keeps the run's
+    settings. (Every architecture's settings and command: tests/test_train_apptest.py; stages, the cache shared by
+    the networks and a stop at each stage: tests/test_network_train.py.)"""
+    open_page(page, f"{url}/train", timeout_ms=SLOW)
+    page.get_by_text("Audio (genre folders").click()
+    wait_for_app(page, SLOW)
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Architecture").click()
+    rerun_after(page, page.get_by_role("option", name=re.compile("^seed_mlp")).click, timeout_ms=SLOW)
+    epochs = page.get_by_label("Epochs", exact=True)
+    epochs.fill("2000", timeout=SLOW)
+    rerun_after(page, lambda: epochs.press("Enter"), timeout_ms=SLOW)
+    command = page.locator('[data-testid="stCode"]').first.inner_text()
+    assert "--architecture seed_mlp --genres ambient,lofi,punk --seed 42 --audio --epochs 2000 --batch-size 128" in command
+    shot(page, "9-network-settings")
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.get_by_text(re.compile(r"Seed features, spectrograms and musicnn patches: \d+ of 12 tracks")).first
+           ).to_be_visible(timeout=SLOW)
+    page.wait_for_function(f"() => ({CURVES_JS})().some(n => n >= 3)", timeout=SLOW)
+    first = max(page.evaluate(CURVES_JS))
+    page.wait_for_function(f"() => ({CURVES_JS})().some(n => n > {first})", timeout=SLOW)  # they grow live
+    expect(page.get_by_text(re.compile(r"Training seed_mlp: \d+ of 2000 epochs")).first).to_be_visible()
+    assert page.get_by_text("Time left in this stage").is_visible() and codes_include(page, command)
+    shot(page, "10-network-curves")
+    page.get_by_role("button", name="Stop").click()
+    expect(page.get_by_text("training on audio keeps nothing")).to_be_visible(timeout=SLOW)
+    wait_for_app(page, SLOW)
+    assert not page.get_by_label("Model name").count() and not page.get_by_text("Training failed").count()
+    assert page.get_by_label("Epochs", exact=True).input_value() == "2000"  # the form keeps the run's settings
+    assert codes_include(page, command)
+    shot(page, "11-network-stopped")
+
+
+def codes_include(page: Page, command: str) -> bool:
+    return command in page.locator('[data-testid="stCode"]').all_inner_texts()
