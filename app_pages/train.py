@@ -320,8 +320,9 @@ def results_audio(job: Job, run: TrainedRun) -> None:
     st.code(job.info["command"], language="bash", wrap_lines=True)
     st.subheader("3 · Held-out results")
     if card.architecture.name != "musicnn_linear":
-        st.info("Not measured here: networks trained on audio keep every track for training. Score the saved model "
-                "on a labelled folder with `python -m core evaluate-audio FOLDER --model NAME`.", icon=":material/info:")
+        st.info("Not measured here: a network trained on audio is not scored on held-out tracks (seed_mlp's "
+                "validation tracks only choose its epoch). Score the saved model on a labelled folder with "
+                "`python -m core evaluate-audio FOLDER --model NAME`.", icon=":material/info:")
     elif card.metrics is None or card.protocol is None:
         st.info("Not measured: turn on held-out folds to score the recipe on tracks it was not trained on.",
                 icon=":material/info:")
@@ -338,7 +339,7 @@ def results_audio(job: Job, run: TrainedRun) -> None:
         right.dataframe(views.per_genre(tracks), hide_index=True, width="stretch", column_config={
             k: st.column_config.ProgressColumn(k, format="percent", min_value=0, max_value=1)
             for k in ("precision", "recall", "f1")})
-    st.caption("Saved models are not scored here: each fold trains the recipe anew on the others' tracks.")
+        st.caption("Saved models are not scored here: each fold trains the recipe anew on the others' tracks.")
     save_form(job, run)
 
 

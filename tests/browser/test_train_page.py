@@ -233,11 +233,11 @@ def train_a_network_on_audio_and_stop_it(page: Page, url: str, shot) -> None:
     settings. (Every architecture's settings and command: tests/test_train_apptest.py; stages, the cache shared by
     the networks and a stop at each stage: tests/test_network_train.py.)"""
     open_page(page, f"{url}/train", timeout_ms=SLOW)
-    page.get_by_text("Audio (genre folders").click()
-    wait_for_app(page, SLOW)
-    page.locator('[data-testid="stSelectbox"]').filter(has_text="Architecture").click()
+    rerun_after(page, page.get_by_text("Audio (genre folders").click, timeout_ms=SLOW)  # the audio form, drawn
+    picker = page.locator('[data-testid="stSelectbox"]').filter(has_text="Architecture")
+    picker.click()
     rerun_after(page, page.get_by_role("option", name=re.compile("^seed_mlp")).click, timeout_ms=SLOW)
-    epochs = page.get_by_label("Epochs", exact=True)
+    epochs = page.get_by_label("Epochs", exact=True)  # seed_mlp's settings (the default's recipe has no epochs)
     epochs.fill("2000", timeout=SLOW)
     rerun_after(page, lambda: epochs.press("Enter"), timeout_ms=SLOW)
     command = page.locator('[data-testid="stCode"]').first.inner_text()
