@@ -31,7 +31,7 @@ def test_save_load_round_trip(tmp_path, trained) -> None:
     loaded = registry.load_model("tiny", tmp_path)
     x = np.random.default_rng(0).normal(0, 10, (5, len(meta.feature_schema.columns))).astype(np.float32)
     np.testing.assert_allclose(np.asarray(loaded.model(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-6)
-    assert loaded.network.runtime == "onnxruntime"  # the export, checked against Keras at save time
+    assert loaded.network.runtime == "openvino"  # the export, checked against Keras at save time
     np.testing.assert_allclose(loaded.network.run([x])[-1], np.asarray(model(x)), atol=1e-5)
     assert loaded.classes == ("blues", "classical", "metal") and loaded.schema.id == "seed@1"
     card = ModelCard.from_json(json.loads((info.path / "model.json").read_text()))

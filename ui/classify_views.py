@@ -345,9 +345,9 @@ def model_facts(card: ModelCard) -> list[tuple[str, str]]:
     if isinstance(accuracy, float):
         facts.append(("Validation accuracy (training)", f"{accuracy:.1%} at epoch {best}"))
     runs = card.inference or {}
-    if runs.get("runtime") == "onnxruntime":
-        facts.append(("Runs on", f"its inference export (ONNX Runtime), whose probabilities equal the Keras "
-                                 f"network's within {runs['max_abs_diff_probabilities']:.0e}"))
+    if runs.get("file"):  # an export (checked on onnxruntime by models saved before OpenVINO; runs on OpenVINO)
+        facts.append(("Runs on", f"its inference export (ONNX, run by OpenVINO), whose probabilities equal the "
+                                 f"Keras network's within {runs['max_abs_diff_probabilities']:.0e}"))
     else:
         facts.append(("Runs on", runs.get("note", "Keras: it has no inference export, so it is slower to load")))
     return facts

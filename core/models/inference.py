@@ -1,8 +1,8 @@
-"""A registered model's network as something that runs: its ONNX export (``model.onnx``) on onnxruntime, or Keras.
+"""A registered model's network as something that runs: its ONNX export (``model.onnx``) on OpenVINO, or Keras.
 
 Classifying needs only the forward pass of a few small networks, so a saved model also carries an
 *inference export*: :func:`export` (called by :func:`core.models.registry.save_model`) converts the Keras
-network with ``tf2onnx`` and keeps the file only when onnxruntime's outputs equal Keras's on probe inputs
+network with ``tf2onnx`` and keeps the file only when OpenVINO's outputs equal Keras's on probe inputs
 (:data:`TOLERANCE` on the probabilities); the card's ``inference`` records the check, or why there is no
 export. :func:`load_network` runs the export without importing TensorFlow (a process that classifies with
 it holds a few hundred MB instead of 1.5 GB); a model without one runs through Keras, with a :attr:`Network.note`
@@ -11,16 +11,19 @@ saying so. ``CPUNK_INFERENCE=keras`` runs every model through Keras (to compare 
 Both kinds of :class:`Network` take one array per model input (:mod:`core.models.model_inputs`) and return
 the network's outputs, the genre probabilities last. A tag-reading model (:mod:`core.models.tag_evidence`)
 runs as its two-output copy, the tag logits per window first, and carries its :class:`LinearHead`
-(in the export: the ONNX metadata ``linear_head``). onnxruntime runs with its memory arena off (the arena
-keeps the largest batch's activations for the life of the process), one call at a time per network (ten
-sessions classifying at once queue for the network, not for memory: two cores gain nothing from ten
-concurrent calls), and glibc is told to hand large freed blocks back to the system (:func:`release_freed_memory`).
+(in the export: the ONNX metadata ``linear_head``). OpenVINO (its CPU plugin reads the ONNX file itself) runs
+in float32, as the check did: on a CPU with bfloat16 units it would otherwise compute in bfloat16, faster but
+with tag logits off by ~0.04. Each network has one infer request, used one call at a time (ten sessions
+classifying at once queue for the network, not for memory: two cores gain nothing from ten concurrent calls),
+its threads are not pinned to cores (the machine is shared), and glibc is told to hand large freed blocks back
+to the system (:func:`release_freed_memory`).
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 import threading
@@ -42,6 +45,9 @@ RUNTIME_ENV = "CPUNK_INFERENCE"  # "keras": ignore the exports
 TOLERANCE = 1e-5  # largest difference of a probability, export vs Keras, on the probe inputs
 OPSET = 17
 HEAD_KEY = "linear_head"
+METADATA_KEY = ("framework",)  # where OpenVINO's ONNX reader keeps the file's metadata (rt_info)
+# float32 (as checked; not bfloat16), one stream, threads free to move; INFERENCE_NUM_THREADS from set_threads
+OPENVINO_CONFIG = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": "NO"}
 PROBE_ROWS = 16
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 # plausible value ranges of the patch inputs: log-mel dB (core.features.spectrograms), musicnn log10(10000 mel + 1)
@@ -57,7 +63,7 @@ class ExportError(RuntimeError):
 class Network(Protocol):
     """A runnable network: one float32 array per input in, its outputs out (the probabilities last)."""
 
-    runtime: str  # "onnxruntime" or "keras"
+    runtime: str  # "openvino" or "keras"
     head: LinearHead | None  # a tag-reading model's linear layer (its reasons), else None
     note: str  # why it runs through Keras, or ""
 
@@ -102,33 +108,38 @@ class KerasNetwork:
         return [np.asarray(f) for f in found] if isinstance(found, (list, tuple)) else [np.asarray(found)]
 
 
-class OnnxNetwork:
-    """An ONNX export run by onnxruntime (no memory arena; :func:`set_threads` threads)."""
+class OpenVinoNetwork:
+    """An ONNX export run by OpenVINO on the CPU: float32 throughout (:data:`OPENVINO_CONFIG`), :func:`set_threads`
+    threads, one infer request used one call at a time."""
 
-    runtime = "onnxruntime"
+    runtime = "openvino"
     note = ""
 
     def __init__(self, model: bytes | Path) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.enable_cpu_mem_arena = False
-        options.intra_op_num_threads = _threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # a shared CPU: wait, do not spin
+        core = _openvino_core()
         release_freed_memory()
-        self.lock = threading.Lock()
-        self.session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), options,
-                                            providers=["CPUExecutionProvider"])
-        self.inputs = [i.name for i in self.session.get_inputs()]
-        head = self.session.get_modelmeta().custom_metadata_map.get(HEAD_KEY)
+        network = core.read_model(model if isinstance(model, bytes) else str(model))
+        head = network.get_rt_info([*METADATA_KEY, HEAD_KEY]).astype(str) if network.has_rt_info(
+            [*METADATA_KEY, HEAD_KEY]) else ""
         self.head = LinearHead.from_json(head) if head else None
+        self.compiled = core.compile_model(network, "CPU", {**OPENVINO_CONFIG, "INFERENCE_NUM_THREADS": str(_threads)})
+        self.outputs = list(self.compiled.outputs)
+        self.lock = threading.Lock()
+        self.request = self.compiled.create_infer_request()
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        feed = {name: np.ascontiguousarray(x, dtype=np.float32) for name, x in zip(self.inputs, inputs)}
+        feed = [np.ascontiguousarray(x, dtype=np.float32) for x in inputs]
         with self.lock:
-            return list(self.session.run(None, feed))
+            found = self.request.infer(feed)  # copies the outputs (share_outputs=False)
+            return [found[o] for o in self.outputs]
+
+
+@functools.cache
+def _openvino_core() -> Any:
+    """The process's one OpenVINO ``Core`` (its CPU plugin is loaded once)."""
+    import openvino as ov
+
+    return ov.Core()
 
 
 def release_freed_memory() -> None:
@@ -161,7 +172,7 @@ def load_network(folder: Path, keras_file: str, card: ModelCard) -> Network:
     else its Keras file, with a note saying why. Raises what the loaders raise for a damaged file."""
     if (folder / EXPORT_FILE).is_file() and not keras_only():
         check_intact(folder / keras_file)  # a damaged model folder is refused even where its export could run
-        return OnnxNetwork(folder / EXPORT_FILE)
+        return OpenVinoNetwork(folder / EXPORT_FILE)
     note = ("runs through Keras, as asked (CPUNK_INFERENCE=keras)" if keras_only() else
             f"has no inference export ({EXPORT_FILE}), so it runs through Keras: slower to start and heavier; "
             "`python scripts/export_models.py` writes one")
@@ -198,7 +209,7 @@ def probe_inputs(network: Any, card: ModelCard, rows: int = PROBE_ROWS, seed: in
 
 
 def export(model: Any, card: ModelCard) -> Export:
-    """Convert ``model`` (Keras) for inference and check it: onnxruntime's probabilities must equal Keras's
+    """Convert ``model`` (Keras) for inference and check it: OpenVINO's probabilities must equal Keras's
     within :data:`TOLERANCE` on :func:`probe_inputs`. Raises :class:`ExportError` saying what failed."""
     try:
         import onnx
@@ -223,15 +234,15 @@ def export(model: Any, card: ModelCard) -> Export:
     probe = probe_inputs(network, card)
     want = KerasNetwork(model, card).run(probe)
     try:
-        got = OnnxNetwork(data).run(probe)
-    except Exception as exc:  # onnxruntime raises its own types for a graph it cannot run
-        raise ExportError(f"onnxruntime cannot run the export ({type(exc).__name__}: {str(exc)[:200]})") from exc
+        got = OpenVinoNetwork(data).run(probe)
+    except Exception as exc:  # OpenVINO raises its own types for a graph it cannot read or run
+        raise ExportError(f"OpenVINO cannot run the export ({type(exc).__name__}: {str(exc)[:200]})") from exc
     diffs = [float(np.abs(np.asarray(w, np.float64) - np.asarray(g, np.float64)).max()) for w, g in zip(want, got)]
     if not diffs[-1] <= TOLERANCE:  # also refuses NaN
         raise ExportError(f"its probabilities differ from Keras's by up to {diffs[-1]:.2g} (allowed {TOLERANCE:g})")
     record: dict[str, Any] = {
-        "file": EXPORT_FILE, "runtime": "onnxruntime", "converter": f"tf2onnx {tf2onnx.__version__}", "opset": OPSET,
-        "check": f"{PROBE_ROWS} probe inputs (probe_inputs, seed 0): onnxruntime vs Keras",
+        "file": EXPORT_FILE, "runtime": "openvino", "converter": f"tf2onnx {tf2onnx.__version__}", "opset": OPSET,
+        "check": f"{PROBE_ROWS} probe inputs (probe_inputs, seed 0): OpenVINO (float32) vs Keras",
         "max_abs_diff_probabilities": diffs[-1]}
     if len(diffs) > 1:
         record["max_abs_diff_tag_logits"] = diffs[0]
