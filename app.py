@@ -6,7 +6,7 @@ folder is not called ``pages/``: next to app.py that name switches on Streamlit'
 
 import streamlit as st
 
-from ui.classify_data import recover_registry
+from ui.classify_data import recover_registry, warm_up
 from ui.loaders import warm_indexes
 from ui.mode import policy, upload_memory_cap
 from ui.navigation import HOME, PAGES
@@ -24,3 +24,4 @@ current = st.navigation([spec.page(default=spec is HOME) for spec in PAGES])
 dataset_sidebar()
 warm_indexes()
 current.run()
+warm_up()  # after the page: the first upload finds the default model loaded (not when the page stopped early)

@@ -28,6 +28,7 @@ def test_a_shipped_models_export_equals_keras_on_what_classify_feeds_it(name, ma
     the same probabilities (and tag logits) from the export as from the Keras network."""
     loaded = registry.load_model(name, SHIPPED)
     assert loaded.network.runtime == "openvino" and loaded.info.card.inference["file"] == "model.onnx"
+    assert str(loaded.network.compiled.get_property("INFERENCE_PRECISION_HINT")) == "<Type: 'float32'>"  # not bf16
     fed: list[list[np.ndarray]] = []
     run = loaded.network.run
     monkeypatch.setattr(loaded.network, "run", lambda inputs: fed.append(inputs) or run(inputs))

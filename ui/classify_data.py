@@ -6,6 +6,8 @@ reruns, widget changes and re-uploads of the same audio never recompute it. Anal
 process-wide store of the most recent within :data:`RESULTS_MB` (shared read-only by all sessions, never
 copied), so the page can ask whether a clip is done (:func:`cached`) and show a new analysis's
 progress as it runs (``st.cache_data`` would replay those progress elements on every cache hit).
+A server warms the analysis up once, in the background, after its first page is shown (:func:`warm_up`): the
+default model is loaded and a generated clip classified before the first upload, which then waits for neither.
 In public mode at most ``Limits.max_analyses`` analyses run at once on the whole server; past that a
 visitor is told the demo is busy, and nothing is stored (:func:`analyse`).
 """
@@ -14,17 +16,35 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
+import os
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import soundfile as sf
 import streamlit as st
+from streamlit import runtime
+from streamlit.runtime import Runtime
 
 from core.audio import opens_as_audio
 from core.failures import failure_message
 from core.features.schema import GENRES
 from core.memory import ByteLRU
-from core.models.registry import META_FILE, MODEL_FILE, LoadedModel, ModelInfo, load_model, models_dir, recover
+from core.models.registry import (
+    META_FILE,
+    MODEL_FILE,
+    LoadedModel,
+    ModelInfo,
+    default_name,
+    load_model,
+    model_info,
+    models_dir,
+    recover,
+)
 from core.modes import AccessError, Slots
 from core.predict import Classification, Progress, classify
 from ui.loaders import audio_index
@@ -33,6 +53,9 @@ from ui.mode import policy
 ModelKey = tuple[str, float, str]  # (name, version stamp of its files, its registry folder)
 RESULTS_MB = 256  # the shared analyses kept (a 10-minute song's is ~53 MB, a 30-s clip's ~3 MB)
 ANALYSES = Slots()  # analyses running now, on the whole server
+WARM_UP_ENV = "CPUNK_WARM_UP"  # "0": no warm-up (the first upload loads the model)
+WARM_UP_SECONDS = 30.0  # the generated clip the warm-up classifies: a typical upload (the same network batches)
+_LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,10 +88,60 @@ def recover_registry() -> None:
     recovered(str(models_dir()))
 
 
-@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
+@st.cache_resource(max_entries=4, show_spinner=False)  # the page's progress bar says "Loading the model…"
 def model(key: ModelKey) -> LoadedModel:
     """:func:`core.models.registry.load_model`, once per process and model version (raises RegistryError)."""
     return load_model(key[0], key[2])
+
+
+def warm_up() -> None:
+    """Start :func:`warm_analysis` in a background thread, once per server process (a no-op after that, in
+    AppTest and with ``CPUNK_WARM_UP=0``). Called after a page has run, so it never delays a page's first render."""
+    if _serving() and os.environ.get(WARM_UP_ENV, "").strip() != "0":
+        _warm_up_thread()
+
+
+def _serving() -> bool:
+    """Whether this process is a Streamlit server (AppTest runs pages with a mock in the runtime's place)."""
+    return runtime.exists() and type(runtime.get_instance()) is Runtime
+
+
+@st.cache_resource(show_spinner=False)
+def _warm_up_thread() -> threading.Thread:
+    # not a daemon: a process that ends while it runs waits for it (OpenVINO aborts a daemon thread that is
+    # inside an inference call when the interpreter exits)
+    thread = threading.Thread(target=warm_analysis, name="analysis-warm-up")
+    thread.start()
+    return thread
+
+
+def warm_analysis() -> float | None:
+    """Load the default model into :func:`model`'s cache and classify a generated clip of :data:`WARM_UP_SECONDS`
+    with it, reasons included (the result is dropped, not stored), so that the first upload finds the model loaded and the
+    first calls of the runtime and of the analysis's libraries done. Returns the seconds it took, or None when
+    there is no default model or it failed; never raises (the traceback goes to the server log, and the first
+    upload then loads the model itself, as without a warm-up)."""
+    start = time.perf_counter()
+    try:
+        name = default_name()
+        if name is None:
+            return None
+        classify(io.BytesIO(warm_up_clip()), model(model_key(model_info(name))))
+    except Exception:  # a warm-up that fails changes nothing for the visitors
+        _LOG.exception("the analysis warm-up failed")
+        return None
+    return time.perf_counter() - start
+
+
+def warm_up_clip(seconds: float = WARM_UP_SECONDS, sr: int = 22_050) -> bytes:
+    """A WAV of ``seconds`` of generated music-like sound: a chord pulsing twice a second over faint noise."""
+    t = np.arange(int(seconds * sr)) / sr
+    chord = sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6))
+    pulse = 0.5 + 0.5 * np.cos(2 * np.pi * 2.0 * t) ** 2
+    y = 0.2 * chord * pulse + 0.01 * np.random.default_rng(0).standard_normal(len(t))
+    out = io.BytesIO()
+    sf.write(out, y.astype(np.float32), sr, format="WAV")
+    return out.getvalue()
 
 
 @st.cache_resource
