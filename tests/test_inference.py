@@ -71,3 +71,15 @@ def test_a_classify_walkthrough_never_imports_tensorflow() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found == {"verdict": True, "exception": False, "why": True, "loaded": []}
+
+
+def test_a_classification_hands_the_activations_memory_back_once(make_wav, monkeypatch) -> None:
+    """OpenVINO keeps the last call's activations (~80 MB for 8 musicnn windows) unless released: once per
+    recording, after its last batch (not after each batch: that costs CPU)."""
+    loaded = registry.load_model(None, SHIPPED)
+    calls: list[str] = []
+    run, release = loaded.network.run, loaded.network.release
+    monkeypatch.setattr(loaded.network, "run", lambda inputs: calls.append("run") or run(inputs))
+    monkeypatch.setattr(loaded.network, "release", lambda: calls.append("release") or release())
+    classify(make_wav("song", seconds=30.0), loaded)  # 10 windows: two batches
+    assert calls == ["run", "run", "release"]

@@ -62,8 +62,11 @@ class Explanation:
 def probabilities(network: Network, x: np.ndarray) -> np.ndarray:
     """The genre probabilities (float64) of a feature model's ``network`` for the rows of ``x``."""
     x = np.asarray(x, dtype=np.float32)
-    return np.concatenate([np.asarray(network.run([x[i:i + ROWS_PER_CALL]])[-1], dtype=np.float64)
-                           for i in range(0, len(x), ROWS_PER_CALL)])
+    try:
+        return np.concatenate([np.asarray(network.run([x[i:i + ROWS_PER_CALL]])[-1], dtype=np.float64)
+                               for i in range(0, len(x), ROWS_PER_CALL)])
+    finally:
+        network.release()
 
 
 def occlusion(network: Network, rows: np.ndarray, columns: list[str], genre_index: int,

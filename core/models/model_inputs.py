@@ -87,13 +87,16 @@ def _batched(model: Network, inputs: list[np.ndarray], batch_done: BatchDone | N
              side: list[np.ndarray] | None = None) -> np.ndarray:
     n = len(inputs[0])
     out = []
-    for start in range(0, n, BATCH):
-        found = model.run([x[start:start + BATCH] for x in inputs])
-        if len(found) > 1 and side is not None:
-            side.append(np.asarray(found[0], dtype=np.float32))
-        out.append(np.asarray(found[-1], dtype=np.float64))
-        if batch_done is not None:
-            batch_done(min(start + BATCH, n), np.concatenate(out))
+    try:
+        for start in range(0, n, BATCH):
+            found = model.run([x[start:start + BATCH] for x in inputs])
+            if len(found) > 1 and side is not None:
+                side.append(np.asarray(found[0], dtype=np.float32))
+            out.append(np.asarray(found[-1], dtype=np.float64))
+            if batch_done is not None:
+                batch_done(min(start + BATCH, n), np.concatenate(out))
+    finally:
+        model.release()
     return np.concatenate(out)
 
 
