@@ -1,16 +1,19 @@
-"""Lean inference, before (Keras) and after (the ONNX export) in one run: ``python -m bench.lean [--skip-realworld]``.
+"""Lean inference, before (Keras) and after (the ONNX export on OpenVINO) in one run: ``python -m bench.lean``.
 
 Each step runs twice, once with ``CPUNK_INFERENCE=keras`` (every model through Keras and TensorFlow, as
 before the exports) and once on the exports (:mod:`core.models.inference`), with the shipped default model:
 
 - the app server (``streamlit run app.py`` headless, threads as ``scripts/start.sh`` leaves them) in Debian's
   Chromium (the browser-test harness): the **first upload after start-up**, a 30-s GTZAN clip, from handing
-  it to the page until the verdict shows (and the server's CPU seconds for it); then the rest of a Classify walkthrough (the waveform and
+  it to the page until the verdict shows (and the server's CPU seconds for it), twice: on a server without
+  the analysis warm-up (``CPUNK_WARM_UP=0``: the upload as soon as the Classify page shows, as before the
+  warm-up), and on a server with it, the upload once the warm-up is done (``warm_up_ready_s``: seconds from
+  the first page shown until the server's CPU goes idle); then the rest of a Classify walkthrough (the waveform and
   spectrogram tabs) and the server's resident memory (**RSS after a walkthrough**); then **ten
   classifications at once** (ten tabs each given another 30-s clip together) and the RSS after them
   (and its peak); and whether the server mapped TensorFlow's libraries (``/proc/PID/maps``);
 - a **warm 4-minute song** (eight 30-s GTZAN clips joined) classified in a fresh process: the median of
-  three runs after a first (wall and CPU seconds), and that process's peak memory;
+  seven runs after a first (wall and CPU seconds), and that process's peak memory;
 - the same song on the export with 4, 16 and 32 windows per network call (the default is
   :data:`core.models.model_inputs.BATCH`): seconds and the process's peak memory;
 - ``python -m core predict`` over the 92 real-world previews (``../shared/data/realworld``, 7 s each):
@@ -59,9 +62,10 @@ GTZAN = REPO_ROOT.parent / "shared" / "data" / "gtzan_flac"
 REALWORLD = REPO_ROOT.parent / "shared" / "data" / "realworld"
 UPLOADER = "Drop one or many songs"
 THREAD_LIMITS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
-RUNTIMES = {"keras": "keras", "export": None}  # label: CPUNK_INFERENCE
+RUNTIMES = {"keras": "keras", "openvino": None}  # label: CPUNK_INFERENCE
 GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
 GOALS = {"rss_after_walkthrough_mb": 500, "first_upload_verdict_s": 1.0, "warm_4min_song_s": 1.0}
+WARM_RUNS = 7  # warm runs of the 4-minute song (their median): the machine is shared
 BATCHES = (4, 16, 32)  # besides BATCH (8): windows per network call compared on the export
 COLUMNS = ("music", "genre", "verdict")  # what "identical verdicts" compares
 
@@ -70,8 +74,25 @@ def load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def env_for(runtime: str) -> dict[str, str | None]:
-    return {**dict.fromkeys(THREAD_LIMITS), "CPUNK_INFERENCE": RUNTIMES[runtime]}
+IDLE_CPU_S = 0.05  # server CPU seconds per IDLE_WINDOW_S below which the server counts as idle (warm-up done)
+IDLE_WINDOW_S = 0.5
+
+
+def env_for(runtime: str, warm_up: bool = True) -> dict[str, str | None]:
+    return {**dict.fromkeys(THREAD_LIMITS), "CPUNK_INFERENCE": RUNTIMES[runtime], "CPUNK_WARM_UP": None if warm_up else "0"}
+
+
+def until_idle(pid: int, limit_s: float = 120) -> float:
+    """Seconds until the process ``pid`` spends less than :data:`IDLE_CPU_S` CPU seconds in :data:`IDLE_WINDOW_S`."""
+    start = time.perf_counter()
+    cpu = server_cpu(pid)
+    while time.perf_counter() - start < limit_s:
+        time.sleep(IDLE_WINDOW_S)
+        now = server_cpu(pid)
+        if now - cpu < IDLE_CPU_S:
+            return time.perf_counter() - start - IDLE_WINDOW_S
+        cpu = now
+    return limit_s
 
 
 def clip(genre: str, number: int) -> Path:
@@ -87,8 +108,24 @@ def verdict_after(page: Page, path: Path) -> float:
     return time.perf_counter() - start
 
 
+def first_upload_without_warm_up(runtime: str) -> dict[str, object]:
+    """A server without the warm-up: the first upload as soon as the Classify page shows."""
+    with StreamlitServer(env=env_for(runtime, warm_up=False), timeout_s=300) as server, sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.set_default_timeout(300_000)
+        open_page(page, f"{server.url}/classify", timeout_ms=300_000)
+        cpu = server_cpu(server.process.pid)
+        seconds = verdict_after(page, clip("jazz", 0))
+        out = {"first_upload_no_warm_up_verdict_s": round(seconds, 3),
+               "first_upload_no_warm_up_server_cpu_s": round(server_cpu(server.process.pid) - cpu, 3),
+               "load_first_upload_no_warm_up": load()}
+        browser.close()
+    return out
+
+
 def server_run(runtime: str) -> dict[str, object]:
-    """The app server steps (first upload, walkthrough, ten at once) for one runtime."""
+    """The app server steps (warm-up, first upload, walkthrough, ten at once) for one runtime."""
     out: dict[str, object] = {}
     with StreamlitServer(env=env_for(runtime), timeout_s=300) as server, sync_playwright() as pw:
         out["rss_idle_mb"] = round(server.memory_mb()["rss"], 1)
@@ -98,6 +135,7 @@ def server_run(runtime: str) -> dict[str, object]:
         page = context.new_page()
         page.set_default_timeout(300_000)
         open_page(page, f"{server.url}/classify", timeout_ms=300_000)
+        out["warm_up_ready_s"] = round(until_idle(server.process.pid), 2)
         cpu = server_cpu(server.process.pid)
         out["first_upload_verdict_s"] = round(verdict_after(page, clip("jazz", 0)), 3)
         out["first_upload_server_cpu_s"] = round(server_cpu(server.process.pid) - cpu, 3)
@@ -120,7 +158,7 @@ def server_run(runtime: str) -> dict[str, object]:
         out["ten_at_once_s"] = round(time.perf_counter() - start, 2)
         memory = server.memory_mb()
         out["rss_after_ten_mb"], out["rss_peak_mb"] = round(memory["rss"], 1), round(memory["peak"], 1)
-        out["tensorflow_mapped"] = server.maps("tensorflow")
+        out["tensorflow_mapped"] = server.maps("libtensorflow_framework")  # not OpenVINO's tensorflow frontend
         out["load_ten"] = load()
         browser.close()
     return out
@@ -135,7 +173,7 @@ def joined_song(folder: Path) -> Path:
 
 
 def song_worker(path: Path, batch: int) -> None:
-    """In a fresh process: classify ``path`` four times, ``batch`` windows a network call; print the warm runs'
+    """In a fresh process: classify ``path`` once, then WARM_RUNS times, ``batch`` windows a network call; print the warm runs'
     seconds and the process's peak memory as JSON."""
     import resource
 
@@ -147,7 +185,7 @@ def song_worker(path: Path, batch: int) -> None:
     model = load_model()
     classify(path, model)
     runs, cpu = [], []
-    for _ in range(3):
+    for _ in range(WARM_RUNS):
         start = time.process_time()  # every thread of the process
         runs.append(classify(path, model))
         cpu.append(time.process_time() - start)
@@ -199,14 +237,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         song = joined_song(Path(tmp))
         for runtime in RUNTIMES:
-            runs[runtime] = server_run(runtime)
+            runs[runtime] = first_upload_without_warm_up(runtime) | server_run(runtime)
             runs[runtime].update(warm_song(runtime, song))
             found, tables[runtime] = predict_run(runtime, Path(tmp))
             runs[runtime].update(found)
-        batches = {n: warm_song("export", song, n) for n in BATCHES}  # windows per network call, on the export
+        batches = {n: warm_song("openvino", song, n) for n in BATCHES}  # windows per network call, on the export
     before, after = (tables[r].set_index("path")[list(COLUMNS)] for r in RUNTIMES)
     differ = sorted(Path(p).name for p in before.index if not before.loc[p].equals(after.loc[p]))
-    after_run = runs["export"]
+    after_run = runs["openvino"]
     report = {
         "model": default_name(), "runs": runs,
         "export_batches": {n: {k: b[k] for k in ("warm_4min_song_s", "warm_4min_song_cpu_s", "warm_4min_network_s",
@@ -220,20 +258,23 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python -m bench.lean",
     }
     write_json(args.out, report)
-    rows = [("server RSS after a Classify walkthrough (MB)", "rss_after_walkthrough_mb"),
+    rows = [("first upload after start-up to verdict, no warm-up, Chromium (s)", "first_upload_no_warm_up_verdict_s"),
+            ("... the server's CPU seconds for it", "first_upload_no_warm_up_server_cpu_s"),
+            ("warm-up done, seconds after the first page shows", "warm_up_ready_s"),
+            ("first upload after the warm-up to verdict, Chromium (s)", "first_upload_verdict_s"),
+            ("... the server's CPU seconds for it", "first_upload_server_cpu_s"),
+            ("server RSS after a Classify walkthrough (MB)", "rss_after_walkthrough_mb"),
             ("server RSS after ten classifications at once (MB)", "rss_after_ten_mb"),
             ("server peak RSS (MB)", "rss_peak_mb"),
-            ("first upload after start-up to verdict, Chromium (s)", "first_upload_verdict_s"),
-            ("... the server's CPU seconds for it", "first_upload_server_cpu_s"),
             ("ten classifications at once, all verdicts shown (s)", "ten_at_once_s"),
             ("warm 4-minute song (s)", "warm_4min_song_s"),
             ("... its CPU seconds", "warm_4min_song_cpu_s"),
             ("peak memory of the process classifying it (MB)", "song_process_peak_mb"),
             ("`core predict` songs per minute (92 previews of 7 s)", "predict_songs_per_minute"),
             ("TensorFlow in the server", "tensorflow_mapped")]
-    print("| | Keras (before) | export (after) |\n|---|---|---|")
+    print("| | Keras (before) | OpenVINO (after) |\n|---|---|---|")
     for label, key in rows:
-        print(f"| {label} | {runs['keras'][key]} | {runs['export'][key]} |")
+        print(f"| {label} | {runs['keras'][key]} | {runs['openvino'][key]} |")
     print(f"\nidentical verdicts: {report['verdicts']['identical']} of {report['verdicts']['files']}; "
           f"load average {report['load_average_1m_at_end']} on {report['cpus']} CPUs")
     return 0
