@@ -109,4 +109,4 @@ def test_grouped_folds_never_split_a_track(table) -> None:
     fit, val = validation_split(rows, 0.25, seed=0)
     assert not set(rows.groups[fit]) & set(rows.groups[val])
     few = training_rows(synthetic_table(n_tracks=4, n_slices=1), "slice")  # 12 tracks, but 4 per genre
-    assert validation_split(few, 0.2, seed=0) is None  # 5 folds need 5 tracks of each genre: none held out
+    assert validation_split(few, 0.2, seed=0) is None  # 5 folds, 4 rows per genre: nothing to hold out

@@ -83,13 +83,14 @@ def grouped_folds(rows: TrainingRows, n_splits: int, seed: int) -> list[tuple[np
 def validation_split(rows: TrainingRows, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
     """One grouped, stratified (train, validation) split with about ``fraction`` of the tracks held out.
 
-    None when ``fraction`` is 0 or a genre has too few tracks to hold any out (fewer than one per fold).
+    None when ``fraction`` is 0 or there are too few to hold any out: fewer tracks than folds, or no genre with
+    a row for each fold (scikit-learn's stratified split refuses that; a genre short of tracks for some
+    folds is only missing from their validation part).
     """
     if fraction <= 0:
         return None
     n_splits = max(2, int(round(1 / fraction)))
-    tracks = pd.DataFrame({"track": rows.groups, "label": rows.y}).drop_duplicates("track")
-    if tracks["label"].value_counts().min() < n_splits:
+    if len(set(rows.groups)) < n_splits or pd.Series(rows.y).value_counts().max() < n_splits:
         return None
     return grouped_folds(rows, n_splits, seed)[0]
 
