@@ -27,8 +27,6 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import streamlit as st
-from streamlit import runtime
-from streamlit.runtime import Runtime
 
 from core.audio import opens_as_audio
 from core.failures import failure_message
@@ -102,8 +100,9 @@ def warm_up() -> None:
 
 
 def _serving() -> bool:
-    """Whether this process is a Streamlit server (AppTest runs pages with a mock in the runtime's place)."""
-    return runtime.exists() and type(runtime.get_instance()) is Runtime
+    """Whether this page run answers a browser's request to a Streamlit server: only then does it carry the
+    request's headers (``st.context.headers``; AppTest's runs and bare scripts have none)."""
+    return bool(st.context.headers)
 
 
 @st.cache_resource(show_spinner=False)
