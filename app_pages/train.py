@@ -163,15 +163,7 @@ def table_form() -> None:
     epochs = cols[1].number_input("Epochs", 1, rules.limits.max_epochs if rules.public else 2000, 120,
                                   key="train_epochs")
     batch_size = cols[2].selectbox("Batch size", BATCH_SIZES, index=BATCH_SIZES.index(128), key="train_batch")
-    model_config = {}
-    tunable = tunable_defaults(architecture)
-    if "learning_rate" in tunable:
-        model_config["learning_rate"] = cols[3].number_input(
-            "Learning rate", 1e-5, 1.0, float(tunable["learning_rate"]), step=1e-4, format="%.4f",
-            key=f"train_{architecture}_lr")
-    if "dropout" in tunable:
-        model_config["dropout"] = cols[4].slider("Dropout", 0.0, 0.8, float(tunable["dropout"]), 0.05,
-                                                 key=f"train_{architecture}_dropout")
+    model_config = recipes.tunable_inputs(tunable_defaults(architecture), iter(cols[3:5]), f"train_{architecture}")
     seed = cols[5].number_input("Seed", 0, 2**31 - 1, 42, key="train_seed",
                                 help="The same seed, data and settings give the same split and the same model.")
 

@@ -8,7 +8,9 @@ limit)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import streamlit as st
 
@@ -94,16 +96,22 @@ def network_form(architecture: str, max_epochs: int) -> Recipe:
                                        help="Random 3-s crops of each track's spectrogram per epoch (--cnn-crops).")
         args += ["--cnn-crops", str(int(n))]
         said.append(f"{int(n)} crops per track")
-    config = {}
-    if "learning_rate" in tunable:
-        config["learning_rate"] = next(columns).number_input(
-            "Learning rate", 1e-5, 1.0, float(tunable["learning_rate"]), step=1e-4, format="%.4f",
-            key=f"train_audio_{architecture}_lr")
-    if "dropout" in tunable:
-        config["dropout"] = next(columns).slider("Dropout", 0.0, 0.8, float(tunable["dropout"]), 0.05,
-                                                 key=f"train_audio_{architecture}_dropout")
+    config = tunable_inputs(tunable, columns, f"train_audio_{architecture}")
     if config:
         args += ["--model-config", json.dumps(config)]
         said += [f"{k.replace('_', ' ')} {v:g}" for k, v in config.items()]
     seed = int(next(columns).number_input("Seed", 0, 2**31 - 1, 42, key="train_audio_seed", help=SEED_HELP))
     return Recipe(["--seed", str(seed), *args], ", ".join([*said, f"seed {seed}"]), most)
+
+
+def tunable_inputs(tunable: dict[str, Any], columns: Iterator[Any], key: str) -> dict[str, float]:
+    """A network builder's settings in ``tunable`` (learning rate, dropout; its values the defaults) as widgets,
+    each in the next of ``columns``, keyed ``{key}_lr`` and ``{key}_dropout``: the builder's ``model_config``."""
+    config = {}
+    if "learning_rate" in tunable:
+        config["learning_rate"] = next(columns).number_input(
+            "Learning rate", 1e-5, 1.0, float(tunable["learning_rate"]), step=1e-4, format="%.4f", key=f"{key}_lr")
+    if "dropout" in tunable:
+        config["dropout"] = next(columns).slider("Dropout", 0.0, 0.8, float(tunable["dropout"]), 0.05,
+                                                 key=f"{key}_dropout")
+    return config
